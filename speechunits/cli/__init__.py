@@ -1,0 +1,81 @@
+"""`speechunits <command> ...`: thin wrappers over the library.
+
+Each command lives in its own module under speechunits/cli/ and registers a class
+with COMMANDS; its docstring's first line is the command's help. Heavy imports
+(torch, optional extras) happen inside `run`, so `--help` stays fast.
+
+    @COMMANDS.register("features")
+    class Features:
+        '''Compute features for a data dir.'''
+        def add_arguments(self, parser): ...
+        def run(self, args) -> int: ...     # the process exit status
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from speechunits.errors import SpeechUnitsError
+from speechunits.registry import Registry
+
+COMMANDS = Registry("command")
+
+# Modules that register commands; each is imported when the parser is built.
+COMMAND_MODULES = [
+    "validate_data",
+    "features",
+    "prepare",
+    "abx",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from speechunits import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="speechunits", description="Unsupervised speech unit discovery toolkit."
+    )
+    parser.add_argument("--version", action="version", version=f"speechunits {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"speechunits.cli.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"speechunits.cli.{module}":
+                raise
+    for name, cls in sorted(COMMANDS.items()):
+        command = cls()
+        doc = (cls.__doc__ or "").strip()
+        p = sub.add_parser(
+            name,
+            help=doc.splitlines()[0] if doc else None,
+            description=doc or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_arguments(p)
+        p.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_command", None):
+        parser.print_help()
+        return 2
+    level = logging.WARNING - 10 * min(args.verbose + 1, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args._command.run(args) or 0)
+    except (SpeechUnitsError, FileNotFoundError, KeyError, ValueError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"speechunits {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

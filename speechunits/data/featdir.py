@@ -1,0 +1,195 @@
+"""Feature stores keyed by utterance id.
+
+A feature directory holds one array per utterance, `<utt>.npy` (or `<utt>.pt`),
+shape (T, D) (or (T,) for discrete units), plus two small files beside them:
+
+    frame_shift   the frame shift in seconds, one number (as Kaldi's data/frame_shift)
+    meta.json     what made the features: type, dimension, config, frame shift
+
+Kaldi ark/scp stores are read and written through kaldiio (optional extra). A scp's
+frame shift is read from a `frame_shift` file in the same folder.
+
+Frame i of every array is centred at (i + 0.5) * frame_shift seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import numpy as np
+
+from speechunits.errors import DataFormatError, SpeechUnitsError
+from speechunits.fileio import save_npy, write_json, write_text
+
+FRAME_SHIFT_FILE = "frame_shift"
+META_FILE = "meta.json"
+ARRAY_SUFFIXES = (".npy", ".pt")
+
+
+class FeatureSource(Protocol):
+    """What readers of features (ABX, probes, training) need."""
+
+    frame_shift: float | None
+
+    def utts(self) -> list[str]: ...
+
+    def load(self, utt: str) -> np.ndarray: ...
+
+
+def read_frame_shift(folder: str | os.PathLike) -> float | None:
+    """The frame shift recorded in `folder` (frame_shift file, else meta.json), or None."""
+    folder = Path(folder)
+    path = folder / FRAME_SHIFT_FILE
+    if path.is_file():
+        text = path.read_text().strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise DataFormatError(f"expected a frame shift in seconds, found {text!r}", str(path), 1) from None
+        if not value > 0:
+            raise DataFormatError(f"frame shift must be positive, found {value}", str(path), 1)
+        return value
+    meta = folder / META_FILE
+    if meta.is_file():
+        value = json.loads(meta.read_text()).get("frame_shift")
+        return float(value) if value is not None else None
+    return None
+
+
+def _load_array(path: Path) -> np.ndarray:
+    try:
+        if path.suffix == ".pt":
+            import torch
+
+            array = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(array, torch.Tensor):
+                raise SpeechUnitsError(f"{path}: expected a tensor, found {type(array).__name__}")
+            return array.numpy()
+        return np.load(path, allow_pickle=False)
+    except SpeechUnitsError:
+        raise
+    except Exception as e:  # corrupt or truncated file
+        raise SpeechUnitsError(f"{path}: cannot read array: {e}") from e
+
+
+class FeatureDir:
+    """A folder of per-utterance arrays. Reading and (atomic) writing."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @property
+    def frame_shift(self) -> float | None:
+        return read_frame_shift(self.path)
+
+    @property
+    def meta(self) -> dict:
+        path = self.path / META_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def array_path(self, utt: str) -> Path | None:
+        for suffix in ARRAY_SUFFIXES:
+            path = self.path / f"{utt}{suffix}"
+            if path.is_file():
+                return path
+        return None
+
+    def utts(self) -> list[str]:
+        if not self.path.is_dir():
+            raise SpeechUnitsError(f"{self.path}: feature directory does not exist")
+        names = {
+            entry.name.rsplit(".", 1)[0]
+            for entry in os.scandir(self.path)
+            if entry.is_file() and not entry.name.startswith(".") and entry.name.endswith(ARRAY_SUFFIXES)
+        }
+        return sorted(names)
+
+    def has(self, utt: str) -> bool:
+        return self.array_path(utt) is not None
+
+    def load(self, utt: str) -> np.ndarray:
+        path = self.array_path(utt)
+        if path is None:
+            raise SpeechUnitsError(f"{self.path}: no features for utterance {utt} ({utt}.npy or {utt}.pt)")
+        return _load_array(path)
+
+    def save(self, utt: str, array: np.ndarray) -> None:
+        save_npy(self.path / f"{utt}.npy", np.asarray(array))
+
+    def write_meta(self, frame_shift: float, **extra) -> None:
+        """Record the frame shift (and what made the features) beside the arrays."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text(self.path / FRAME_SHIFT_FILE, f"{frame_shift!r}\n")
+        write_json(self.path / META_FILE, {"frame_shift": frame_shift, **extra})
+
+
+class KaldiScp:
+    """Read features from a Kaldi scp (through kaldiio); frame shift from a file beside it."""
+
+    def __init__(self, path: str | os.PathLike, frame_shift: float | None = None):
+        try:
+            import kaldiio
+        except ImportError as e:
+            raise SpeechUnitsError("reading Kaldi scp files needs kaldiio: pip install 'speechunits[kaldi]'") from e
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SpeechUnitsError(f"{self.path}: scp file does not exist")
+        self._table = kaldiio.load_scp(str(self.path))
+        self.frame_shift = frame_shift if frame_shift is not None else read_frame_shift(self.path.parent)
+
+    def utts(self) -> list[str]:
+        return sorted(self._table.keys())
+
+    def load(self, utt: str) -> np.ndarray:
+        if utt not in self._table:
+            raise SpeechUnitsError(f"{self.path}: no entry for utterance {utt}")
+        try:
+            return np.asarray(self._table[utt])
+        except Exception as e:
+            raise SpeechUnitsError(f"{self.path}: cannot read utterance {utt}: {e}") from e
+
+
+def open_feature_source(path: str | os.PathLike, frame_shift: float | None = None) -> FeatureSource:
+    """A folder of arrays or a Kaldi `.scp`; `frame_shift` overrides what is recorded."""
+    path = Path(path)
+    if path.suffix == ".scp":
+        return KaldiScp(path, frame_shift)
+    if not path.is_dir():
+        raise SpeechUnitsError(f"{path}: not a feature directory or .scp file")
+    source = FeatureDir(path)
+    if frame_shift is not None:
+        return _WithFrameShift(source, frame_shift)
+    return source
+
+
+class _WithFrameShift:
+    """A source whose frame shift was given explicitly (e.g. --frame-shift)."""
+
+    def __init__(self, source: FeatureSource, frame_shift: float):
+        self._source, self.frame_shift = source, frame_shift
+
+    def utts(self) -> list[str]:
+        return self._source.utts()
+
+    def load(self, utt: str) -> np.ndarray:
+        return self._source.load(utt)
+
+
+def write_kaldi_ark(ark_path: str | os.PathLike, scp_path: str | os.PathLike, arrays: Iterable[tuple[str, np.ndarray]]) -> None:
+    """Write (utt, array) pairs to an ark + scp, atomically (tmp names, then rename both)."""
+    import kaldiio
+
+    ark_path, scp_path = Path(ark_path), Path(scp_path)
+    tmp_ark = ark_path.with_name(f".{ark_path.name}.tmp")
+    tmp_scp = scp_path.with_name(f".{scp_path.name}.tmp")
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+        for utt, array in arrays:
+            writer(utt, np.asarray(array))
+    # the scp names the temporary ark: point it at the final name
+    text = tmp_scp.read_text().replace(str(tmp_ark), str(ark_path))
+    os.replace(tmp_ark, ark_path)
+    write_text(scp_path, text)
+    tmp_scp.unlink()

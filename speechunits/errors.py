@@ -1,0 +1,28 @@
+"""Exceptions that name what went wrong and where (file, line, utterance)."""
+
+from __future__ import annotations
+
+
+class SpeechUnitsError(Exception):
+    """Base class of every error the toolkit raises on bad input."""
+
+
+class AudioError(SpeechUnitsError):
+    """An utterance's audio could not be used. Names the utterance and the path."""
+
+    def __init__(self, message: str, utt: str | None = None, path: str | None = None):
+        self.utt, self.path, self.reason = utt, path, message
+        where = ", ".join(p for p in (f"utterance {utt}" if utt else "", f"{path}" if path else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class DataFormatError(SpeechUnitsError):
+    """A text file (data dir file, item file, CTM, unit file) is malformed.
+
+    Names the file and, when known, the 1-based line number.
+    """
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.path, self.line, self.reason = path, line, message
+        where = f"{path}:{line}" if (path and line) else (path or "")
+        super().__init__(f"{where}: {message}" if where else message)

@@ -1,0 +1,1 @@
+"""speechunits.probes"""

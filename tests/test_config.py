@@ -1,0 +1,76 @@
+"""Configs, the registry idiom and atomic writes."""
+
+import dataclasses
+
+import pytest
+
+from speechunits.config import apply_overrides, from_dict, load_yaml, save_yaml, to_dict
+from speechunits.fileio import atomic_open
+from speechunits.registry import Registry
+
+
+@dataclasses.dataclass
+class Inner:
+    rate: float = 0.1
+    name: str = "x"
+
+
+@dataclasses.dataclass
+class Outer:
+    dim: int = 4
+    sizes: tuple = (1, 2)
+    inner: Inner = dataclasses.field(default_factory=Inner)
+    maybe: Inner | None = None
+
+
+def test_round_trip_through_dict_and_yaml(tmp_path):
+    cfg = Outer(dim=8, inner=Inner(rate=0.5))
+    assert from_dict(Outer, to_dict(cfg)) == cfg
+    save_yaml(cfg, tmp_path / "c.yaml")
+    assert from_dict(Outer, load_yaml(tmp_path / "c.yaml")) == cfg
+
+
+def test_dotted_overrides_parse_values_like_yaml():
+    cfg = apply_overrides(Outer(), ["dim=16", "inner.rate=2e-3", "inner.name=abc", "sizes=[3, 4]"])
+    assert cfg == Outer(dim=16, sizes=(3, 4), inner=Inner(rate=0.002, name="abc"))
+    assert apply_overrides(Outer(), ["maybe.rate=0.3"]).maybe == Inner(rate=0.3)
+
+
+def test_unknown_keys_are_errors():
+    with pytest.raises(KeyError, match="inner.rat"):
+        from_dict(Outer, {"inner": {"rat": 1}})
+    with pytest.raises(ValueError, match="key=value"):
+        apply_overrides(Outer(), ["dim"])
+
+
+def test_registry_lists_known_names():
+    reg = Registry("widget")
+
+    @reg.register("a")
+    class A:
+        pass
+
+    assert reg.get("a") is A
+    with pytest.raises(KeyError, match="known: a"):
+        reg.get("b")
+    with pytest.raises(KeyError, match="already registered"):
+        reg.register("a")(A)
+
+
+def test_atomic_open_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as f:
+            f.write("partial")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_open(target) as f:
+        f.write("whole")
+    assert target.read_text() == "whole"
+
+
+def test_float_fields_accept_yaml_exponent_strings(tmp_path):
+    (tmp_path / "c.yaml").write_text("inner:\n  rate: 1e-4\n")
+    assert from_dict(Outer, load_yaml(tmp_path / "c.yaml")).inner.rate == 1e-4
+    with pytest.raises(ValueError, match="inner.rate"):
+        from_dict(Outer, {"inner": {"rate": "fast"}})
