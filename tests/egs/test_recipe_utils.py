@@ -1,0 +1,79 @@
+"""Recipe machinery: option parsing, the local job runner and the Slurm runner.
+
+The Slurm runner is checked with a fake `sbatch` that runs the array tasks itself,
+the way Slurm would (one process per index, SLURM_ARRAY_TASK_ID set).
+"""
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+UTILS = Path(__file__).resolve().parents[2] / "egs" / "utils"
+
+
+def write_recipe(tmp_path: Path) -> Path:
+    recipe = tmp_path / "run.sh"
+    recipe.write_text(
+        "stage=0          # first stage to run\n"
+        "stop_stage=100   # last stage to run\n"
+        "train_config=conf/small.yaml  # model recipe\n"
+        f". {UTILS}/parse_options.sh\n"
+        'echo "stage=$stage stop=$stop_stage config=$train_config rest=$*"\n'
+    )
+    return recipe
+
+
+def test_parse_options_sets_known_and_rejects_unknown(tmp_path):
+    recipe = write_recipe(tmp_path)
+    out = subprocess.run(["bash", recipe, "--stage", "3", "--train-config=x.yaml", "a", "b"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "stage=3 stop=100 config=x.yaml rest=a b"
+    bad = subprocess.run(["bash", recipe, "--stgae", "3"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown option --stgae" in bad.stderr
+
+
+def test_help_lists_options_with_values(tmp_path):
+    recipe = write_recipe(tmp_path)
+    out = subprocess.run(["bash", recipe, "--stop-stage", "4", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.startswith("  --")}
+    assert lines["--stage"][:1] == ["0"] and lines["--stop-stage"][:1] == ["4"]
+    assert "model recipe" in " ".join(lines["--train-config"])
+
+
+def test_run_local_substitutes_job_and_reports_failures(tmp_path):
+    ok = subprocess.run([UTILS / "run_local.sh", "JOB=1:3", "log/x.JOB.log", "bash", "-c", "echo task JOB"],
+                        cwd=tmp_path, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    for j in (1, 2, 3):
+        text = (tmp_path / f"log/x.{j}.log").read_text()
+        assert f"task {j}" in text and "# Ended (code 0)" in text
+    bad = subprocess.run([UTILS / "run_local.sh", "JOB=1:3", "log/y.JOB.log", "bash", "-c", "test JOB != 2"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "job 2 failed" in bad.stderr and "job 1 failed" not in bad.stderr
+    assert "# Ended (code 1)" in (tmp_path / "log/y.2.log").read_text()
+
+
+def test_slurm_runner_with_fake_sbatch(tmp_path):
+    fake = tmp_path / "bin" / "sbatch"
+    fake.parent.mkdir()
+    # A minimal sbatch: parse --array=a-b, run the script once per index, exit non-zero
+    # if any task failed (as `sbatch --wait` does).
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'for a in "$@"; do case $a in --array=*) r=${a#--array=};; --*) ;; *) s=$a;; esac; done\n'
+        "rc=0; for ((i=${r%-*}; i<=${r#*-}; i++)); do SLURM_ARRAY_TASK_ID=$i bash $s || rc=1; done\n"
+        'echo 123; exit $rc\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    ok = subprocess.run([UTILS / "slurm.sh", "JOB=1:2", "log/s.JOB.log", "bash", "-c", "echo hi JOB"],
+                        cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "hi 2" in (tmp_path / "log/s.2.log").read_text()
+    bad = subprocess.run([UTILS / "slurm.sh", "JOB=1:2", "log/t.JOB.log", "bash", "-c", "test JOB = 1"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and "job 2 failed" in bad.stderr
