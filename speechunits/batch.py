@@ -20,6 +20,7 @@ class BatchReport:
     done: int = 0
     skipped: int = 0  # already finished by an earlier run (resume)
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)  # handled, but worth saying (e.g. resampled)
 
     @contextlib.contextmanager
     def attempt(self, utt: str):
@@ -35,6 +36,7 @@ class BatchReport:
         self.done += other.done
         self.skipped += other.skipped
         self.failures.update(other.failures)
+        self.notes.update(other.notes)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,97 @@
+"""`speechunits features`: compute a feature type for a data dir."""
+
+from __future__ import annotations
+
+import sys
+
+from speechunits.cli import COMMANDS
+
+
+def report_failures(report, allow_failures: bool, what: str) -> int:
+    """Print every failure, a summary line, and return the exit status."""
+    for utt, message in sorted(report.notes.items()):
+        print(f"NOTE {utt}: {message}", file=sys.stderr)
+    for utt, message in sorted(report.failures.items()):
+        print(f"FAILED {utt}: {message}", file=sys.stderr)
+    print(f"{what}: {report.summary()}", file=sys.stderr)
+    if report.failures and not allow_failures:
+        print(f"{what}: {len(report.failures)} utterance(s) failed (use --allow-failures to accept)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parse_part(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--job takes K/N (e.g. 2/4), got {text!r}") from None
+    return k, n
+
+
+@COMMANDS.register("features")
+class Features:
+    """Compute features for a Kaldi data dir into a feature store.
+
+    Writes OUT/<utt>.npy (shape (T, D)) with OUT/frame_shift and OUT/meta.json, or
+    Kaldi OUT/feats.scp + ark with --format ark. Resumable: utterances already in OUT
+    are skipped. Feature types: fbank (80 log-mel), mfcc (13), mfcc_dd (13 MFCC +
+    deltas + delta-deltas, the WaveNet-autoencoder input), waveform. Any option of the
+    feature type can be overridden as key=value, e.g.
+    frontend_config.mel_opts.num_bins=40 or frontend_config.frame_opts.dither=1.0.
+
+    Examples:
+      speechunits features data/train feats/train --type mfcc_dd --cmvn speaker --nj 4
+      speechunits features C feats --base-dir C     # C: a corpus whose wav.scp paths are relative to it
+    """
+
+    def add_arguments(self, p):
+        p.add_argument("data", help="Kaldi data dir (wav.scp, utt2spk, optional segments)")
+        p.add_argument("out", help="output feature directory")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the feature config")
+        p.add_argument("--type", default="mfcc_dd", help="feature type (default: %(default)s)")
+        p.add_argument("--cmvn", choices=["none", "utterance", "speaker"], help="CMVN (default: the type's, none)")
+        p.add_argument("--norm-vars", action="store_true", help="CMVN also normalises variances")
+        p.add_argument("--format", choices=["npy", "ark"], default="npy", help="store format (default: %(default)s)")
+        p.add_argument("--nj", type=int, default=1, help="parallel workers in this process (default: 1)")
+        p.add_argument("--job", metavar="K/N", help="compute only part K of N (for cluster job arrays)")
+        p.add_argument("--base-dir", help="folder that relative wav.scp paths are relative to (default: cwd)")
+        p.add_argument("--resample", action="store_true",
+                       help="resample audio at another rate (default: such utterances fail, as in Kaldi)")
+        p.add_argument("--allow-pipes", action="store_true", help="run `cmd |` wav.scp entries (shell commands)")
+        p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
+        p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+
+    def run(self, args) -> int:
+        import torch
+        from tqdm import tqdm
+
+        from speechunits.data.datadir import DataDir
+        from speechunits.frontends.extract import FeatureJob, combine_scp, compute_features
+        from speechunits.frontends.pipeline import FeaturePipeline, feature_preset
+
+        overrides = list(args.overrides)
+        if args.cmvn:
+            overrides.append(f"cmvn={args.cmvn}")
+        if args.norm_vars:
+            overrides.append("norm_vars=true")
+        pipeline = FeaturePipeline(feature_preset(args.type, overrides))
+        if args.nj > 1:
+            torch.set_num_threads(1)
+        job = FeatureJob(
+            base_dir=args.base_dir, allow_pipes=args.allow_pipes, resample=args.resample, format=args.format,
+            num_threads=args.nj, device=args.device,
+        )
+        datadir, problems = DataDir.read_lenient(args.data)
+        for message in problems.errors:
+            print(f"DATA ERROR {message}", file=sys.stderr)
+        part = parse_part(args.job) if args.job else None
+        total = len(datadir.utts) if part is None else None
+        with tqdm(total=total, desc="features", unit="utt", disable=None, file=sys.stderr) as bar:
+            report = compute_features(datadir, args.out, pipeline, job, part, on_progress=bar.update)
+        if args.format == "ark" and part is None:
+            combine_scp(args.out, [1])
+        status = report_failures(report, args.allow_failures, "features")
+        if problems.errors and not args.allow_failures:
+            print(f"features: {len(problems.errors)} problem(s) in {args.data} (lines skipped)", file=sys.stderr)
+            status = 1
+        return status

@@ -1,0 +1,259 @@
+"""Compiled (numba) kernels: frame distances + DTW for blocks of token pairs, and cell scores.
+
+DTW (as libri-light, zrc_abx2 and fastabx): cost[i, j] = d(i, j) + min(cost[i-1, j],
+cost[i-1, j-1], cost[i, j-1]); the distance is cost[N-1, M-1] divided by the length of
+the path found by backtracking, which prefers the diagonal, then the left move
+(j - 1), then the up move (i - 1) on ties. The predecessor chosen while backtracking
+from a cell is the argmin (with that priority) taken when the cell was filled, so the
+path length is carried along the forward pass instead of backtracking.
+
+The tie priority is not symmetric (transposing swaps left and up), so a pair of
+tokens is always aligned with the token that comes first in the canonical item order
+as rows; d(p, q) = d(q, p) and each pair is computed once.
+
+Frame distances are computed in the "outer product" form (for a row frame, one
+feature dimension at a time over a run of column frames) so that the loops
+vectorise, and the arc cosine is a branch-free rational approximation (the fdlibm
+asin coefficients; < 1e-15 absolute error) that vectorises too. All in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+ANGULAR, EUCLIDEAN, KL_SYMMETRIC, DISCRETE = 0, 1, 2, 3
+
+# rational approximation of asin(s) = s + s * z * P(z) / Q(z), z = s^2, on [0, 1/2]
+_P0, _P1, _P2 = 1.66666666666666657415e-01, -3.25565818622400915405e-01, 2.01212532134862925881e-01
+_P3, _P4, _P5 = -4.00555345006794114027e-02, 7.91534994289814532176e-04, 3.47933107596021167570e-05
+_Q1, _Q2 = -2.40339491173441421878e00, 2.02094576023350569471e00
+_Q3, _Q4 = -6.88283971605453293030e-01, 7.70381505559019352791e-02
+_PI = math.pi
+_HALF_PI = math.pi / 2
+_INV_PI = 1.0 / math.pi
+
+# no reassociation: keeps every sum in a fixed order (the same for d(p, q) and d(q, p))
+_FM = {"contract", "nsz", "arcp"}
+_OPTS = dict(fastmath=_FM, error_model="numpy", nogil=True, cache=True)
+
+
+@njit(inline="always", **_OPTS)
+def acos_over_pi(x):
+    """arccos(x) / pi for x in [-1, 1]; branch-free so that loops over it vectorise.
+
+    |x| <= 1/2: pi/2 - asin(x); otherwise acos(|x|) = 2 asin(sqrt((1 - |x|) / 2)),
+    and acos(x) = pi - acos(|x|) for x < 0.
+    """
+    t = abs(x)
+    small = t <= 0.5
+    z_large = (1.0 - t) * 0.5
+    z = x * x if small else z_large
+    s = t if small else math.sqrt(z_large)
+    p = z * (_P0 + z * (_P1 + z * (_P2 + z * (_P3 + z * (_P4 + z * _P5)))))
+    q = 1.0 + z * (_Q1 + z * (_Q2 + z * (_Q3 + z * _Q4)))
+    r = s + s * (p / q)
+    a = _HALF_PI - (r if x >= 0 else -r)
+    b = 2.0 * r if x > 0 else _PI - 2.0 * r
+    return (a if small else b) * _INV_PI
+
+
+@njit(**_OPTS)
+def acos_over_pi_array(x, out):
+    """Elementwise acos_over_pi (tests check it against numpy)."""
+    for i in range(x.size):
+        out[i] = acos_over_pi(x[i])
+
+
+@njit(inline="always", **_OPTS)
+def _frame_distances(kind, X, LX, i, FT, LT, c0, C, row, inv_a, inv, zero_a, zero, has_zero, const):
+    """row[:C] = d(frame i of X, frames c0 .. c0 + C of FT)."""
+    D = FT.shape[0]
+    for j in range(C):
+        row[j] = 0.0
+    if kind == DISCRETE:
+        u = X[i, 0]
+        for j in range(C):
+            row[j] = const if FT[0, c0 + j] != u else 0.0
+        return
+    D4 = D - D % 4
+    if kind == ANGULAR:
+        for d in range(0, D4, 4):
+            x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
+            for j in range(C):
+                c = c0 + j
+                row[j] += (x0 * FT[d, c] + x1 * FT[d + 1, c]) + (x2 * FT[d + 2, c] + x3 * FT[d + 3, c])
+        for d in range(D4, D):
+            x0 = X[i, d]
+            for j in range(C):
+                row[j] += x0 * FT[d, c0 + j]
+        ia = inv_a[i]
+        for j in range(C):
+            v = row[j] * ia * inv[c0 + j]
+            v = min(1.0, max(-1.0, v))
+            row[j] = acos_over_pi(v)
+        if has_zero:
+            za = zero_a[i]
+            for j in range(C):
+                zb = zero[c0 + j]
+                if za or zb:  # a zero vector: 0 from another zero vector, 1 (the maximum) from the rest
+                    row[j] = 0.0 if (za and zb) else 1.0
+    elif kind == EUCLIDEAN:
+        for d in range(0, D4, 4):
+            x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
+            for j in range(C):
+                c = c0 + j
+                e0 = x0 - FT[d, c]
+                e1 = x1 - FT[d + 1, c]
+                e2 = x2 - FT[d + 2, c]
+                e3 = x3 - FT[d + 3, c]
+                row[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+        for d in range(D4, D):
+            x0 = X[i, d]
+            for j in range(C):
+                e0 = x0 - FT[d, c0 + j]
+                row[j] += e0 * e0
+        for j in range(C):
+            row[j] = math.sqrt(row[j])
+    else:  # KL_SYMMETRIC: 1/2 sum_d (p_d - q_d) (log(p_d + eps) - log(q_d + eps))
+        for d in range(0, D4, 4):
+            x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
+            l0, l1, l2, l3 = LX[i, d], LX[i, d + 1], LX[i, d + 2], LX[i, d + 3]
+            for j in range(C):
+                c = c0 + j
+                row[j] += ((x0 - FT[d, c]) * (l0 - LT[d, c]) + (x1 - FT[d + 1, c]) * (l1 - LT[d + 1, c])) + (
+                    (x2 - FT[d + 2, c]) * (l2 - LT[d + 2, c]) + (x3 - FT[d + 3, c]) * (l3 - LT[d + 3, c])
+                )
+        for d in range(D4, D):
+            x0, l0 = X[i, d], LX[i, d]
+            for j in range(C):
+                row[j] += (x0 - FT[d, c0 + j]) * (l0 - LT[d, c0 + j])
+        for j in range(C):
+            row[j] = 0.5 * row[j]
+
+
+@njit(inline="always", **_OPTS)
+def _dtw(flat, base, si, sj, R, S, cost, length):
+    """Normalised DTW of the R x S matrix flat[base + i * si + j * sj]."""
+    acc = 0.0
+    for j in range(S):
+        acc += flat[base + j * sj]
+        cost[j] = acc
+        length[j] = j + 1
+    for i in range(1, R):
+        b = base + i * si
+        diag, diag_len = cost[0], length[0]
+        cost[0] = diag + flat[b]
+        length[0] = i + 1
+        for j in range(1, S):
+            up, up_len = cost[j], length[j]
+            left, left_len = cost[j - 1], length[j - 1]
+            if diag <= left and diag <= up:
+                best, best_len = diag, diag_len
+            elif left <= up:
+                best, best_len = left, left_len
+            else:
+                best, best_len = up, up_len
+            cost[j] = best + flat[b + j * sj]
+            length[j] = best_len + 1
+            diag, diag_len = up, up_len
+    return cost[S - 1] / length[S - 1]
+
+
+@njit(parallel=True, **_OPTS)
+def block_dtw(
+    kind, FT, LT, inv, zero, has_zero, const,
+    tok_start, tok_len, tok_rank, grp_lo,
+    task_tok, task_blo, task_bhi, blk_g1, blk_g2, blk_off, cmax, out,
+):
+    """DTW distances for blocks of token pairs.
+
+    FT: (D, F) frames of all tokens, transposed (LT: log(FT + eps) for KL, else unused);
+    inv/zero: (F,) inverse norms / zero-vector flags (angular). Token t owns frames
+    tok_start[t] .. + tok_len[t]; group g owns tokens grp_lo[g] .. grp_lo[g + 1].
+    Block k holds d(p, q) for p in group blk_g1[k], q in group blk_g2[k] (g1 <= g2) at
+    out[blk_off[k] + ip * n2 + iq]; a block with g1 == g2 is filled on both sides of
+    its diagonal, the diagonal is +inf. Task t computes token task_tok[t]'s row of
+    blocks task_blo[t] .. task_bhi[t].
+    """
+    D = FT.shape[0]
+    maxlen = 0
+    for t in range(tok_len.size):
+        maxlen = max(maxlen, tok_len[t])
+    for t in prange(task_tok.size):
+        a = task_tok[t]
+        sa, na = tok_start[a], tok_len[a]
+        X = np.empty((na, D))
+        LX = np.empty((na, D if kind == KL_SYMMETRIC else 0))
+        inv_a = np.empty(na)
+        zero_a = np.empty(na, dtype=np.bool_)
+        for i in range(na):
+            for d in range(D):
+                X[i, d] = FT[d, sa + i]
+                if kind == KL_SYMMETRIC:
+                    LX[i, d] = LT[d, sa + i]
+            if kind == ANGULAR:
+                inv_a[i] = inv[sa + i]
+                zero_a[i] = zero[sa + i]
+        dist = np.empty((na, cmax))
+        flat = dist.ravel()
+        cost = np.empty(maxlen)
+        length = np.empty(maxlen, dtype=np.int64)
+        for k in range(task_blo[t], task_bhi[t]):
+            g1, g2 = blk_g1[k], blk_g2[k]
+            lo2, hi2 = grp_lo[g2], grp_lo[g2 + 1]
+            n2 = hi2 - lo2
+            ia = a - grp_lo[g1]
+            row_base = blk_off[k] + ia * n2
+            b = lo2
+            if g1 == g2:
+                out[row_base + ia] = np.inf
+                b = a + 1
+            while b < hi2:
+                c0 = tok_start[b]
+                stop = b + 1
+                while stop < hi2 and tok_start[stop] + tok_len[stop] - c0 <= cmax:
+                    stop += 1
+                C = tok_start[stop - 1] + tok_len[stop - 1] - c0
+                for i in range(na):
+                    _frame_distances(kind, X, LX, i, FT, LT, c0, C, dist[i], inv_a, inv, zero_a, zero, has_zero, const)
+                for q in range(b, stop):
+                    off, nb = tok_start[q] - c0, tok_len[q]
+                    if tok_rank[a] < tok_rank[q]:  # rows: token a
+                        value = _dtw(flat, off, cmax, 1, na, nb, cost, length)
+                    else:  # rows: token q
+                        value = _dtw(flat, off, 1, cmax, nb, na, cost, length)
+                    out[row_base + q - lo2] = value
+                    if g1 == g2:
+                        out[blk_off[k] + (q - lo2) * n2 + ia] = value
+                b = stop
+
+
+@njit(parallel=True, **_OPTS)
+def score_cells(dist, grp_size, ga, gb, gx, xa_off, xa_rs, xa_cs, xb_off, xb_rs, xb_cs, within, correct, total):
+    """Per cell: correct[c] = #(d(A, X) < d(B, X)) + #ties / 2 over the cell's triplets,
+    total[c] = number of triplets. d(X = x-th of gx, A = a-th of ga) is
+    dist[xa_off[c] + x * xa_rs[c] + a * xa_cs[c]]; likewise for B. Within speaker
+    X = A's group and X == A is left out.
+    """
+    for c in prange(ga.size):
+        na, nb, nx = grp_size[ga[c]], grp_size[gb[c]], grp_size[gx[c]]
+        db = np.empty(nb)
+        good = 0.0
+        for x in range(nx):
+            base = xb_off[c] + x * xb_rs[c]
+            for b in range(nb):
+                db[b] = dist[base + b * xb_cs[c]]
+            db.sort()
+            base = xa_off[c] + x * xa_rs[c]
+            for a in range(na):
+                if within and a == x:
+                    continue
+                da = dist[base + a * xa_cs[c]]
+                below = np.searchsorted(db, da, side="left")  # d(B, X) < d(A, X): wrong
+                upto = np.searchsorted(db, da, side="right")  # d(B, X) == d(A, X): ties
+                good += (nb - upto) + 0.5 * (upto - below)
+        correct[c] = good
+        total[c] = (na * (na - 1) if within else na * nx) * nb

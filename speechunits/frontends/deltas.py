@@ -1,0 +1,91 @@
+"""Delta and delta-delta features, as Kaldi's add-deltas computes them.
+
+Kaldi does not take deltas of deltas frame by frame. It builds one filter per
+order: order 1 is the regression filter j / sum(j^2), j in [-window, window];
+order i convolves order i-1 with it (so order 2 spans 2*window*2 + 1 frames).
+Each filter is applied to the *static* features, with frames before the start
+and after the end replaced by the first and last frame (edge replication). Near
+the edges this differs from iterating the order-1 delta, so we follow Kaldi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class DeltaConfig:
+    """order: 1 adds deltas, 2 adds deltas and delta-deltas; window: frames each side."""
+
+    order: int = 2
+    window: int = 2
+
+    def __post_init__(self) -> None:
+        if self.order < 0 or self.window < 1:
+            raise ValueError(f"need order >= 0 and window >= 1, got order={self.order}, window={self.window}")
+
+
+def delta_filters(order: int, window: int) -> list[np.ndarray]:
+    """Kaldi's filters, one per order 0..order; filter i has 2*i*window + 1 taps, centred."""
+    filters = [np.ones(1)]
+    regression = np.arange(-window, window + 1, dtype=np.float64)
+    regression /= np.sum(regression**2)
+    for _ in range(order):
+        filters.append(np.convolve(filters[-1], regression))
+    return filters
+
+
+class Deltas(nn.Module):
+    """Appends deltas: `feats: (B, T, D) -> (B, T, D * (order + 1))`, statics first."""
+
+    def __init__(self, config: DeltaConfig | None = None):
+        super().__init__()
+        self.config = config = config or DeltaConfig()
+        self.filters = [torch.from_numpy(f.astype(np.float32)) for f in delta_filters(config.order, config.window)]
+
+    def output_dim(self, input_dim: int) -> int:
+        return input_dim * (self.config.order + 1)
+
+    @torch.no_grad()
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """feats: (B, T, D), lengths: (B,) valid frames -> (B, T, D*(order+1)); zero past each length.
+
+        Edge replication uses each utterance's own last valid frame, never padding.
+        """
+        b, t, d = feats.shape
+        reach = self.config.order * self.config.window
+        pos = torch.arange(-reach, t + reach, device=feats.device)
+        if lengths is None:
+            idx = pos.clamp(0, max(t - 1, 0)).expand(b, -1)
+        else:
+            last = (lengths.to(feats.device).long() - 1).clamp_min(0)[:, None]
+            idx = torch.minimum(pos.clamp_min(0)[None, :], last)
+        if t == 0:
+            return feats.new_zeros(b, 0, self.output_dim(d))
+        padded = feats.gather(1, idx.unsqueeze(-1).expand(-1, -1, d))  # (B, T + 2*reach, D)
+        out = feats.new_empty(b, t, self.output_dim(d))
+        out[:, :, :d] = feats
+        for i, filt in enumerate(self.filters[1:], start=1):
+            half = (filt.numel() - 1) // 2
+            acc = out[:, :, i * d : (i + 1) * d]
+            acc.zero_()
+            for j, w in enumerate(filt.tolist()):
+                if w != 0.0:
+                    start = reach - half + j
+                    acc.add_(padded[:, start : start + t], alpha=w)
+        if lengths is not None:
+            valid = torch.arange(t, device=feats.device)[None, :] < lengths.to(feats.device)[:, None]
+            out.mul_(valid.unsqueeze(-1))
+        return out
+
+
+def add_deltas(feats, order: int = 2, window: int = 2):
+    """One utterance: `(T, D) -> (T, D*(order+1))`; numpy in -> numpy out."""
+    is_numpy = isinstance(feats, np.ndarray)
+    x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)) if is_numpy else feats
+    out = Deltas(DeltaConfig(order, window))(x.unsqueeze(0))[0]
+    return out.numpy() if is_numpy else out

@@ -1,0 +1,160 @@
+"""A named feature type: front end -> deltas -> CMVN, as `speechunits features` computes it.
+
+    pipe = FeaturePipeline.from_preset("mfcc_dd")        # 13 MFCC + deltas + delta-deltas
+    feats = pipe.compute(samples)                          # (T, 39), float in [-1, 1) in
+    if pipe.needs_speaker_pass:                            # cmvn == "speaker": second pass
+        stats = speaker_cmvn_stats(all_feats, utt2spk)     # over each speaker's utterances
+        normed = pipe.normalize_speakers(all_feats, utt2spk, stats)
+
+CMVN comes last, after the deltas, so the first pass can store finished features
+and the second pass only normalises them. Without variance normalisation this
+equals Kaldi's usual apply-cmvn | add-deltas order (deltas ignore a constant
+shift); with norm_vars each delta dimension is scaled by its own deviation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from speechunits.config import apply_overrides, to_dict
+from speechunits.frontends.base import Features, build_frontend
+from speechunits.frontends.cmvn import CmvnStats, apply_speaker_cmvn, utterance_cmvn
+from speechunits.frontends.deltas import DeltaConfig, Deltas
+from speechunits.registry import Registry
+
+CMVN_MODES = ("none", "utterance", "speaker")
+
+
+@dataclass
+class FeaturePipelineConfig:
+    """frontend: a FRONTENDS name; frontend_config: its config as a dict (defaults if empty);
+    deltas: 0 none, 1 deltas, 2 deltas + delta-deltas (Kaldi add-deltas), over delta_window
+    frames each side; cmvn: none | utterance | speaker; norm_vars: also normalise variances."""
+
+    frontend: str = "mfcc"
+    frontend_config: dict = field(default_factory=dict)
+    deltas: int = 0
+    delta_window: int = 2
+    cmvn: str = "none"
+    norm_vars: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cmvn not in CMVN_MODES:
+            raise ValueError(f"cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
+        if self.deltas < 0:
+            raise ValueError(f"deltas (the delta order) must be >= 0, got {self.deltas}")
+
+
+FEATURE_PRESETS = Registry("feature type")
+
+
+@FEATURE_PRESETS.register("fbank")
+def _fbank() -> FeaturePipelineConfig:
+    """80 log-mel bins, 20 Hz to Nyquist, 25 ms / 10 ms, no energy (the usual model input)."""
+    return FeaturePipelineConfig("fbank", {"mel_opts": {"num_bins": 80}})
+
+
+@FEATURE_PRESETS.register("mfcc")
+def _mfcc() -> FeaturePipelineConfig:
+    """13 MFCC, Kaldi defaults (23 mel bins, C0 = log energy, lifter 22)."""
+    return FeaturePipelineConfig("mfcc")
+
+
+@FEATURE_PRESETS.register("mfcc_dd")
+def _mfcc_dd() -> FeaturePipelineConfig:
+    """13 MFCC + deltas + delta-deltas = 39 dims: the WaveNet autoencoder paper's input."""
+    return FeaturePipelineConfig("mfcc", deltas=2)
+
+
+@FEATURE_PRESETS.register("waveform")
+def _waveform() -> FeaturePipelineConfig:
+    """Raw samples, (N, 1) at 16 kHz."""
+    return FeaturePipelineConfig("waveform")
+
+
+def feature_preset(name: str, overrides: Iterable[str] = ()) -> FeaturePipelineConfig:
+    """The preset `name` with dotted overrides, e.g. ["cmvn=speaker", "frontend_config.mel_opts.num_bins=40"]."""
+    return apply_overrides(FEATURE_PRESETS.get(name)(), list(overrides))
+
+
+class FeaturePipeline(nn.Module):
+    """Waveform -> finished features: `(B, N) -> (B, T, D)`.
+
+    Applies the front end, the deltas and per-utterance CMVN; per-speaker CMVN needs
+    all of a speaker's utterances and is the separate second pass `normalize_speakers`.
+    """
+
+    def __init__(self, config: FeaturePipelineConfig | None = None):
+        super().__init__()
+        self.config = config = config or FeaturePipelineConfig()
+        self.frontend = build_frontend(config.frontend, config.frontend_config or None)
+        self.deltas = Deltas(DeltaConfig(config.deltas, config.delta_window)) if config.deltas else None
+
+    @classmethod
+    def from_preset(cls, name: str, overrides: Iterable[str] = ()) -> "FeaturePipeline":
+        return cls(feature_preset(name, overrides))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend.sample_rate
+
+    @property
+    def frame_shift(self) -> float:
+        return self.frontend.frame_shift
+
+    @property
+    def feature_dim(self) -> int:
+        d = self.frontend.feature_dim
+        return self.deltas.output_dim(d) if self.deltas is not None else d
+
+    def num_frames(self, num_samples):
+        return self.frontend.num_frames(num_samples)
+
+    @property
+    def needs_speaker_pass(self) -> bool:
+        return self.config.cmvn == "speaker"
+
+    @torch.no_grad()
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> Features:
+        """waveform: (B, N) float in [-1, 1), lengths: (B,) samples -> Features (B, T, D)."""
+        out = self.frontend(waveform, lengths)
+        feats = out.feats
+        if self.deltas is not None:
+            feats = self.deltas(feats, out.lengths)
+        if self.config.cmvn == "utterance":
+            feats = utterance_cmvn(feats, out.lengths, self.config.norm_vars)
+        return Features(feats, out.lengths, out.frame_shift)
+
+    def compute(self, waveform):
+        """One utterance `(N,)` -> `(T, D)`; numpy in -> numpy out, tensor in -> tensor out."""
+        is_numpy = isinstance(waveform, np.ndarray)
+        x = torch.from_numpy(np.ascontiguousarray(waveform)) if is_numpy else torch.as_tensor(waveform)
+        if x.dim() != 1:
+            raise ValueError(f"compute() takes one utterance of shape (N,), got {tuple(x.shape)}")
+        feats = self.forward(x.unsqueeze(0)).feats[0]
+        return feats.cpu().numpy() if is_numpy else feats
+
+    def normalize_speakers(
+        self,
+        feats: Mapping[str, object],
+        utt2spk: Mapping[str, str],
+        stats: Mapping[str, CmvnStats] | None = None,
+    ) -> dict[str, object]:
+        """Second pass for cmvn == "speaker": {utt: (T, D)} -> normalised copies (others: unchanged)."""
+        if not self.needs_speaker_pass:
+            return dict(feats)
+        return apply_speaker_cmvn(feats, utt2spk, stats, self.config.norm_vars)
+
+    def describe(self) -> dict:
+        """What to record beside stored features (e.g. in meta.json)."""
+        return {
+            "frame_shift": self.frame_shift,
+            "feature_dim": self.feature_dim,
+            "sample_rate": self.sample_rate,
+            "pipeline": to_dict(self.config),
+        }

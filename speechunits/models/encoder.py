@@ -1,0 +1,180 @@
+"""Convolutional encoder: input frames (or samples) -> latent-rate features.
+
+The default is the paper's stack (Chorowski et al. 2019), 768 channels, ReLU:
+
+    k3, k3            two convolutions, kernel 3 (residual where shapes allow)
+    k4s2              kernel 4, stride 2: 100 Hz -> 50 Hz
+    k3, k3            residual
+    k1 x 4            four 1x1 layers, residual
+
+A layer is written "k<kernel>" or "k<kernel>s<stride>". A stride-1 layer whose
+input and output widths agree adds its input back (residual); the first layer maps
+the input dimension to `channels` so it cannot. Strides multiply: (2,) gives 50 Hz
+latents from 100 Hz features, (2, 2, 2) gives 12.5 Hz. For raw waveform input
+(input_dim 1, 16 kHz) put a strided front first whose strides multiply to 160,
+e.g. `WAVEFORM_FRONT` = k8s4, k8s4, k10s10 (-> 100 Hz), then the usual stack.
+
+Time alignment. Every layer pads so that output frame j of a stride-r layer is
+centred on input frames [j r, (j+1) r): its window of k inputs starts at
+j r - (k - r)/2, hence k - r must be even. Chained, output frame j of the whole
+stack (total stride R) is centred on input frames [j R, (j+1) R), so with the
+convention "frame i covers [i s, (i+1) s)" the latent frame j covers
+[j R s, (j+1) R s): the time convention holds at every rate, and an impulse at
+input frame t has its strongest path to output frame t // R. Output lengths are
+ceil(T / R). Batched inputs give the same valid outputs as one utterance at a
+time: padding is zeroed before every layer, which is exactly the zero padding a
+lone utterance would get.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from speechunits.errors import SpeechUnitsError
+from speechunits.models.common import as_lengths, zero_padding
+
+__all__ = [
+    "EncoderConfig",
+    "Encoder",
+    "EncoderOutput",
+    "ConvSpec",
+    "parse_layer",
+    "PAPER_LAYERS",
+    "WAVEFORM_FRONT",
+]
+
+PAPER_LAYERS = ("k3", "k3", "k4s2", "k3", "k3", "k1", "k1", "k1", "k1")
+WAVEFORM_FRONT = ("k8s4", "k8s4", "k10s10")
+
+_LAYER_RE = re.compile(r"^k(\d+)(?:s(\d+))?$")
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    kernel: int
+    stride: int = 1
+
+    @property
+    def pad_left(self) -> int:
+        return (self.kernel - self.stride) // 2
+
+
+def parse_layer(text: str) -> ConvSpec:
+    """"k4s2" -> ConvSpec(4, 2); checks that the layer can be centred (k - s even, k >= s)."""
+    m = _LAYER_RE.match(text.strip())
+    if not m:
+        raise SpeechUnitsError(f"encoder layer {text!r}: expected 'k<kernel>' or 'k<kernel>s<stride>', e.g. 'k4s2'")
+    spec = ConvSpec(int(m.group(1)), int(m.group(2) or 1))
+    if spec.stride < 1 or spec.kernel < spec.stride:
+        raise SpeechUnitsError(f"encoder layer {text!r}: need kernel >= stride >= 1")
+    if (spec.kernel - spec.stride) % 2:
+        raise SpeechUnitsError(
+            f"encoder layer {text!r}: kernel - stride must be even so the window is centred on its "
+            f"output frame's span (e.g. k3, k4s2, k8s4, k10s10)"
+        )
+    return spec
+
+
+@dataclass
+class EncoderConfig:
+    channels: int = 768
+    layers: tuple[str, ...] = PAPER_LAYERS
+    residual: bool = True
+    activation: str = "relu"  # "relu" or "gelu"
+
+    def __post_init__(self):
+        self.layers = tuple(self.layers)
+        if not self.layers:
+            raise SpeechUnitsError("encoder needs at least one layer")
+        for layer in self.layers:
+            parse_layer(layer)
+        if self.activation not in ("relu", "gelu"):
+            raise SpeechUnitsError(f"encoder activation must be relu or gelu, got {self.activation!r}")
+
+    @property
+    def specs(self) -> list[ConvSpec]:
+        return [parse_layer(layer) for layer in self.layers]
+
+    @property
+    def total_stride(self) -> int:
+        return math.prod(s.stride for s in self.specs)
+
+
+@dataclass
+class EncoderOutput:
+    """values: (B, T', C); lengths: (B,) = ceil(lengths_in / total_stride); frame_shift in s."""
+
+    values: Tensor
+    lengths: Tensor
+    frame_shift: float
+
+
+class _ConvLayer(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, spec: ConvSpec, residual: bool, act: str):
+        super().__init__()
+        self.spec = spec
+        self.conv = nn.Conv1d(in_ch, out_ch, spec.kernel, stride=spec.stride)
+        self.residual = residual and spec.stride == 1 and in_ch == out_ch
+        self.act = nn.ReLU() if act == "relu" else nn.GELU()
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """x: (B, C_in, T) with zero padding -> (B, C_out, ceil(T / s)), new lengths."""
+        k, s, left = self.spec.kernel, self.spec.stride, self.spec.pad_left
+        T = x.shape[-1]
+        t_out = -(-T // s)
+        right = max(0, (t_out - 1) * s + k - T - left)
+        y = self.act(self.conv(F.pad(x, (left, right))))
+        if self.residual:
+            y = y + x
+        new_lengths = torch.div(lengths + s - 1, s, rounding_mode="floor")
+        return y, new_lengths
+
+
+class Encoder(nn.Module):
+    """Strided 1-D conv stack; see the module docstring for the alignment contract."""
+
+    def __init__(self, input_dim: int, cfg: EncoderConfig, input_frame_shift: float = 0.01):
+        super().__init__()
+        self.cfg, self.input_dim, self.input_frame_shift = cfg, int(input_dim), float(input_frame_shift)
+        layers, width = [], self.input_dim
+        for spec in cfg.specs:
+            layers.append(_ConvLayer(width, cfg.channels, spec, cfg.residual, cfg.activation))
+            width = cfg.channels
+        self.layers = nn.ModuleList(layers)
+        self.out_dim = cfg.channels
+
+    @property
+    def total_stride(self) -> int:
+        return self.cfg.total_stride
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between output frames."""
+        return self.input_frame_shift * self.total_stride
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        for layer in self.layers:
+            lengths = torch.div(lengths + layer.spec.stride - 1, layer.spec.stride, rounding_mode="floor")
+        return lengths
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> EncoderOutput:
+        """x: (B, T, F) frames (or (B, N) / (B, N, 1) waveform), lengths: (B,) -> (B, T', C).
+
+        T' = ceil(T / total_stride); padding frames of the output are zero.
+        """
+        if x.dim() == 2:
+            x = x.unsqueeze(-1)
+        if x.shape[-1] != self.input_dim:
+            raise SpeechUnitsError(f"encoder expects {self.input_dim}-dim input frames, got shape {tuple(x.shape)}")
+        lengths = as_lengths(x, lengths)
+        h = zero_padding(x, lengths).transpose(1, 2)
+        for layer in self.layers:
+            h, lengths = layer(h, lengths)
+            h = zero_padding(h.transpose(1, 2), lengths).transpose(1, 2)
+        return EncoderOutput(h.transpose(1, 2), lengths, self.frame_shift)

@@ -1,0 +1,119 @@
+"""Encoder: shapes, lengths, time alignment at several rates, batching, padding."""
+
+import pytest
+import torch
+
+from speechunits.errors import SpeechUnitsError
+from speechunits.models.encoder import Encoder, EncoderConfig, parse_layer
+
+
+def make(layers, channels=8, input_dim=5, shift=0.01):
+    torch.manual_seed(0)
+    return Encoder(input_dim, EncoderConfig(channels=channels, layers=tuple(layers)), shift)
+
+
+STACKS = {
+    1: ["k3", "k3", "k1"],
+    2: ["k3", "k3", "k4s2", "k3", "k3", "k1", "k1", "k1", "k1"],  # the paper's stack
+    4: ["k3", "k4s2", "k3", "k4s2", "k1"],
+    8: ["k4s2", "k6s2", "k3", "k4s2", "k1"],
+    3: ["k5s3", "k3"],
+}
+
+
+@pytest.mark.parametrize("stride", sorted(STACKS))
+def test_lengths_and_frame_shift(stride):
+    enc = make(STACKS[stride])
+    assert enc.total_stride == stride
+    x = torch.randn(3, 37, 5)
+    lengths = torch.tensor([37, 20, 1])
+    out = enc(x, lengths)
+    expect = [-(-n // stride) for n in (37, 20, 1)]
+    assert out.lengths.tolist() == expect
+    assert out.values.shape == (3, expect[0], 8)
+    assert out.frame_shift == pytest.approx(0.01 * stride)
+    assert torch.all(out.values[1, expect[1] :] == 0)
+
+
+def _tent_weights(enc):
+    """Positive symmetric tent kernels (peak at the window centre), zero biases."""
+    with torch.no_grad():
+        for layer in enc.layers:
+            k = layer.conv.kernel_size[0]
+            i = torch.arange(k, dtype=torch.float32)
+            tent = k / 2 + 0.5 - (i - (k - 1) / 2).abs()
+            w = layer.conv.weight
+            w.copy_(tent.expand_as(w) / (tent.sum() * w.shape[1]))
+            layer.conv.bias.zero_()
+
+
+@pytest.mark.parametrize("stride", sorted(STACKS))
+def test_impulse_reaches_output_frame_t_div_r_most(stride):
+    """With positive tent-shaped kernels every layer's response is a symmetric hill peaking
+    on its output frame's span, so the output that an impulse at t drives most is t // R."""
+    enc = make(STACKS[stride], channels=4, input_dim=1)
+    _tent_weights(enc)
+    T = 48
+    for t in range(8, 40):
+        x = torch.zeros(1, T, 1)
+        x[0, t, 0] = 1.0
+        resp = enc(x).values[0].sum(-1)
+        best = resp.max()
+        winners = (resp >= best - 1e-6 * best).nonzero().squeeze(1).tolist()
+        assert winners == [t // stride], (t, resp)
+
+
+@pytest.mark.parametrize("stride", sorted(STACKS))
+def test_receptive_field_centred_on_span(stride):
+    """Output frame j sees a window symmetric about the centre of [j R, (j+1) R)."""
+    enc = make(STACKS[stride])
+    T = 64
+    x = torch.randn(1, T, 5, requires_grad=True)
+    out = enc(x).values
+    j = (T // stride) // 2
+    out[0, j].sum().backward()
+    seen = (x.grad[0].abs().sum(-1) > 0).nonzero().squeeze(1)
+    lo, hi = int(seen.min()), int(seen.max())
+    assert (lo + hi) / 2 == pytest.approx(j * stride + (stride - 1) / 2)
+
+
+def test_batched_equals_one_at_a_time_and_padding_is_ignored():
+    enc = make(STACKS[2])
+    lengths = torch.tensor([30, 17, 9])
+    x = torch.randn(3, 30, 5)
+    out = enc(x, lengths)
+    garbage = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        garbage[b, n:] = 100.0
+        alone = enc(x[b : b + 1, :n])
+        m = int(out.lengths[b])
+        torch.testing.assert_close(out.values[b, :m], alone.values[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(enc(garbage, lengths).values, out.values)
+
+
+def test_waveform_front_brings_samples_to_latent_rate():
+    layers = ["k8s4", "k8s4", "k10s10", "k3", "k4s2", "k1"]
+    enc = make(layers, input_dim=1, shift=1 / 16000)
+    assert enc.total_stride == 320 and enc.frame_shift == pytest.approx(0.02)
+    wav = torch.randn(2, 16000)
+    out = enc(wav, torch.tensor([16000, 3300]))
+    assert out.values.shape == (2, 50, 8)
+    assert out.lengths.tolist() == [50, 11]
+
+
+def test_bad_layers_are_rejected():
+    with pytest.raises(SpeechUnitsError, match="even"):
+        parse_layer("k3s2")
+    with pytest.raises(SpeechUnitsError, match="expected"):
+        parse_layer("conv3")
+    with pytest.raises(SpeechUnitsError):
+        EncoderConfig(layers=())
+    enc = make(STACKS[1])
+    with pytest.raises(SpeechUnitsError, match="5-dim"):
+        enc(torch.randn(1, 10, 7))
+
+
+def test_residual_only_where_shapes_allow():
+    enc = make(STACKS[2])
+    flags = [layer.residual for layer in enc.layers]
+    assert flags == [False, True, False, True, True, True, True, True, True]
