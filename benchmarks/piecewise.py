@@ -13,8 +13,8 @@
    same kind: segments kept / budget (1.0 = the inference rate equals the
    training budget), for the "max" (default) and "mean" estimators.
 
-Timings are the median of --repeats runs on --threads torch threads (numba
-kernels are single-threaded). The machine may be shared: read ratios, not
+Timings are the best of --repeats runs (timeit's convention: the least
+disturbed run) on --threads torch threads (numba kernels are single-threaded). The machine may be shared: read ratios, not
 absolute figures, and rerun on a quiet machine for numbers to quote.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
@@ -74,7 +73,7 @@ def timed(fn, repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)
 
 
 def bench_dp(args, rng):
@@ -86,7 +85,7 @@ def bench_dp(args, rng):
         lengths = torch.full((B,), T)
         lam = 5.0
         short = dist[0, : args.naive_frames].double().numpy()
-        t_naive = timed(lambda: naive_dp(short, lam), 1) / args.naive_frames * (B * T)
+        t_naive = timed(lambda: naive_dp(short, lam), 3) / args.naive_frames * (B * T)
         print(f"  K={K}: naive Python DP {t_naive:8.3f} s/batch (scaled from {args.naive_frames} frames)")
         backends = ["torch"] + (["numba"] if numba_available() else [])
         results = {}
@@ -162,7 +161,7 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--naive-frames", type=int, default=50)
+    p.add_argument("--naive-frames", type=int, default=100)
     p.add_argument("--lambda-seeds", type=int, default=12)
     p.add_argument("--skip", nargs="*", default=[], choices=["dp", "greedy", "lambda"])
     args = p.parse_args()

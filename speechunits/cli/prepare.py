@@ -63,8 +63,9 @@ class Synthetic:
     wav.scp paths are absolute unless --relative-paths (then relative to OUT: pass
     --base-dir OUT to readers). Needs the `synth` extra (espeakng-loader).
 
-    Example:
+    Examples:
       speechunits prepare synthetic data/synth --minutes 10 --seed 0 --nj 2
+      speechunits prepare synthetic data/tiny max_sentences=1 --minutes 0.5 --speakers 4
     """
 
     def add_arguments(self, parser) -> None:
@@ -72,6 +73,10 @@ class Synthetic:
 
         d = SyntheticConfig()
         parser.add_argument("out", metavar="OUT", help="corpus folder to write")
+        parser.add_argument(
+            "overrides", nargs="*", metavar="key=value",
+            help="other SyntheticConfig fields, right after OUT, e.g. max_sentences=1 rate_range=[150,190]",
+        )
         parser.add_argument("--minutes", type=float, default=d.minutes, help="total audio over all speakers (default %(default)s)")
         parser.add_argument("--seed", type=int, default=d.seed, help="everything random derives from it (default %(default)s)")
         parser.add_argument("--speakers", type=int, default=d.speakers, help="number of speakers, alternately m/f (default %(default)s)")
@@ -92,6 +97,7 @@ class Synthetic:
         parser.add_argument("--nj", type=int, default=d.nj, help="parallel processes (default %(default)s)")
 
     def run(self, args) -> int:
+        from speechunits.config import apply_overrides
         from speechunits.corpora.synthetic import SyntheticConfig, build_corpus
 
         cfg = SyntheticConfig(
@@ -105,6 +111,7 @@ class Synthetic:
             relative_paths=args.relative_paths,
             nj=args.nj,
         )
+        cfg = apply_overrides(cfg, args.overrides)
         corpus = build_corpus(args.out, cfg)
         n_test = sum(u.speaker in set(corpus.test_speakers) for u in corpus.utterances)
         print(

@@ -30,14 +30,18 @@ Two properties of the library shape this module:
 - It is one global engine per process (static state, no handles), so there is
   one :class:`Espeak` per process, every call holds a module lock, and parallel
   synthesis uses processes.
-- Its output depends on what it synthesised before (the wave generator keeps
-  phase, flutter and echo state between calls): the same text after a different
-  text differs by a few samples. Reproducibility therefore needs every
-  utterance to start from the same engine state. :meth:`Espeak.synthesize` does
-  that by forking (POSIX): the parent initialises the engine and never
-  synthesises; each utterance is synthesised in a child forked from that pristine
-  state, which sends the result back through a pipe. A fork costs about a
-  millisecond; espeak itself runs several hundred times faster than real time.
+- Its output depends on what it did before: the wave generator keeps phase,
+  flutter and echo state between calls (the same text after a different text
+  differs by a few samples), and every voice change queues a command that only
+  synthesis consumes (after some tens of voice changes without synthesis, the
+  first phone events of the next utterance go missing and later ones shift).
+  Reproducible, correct output therefore needs every utterance to start from the
+  same, clean engine state. :meth:`Espeak.synthesize` does that by forking
+  (POSIX): the parent initialises the engine and never synthesises or changes
+  voice; each utterance is synthesised in a child forked from that state, which
+  sends the result back through a pipe. Worker processes forked from the parent
+  inherit the same state. A fork costs a few milliseconds; espeak itself runs
+  several hundred times faster than real time.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import struct
 import tempfile
 import threading
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -164,17 +168,26 @@ def _library_path() -> str:
     return espeakng_loader.get_library_path()
 
 
-def make_data_dir(dest: str | os.PathLike, variants: Mapping[str, str], source: str | os.PathLike | None = None) -> Path:
+def make_data_dir(
+    dest: str | os.PathLike,
+    variants: Mapping[str, str],
+    source: str | os.PathLike | None = None,
+    dictionaries: Sequence[str] | None = None,
+) -> Path:
     """Build an espeak data folder at ``dest`` = ``source`` plus extra voice variants.
 
-    Everything of ``source`` (default: the packaged data) is linked, not copied;
-    ``voices/!v/`` gets one file per entry of ``variants`` (name -> variant file
-    text, in espeak's voice-file syntax). Variant names must be lower case (espeak
-    lower-cases voice names before it looks them up).
+    The files of ``source`` (default: the packaged data) are linked, not copied:
+    the phoneme data, ``lang/``, the stock variants, and the dictionaries named in
+    ``dictionaries`` (e.g. ``["en"]`` for ``en_dict``; default: all of them --
+    a hundred links, slow to make and remove on some file systems).
+    ``voices/!v/`` also gets one file per entry of ``variants`` (name -> variant
+    file text, in espeak's voice-file syntax). Variant names must be lower case
+    (espeak lower-cases voice names before it looks them up).
     """
     source = Path(source) if source is not None else packaged_data_path()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    wanted = None if dictionaries is None else {f"{d}_dict" for d in dictionaries}
 
     def link(src: Path, dst: Path) -> None:
         if dst.exists() or dst.is_symlink():
@@ -185,8 +198,9 @@ def make_data_dir(dest: str | os.PathLike, variants: Mapping[str, str], source: 
             (shutil.copytree if src.is_dir() else shutil.copyfile)(src, dst)
 
     for entry in source.iterdir():
-        if entry.name != "voices":
-            link(entry, dest / entry.name)
+        if entry.name == "voices" or (wanted is not None and entry.name.endswith("_dict") and entry.name not in wanted):
+            continue
+        link(entry, dest / entry.name)
     (dest / "voices" / "!v").mkdir(parents=True, exist_ok=True)
     for entry in (source / "voices").iterdir():
         if entry.name != "!v":
@@ -228,14 +242,15 @@ class Espeak:
     def get(cls, data_path: str | os.PathLike | None = None) -> "Espeak":
         data_path = Path(data_path) if data_path is not None else packaged_data_path()
         with _LOCK:
-            if cls._instance is None or cls._instance.pid != os.getpid():
+            if cls._instance is None:
                 cls._instance = cls(data_path)
             elif cls._instance.data_path != data_path:
                 cls._instance._initialize(data_path)
+            # A forked process inherits the library's memory and this instance with it:
+            # it keeps using that engine, whose state is then the parent's (module doc).
             return cls._instance
 
     def __init__(self, data_path: Path):
-        self.pid = os.getpid()
         try:
             self._lib = ctypes.CDLL(_library_path())
         except OSError as e:
@@ -263,11 +278,13 @@ class Espeak:
         self._events: list[PhoneEvent] = []
         self._callback = _CALLBACK(self._on_audio)  # kept alive as long as the engine
         self.data_path: Path | None = None
+        self._known_voices: set[str] = set()
         self._initialize(data_path)
 
     def _initialize(self, data_path: Path) -> None:
         if self.data_path is not None:
             self._lib.espeak_Terminate()
+            self.data_path = None
         if not (data_path / "phontab").is_file():
             raise EspeakError(f"{data_path} is not an espeak-ng data folder (no phontab)")
         rate = self._lib.espeak_Initialize(
@@ -277,6 +294,7 @@ class Espeak:
             raise EspeakError(f"espeak_Initialize failed for data folder {data_path} (returned {rate})")
         self.sample_rate = rate
         self.data_path = data_path
+        self._known_voices = set()
         self._lib.espeak_SetSynthCallback(self._callback)
 
     def _on_audio(self, wav, n, events) -> int:
@@ -294,14 +312,34 @@ class Espeak:
     # -- synthesis -------------------------------------------------------------------
 
     def check_voice(self, voice: VoiceSettings) -> None:
-        """Raise :class:`EspeakError` if the language or the variant of ``voice`` is unknown."""
+        """Raise :class:`EspeakError` if the language or the variant of ``voice`` is unknown.
+
+        The language is tried in a forked child where possible: every voice change
+        leaves state behind in the engine (espeak queues a command that only synthesis
+        consumes; after some tens of them, phone events go missing), so the engine that
+        utterances are forked from must not change voice itself.
+        """
         variant = voice.variant
         if variant is not None and not (self.data_path / "voices" / "!v" / variant.lower()).is_file():
             raise EspeakError(f"unknown espeak voice variant {variant!r} in voice {voice.name!r} (data folder {self.data_path})")
+        if voice.name in self._known_voices:
+            return
         with _LOCK:
-            status = self._lib.espeak_SetVoiceByName(voice.name.encode())
+            if hasattr(os, "fork"):
+                pid = os.fork()
+                if pid == 0:  # child: try the voice, report through the exit status
+                    code = 101
+                    try:
+                        code = min(max(int(self._lib.espeak_SetVoiceByName(voice.name.encode())), 0), 100)
+                    finally:
+                        os._exit(code)
+                _, wait_status = os.waitpid(pid, 0)
+                status = os.waitstatus_to_exitcode(wait_status)
+            else:
+                status = self._lib.espeak_SetVoiceByName(voice.name.encode())
         if status != EE_OK:
             raise EspeakError(f"unknown espeak voice {voice.name!r} (espeak_SetVoiceByName returned {status})")
+        self._known_voices.add(voice.name)
 
     def synthesize(self, text: str, voice: VoiceSettings, seed: int = 0, fresh: bool = True) -> Synthesis:
         """Speak ``text`` (UTF-8, plain text) with ``voice``.
@@ -381,16 +419,24 @@ class Espeak:
         return Synthesis(audio, self.sample_rate, [PhoneEvent(s, m) for s, m in events])
 
 
+def dictionary_for(language: str, data_path: str | os.PathLike | None = None) -> list[str] | None:
+    """The dictionary a language needs (``"en-us"`` -> ``["en"]``), or None (all) when unsure."""
+    name = language.split("-", 1)[0].split("+", 1)[0].lower()
+    path = Path(data_path or packaged_data_path()) / f"{name}_dict"
+    return [name] if path.is_file() else None
+
+
 class TemporaryDataDir:
     """Context manager: a temporary espeak data folder with extra variants (see :func:`make_data_dir`)."""
 
-    def __init__(self, variants: Mapping[str, str]):
+    def __init__(self, variants: Mapping[str, str], dictionaries: Sequence[str] | None = None):
         self.variants = dict(variants)
+        self.dictionaries = dictionaries
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     def __enter__(self) -> Path:
         self._tmp = tempfile.TemporaryDirectory(prefix="speechunits-espeak-")
-        return make_data_dir(Path(self._tmp.name) / "espeak-ng-data", self.variants)
+        return make_data_dir(Path(self._tmp.name) / "espeak-ng-data", self.variants, dictionaries=self.dictionaries)
 
     def __exit__(self, *exc) -> None:
         if self._tmp is not None:

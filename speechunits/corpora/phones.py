@@ -28,6 +28,12 @@ How espeak's phones become ARPAbet segments
   fraction comes from measuring how much longer espeak's vowels are before dark
   /l/ than before other consonants: 28-68 %, median about 40 %). Again an
   approximate inner boundary.
+- Stop closures: before a voiceless stop or affricate, espeak ends the preceding
+  phone with the stop's closure, as exact digital silence, and the stop's event
+  marks the release. The closure belongs to the stop (as in TIMIT-style
+  alignments, where the 39-phone set folds ``kcl`` into ``k``), so the boundary
+  is moved back to where the silence starts. This is exact: the zeros are there
+  in espeak's output.
 - The glide ``;`` that espeak appends to /i/-like vowels before another vowel,
   and the virtual ``:``/``-``, are absorbed into the preceding phone (CMUdict has
   no phone there).
@@ -37,16 +43,19 @@ How espeak's phones become ARPAbet segments
   an unmapped phone is never silently dropped or guessed.
 
 With ``phone_set="espeak"`` the labels are the stress-free espeak mnemonics
-instead (no splitting; the dark-/l/ correction still applies, labelled ``l``).
+instead (no splitting; the dark-/l/ and stop-closure corrections still apply).
 
-The inventory (``ESPEAK_EN``; :func:`inventory_table` renders it as Markdown, see
-docs/phones.md):
+The inventory is ``ESPEAK_EN`` below (mnemonic, IPA, example, ARPAbet, split
+weights); :func:`inventory_table` renders it as the Markdown table of
+docs/phones.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Iterable, Sequence
+
+import numpy as np
 
 from speechunits.errors import SpeechUnitsError
 
@@ -64,6 +73,8 @@ STRESS_MARKS = "',%="
 PAUSES = frozenset(("_", "_:", "_!", "_;_", "_|", "_::", "_^_", "||"))
 ABSORBED = frozenset((";", ":", "-"))
 DARK_L_FRACTION = 0.4  # share of the preceding vowel segment given to a dark /l/
+MIN_CLOSURE = 22  # samples (1 ms at 22050 Hz): shorter runs of exact zeros are not a closure
+_STOP_ARPABET = frozenset(("P", "T", "K", "B", "D", "G", "CH", "JH"))
 
 
 class UnknownPhoneError(SpeechUnitsError):
@@ -102,7 +113,7 @@ _SYLLABIC = (0.35, 0.65)
 
 _TABLE = (
     # vowels
-    _v("@", "ə", "about (a)", "AH"),
+    _v("@", "ə", "comma (a)", "AH"),
     _v("@2", "ə", "the", "AH"),
     _v("@5", "ə", "to", "AH"),
     _v("@#", "ə", "(fronted schwa)", "AH"),
@@ -202,6 +213,7 @@ _TABLE = (
 )
 
 ESPEAK_EN: dict[str, EspeakPhone] = {p.mnemonic: p for p in _TABLE}
+STOPS = frozenset(m for m, p in ESPEAK_EN.items() if p.arpabet[0] in _STOP_ARPABET)  # stops and affricates
 
 
 def strip_stress(mnemonic: str) -> str:
@@ -228,11 +240,11 @@ def espeak_to_arpabet(mnemonic: str) -> tuple[str, ...]:
         return (SIL,)
     if name in ABSORBED:
         return ()
-    return lookup(name).arpabet
+    return lookup(mnemonic).arpabet
 
 
 @dataclasses.dataclass(frozen=True)
-class Segment:
+class PhoneSegment:
     """A labelled interval in samples: ``[start, end)``."""
 
     start: int
@@ -241,15 +253,20 @@ class Segment:
 
 
 def segments_from_events(
-    events: Sequence[tuple[int, str]], num_samples: int, phone_set: str = "arpabet"
-) -> list[Segment]:
+    events: Sequence[tuple[int, str]],
+    num_samples: int,
+    phone_set: str = "arpabet",
+    audio: np.ndarray | None = None,
+    min_closure: int = MIN_CLOSURE,
+) -> list[PhoneSegment]:
     """Labelled segments covering ``[0, num_samples)`` from espeak phoneme events.
 
     events: ``(start sample, mnemonic)`` in time order (as
     :class:`speechunits.corpora.espeak.PhoneEvent` gives them); each phone lasts
-    until the next event, the last until ``num_samples``. Returns contiguous,
-    non-empty segments in time order, adjacent ``sil`` merged. Integer sample
-    positions: fractional split points are rounded.
+    until the next event, the last until ``num_samples``. audio: espeak's output
+    ``(num_samples,)``; with it, stop closures are given to their stops (see the
+    module doc). Returns contiguous, non-empty segments in time order, adjacent
+    ``sil`` merged. Integer sample positions: fractional split points are rounded.
     """
     if phone_set not in ("arpabet", "espeak"):
         raise ValueError(f"phone_set must be 'arpabet' or 'espeak', got {phone_set!r}")
@@ -286,8 +303,25 @@ def segments_from_events(
                 prev[1] = cut
                 merged[i][0] = cut
 
-    # 4. split multi-phone intervals, drop empty pieces, merge adjacent sil
-    out: list[Segment] = []
+    # 4. stop closures: espeak ends the phone before a stop with the stop's closure
+    #    (exact zeros); the closure belongs to the stop, as in TIMIT-style alignments
+    if audio is not None:
+        if len(audio) != num_samples:
+            raise ValueError(f"audio has {len(audio)} samples, expected {num_samples}")
+        for i in range(1, len(merged)):
+            prev = merged[i - 1]
+            if merged[i][3] not in STOPS or prev[3] in PAUSES or prev[2] == [(SIL, 1.0)]:
+                continue
+            nonzero = np.flatnonzero(audio[prev[0] : prev[1]])
+            if len(nonzero) == 0:  # the whole phone is silent (a glottal stop): leave it be
+                continue
+            run = (prev[1] - prev[0]) - (int(nonzero[-1]) + 1)
+            if run >= min_closure:
+                prev[1] -= run
+                merged[i][0] = prev[1]
+
+    # 5. split multi-phone intervals, drop empty pieces, merge adjacent sil
+    out: list[PhoneSegment] = []
     for start, end, parts, _ in merged:
         total = end - start
         pos, acc = start, 0.0
@@ -296,9 +330,9 @@ def segments_from_events(
             stop = end if k == len(parts) - 1 else start + round(acc * total)
             if stop > pos:
                 if out and label == SIL and out[-1].phone == SIL:
-                    out[-1] = Segment(out[-1].start, stop, SIL)
+                    out[-1] = PhoneSegment(out[-1].start, stop, SIL)
                 else:
-                    out.append(Segment(pos, stop, label))
+                    out.append(PhoneSegment(pos, stop, label))
                 pos = stop
     return out
 
@@ -329,6 +363,7 @@ def inventory_table(phones: Iterable[EspeakPhone] = _TABLE) -> str:
     for p in phones:
         split = "" if len(p.arpabet) == 1 else " / ".join(f"{w:.2f}" for w in p.weights)
         lines.append(f"| `{p.mnemonic}` | {p.ipa} | {p.example} | {' '.join(p.arpabet)} | {split} |")
-    lines.append(f"| {', '.join(f'`{m}`' for m in sorted(PAUSES))} | | pauses | {SIL} | |")
+    pauses = ", ".join(f"`{m}`".replace("|", "\\|") for m in sorted(PAUSES))  # a bare | would end the cell
+    lines.append(f"| {pauses} | | pauses | {SIL} | |")
     lines.append(f"| {', '.join(f'`{m}`' for m in sorted(ABSORBED))} | | glide / virtual | (absorbed into previous) | |")
     return "\n".join(lines)

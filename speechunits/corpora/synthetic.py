@@ -7,7 +7,9 @@ by construction (see :mod:`speechunits.corpora.phones` for the few approximate
 inner boundaries), and the corpus is a pure function of its config: the same seed
 gives byte-identical files, whatever ``nj``.
 
-What is built (``build_corpus(out, cfg)``)::
+What is built (``build_corpus(out, cfg)``; ``corpus.json`` is written last and
+marks a finished build; building into an existing OUT replaces the earlier
+build, including its .wav files under OUT/audio)::
 
     OUT/audio/<spk>/<utt>.wav        16 kHz, 16-bit mono
     OUT/data/all/                    wav.scp utt2spk spk2utt spk2gender text utt2dur alignments.ctm
@@ -28,16 +30,15 @@ gets a random lead and tail silence, and a faint white-noise floor (default
 -70 dBFS) so that silence is not digital zero (log-energies stay finite and the
 silence looks like a recording's).
 
-Size: each speaker gets ``minutes * 60 / speakers`` seconds; its utterances are
-the shortest prefix of its own utterance stream that reaches that. Utterance k of
-a speaker depends only on (seed, speaker, k), so a longer corpus with the same
-seed extends a shorter one.
+Size: each speaker gets about ``minutes * 60 / speakers`` seconds: the prefix of
+its own utterance stream whose duration is closest to that (at least one
+utterance, so tiny corpora overshoot). Utterance k of a speaker depends only on
+(seed, speaker, k), so a longer corpus with the same seed extends a shorter one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import multiprocessing
@@ -49,7 +50,7 @@ from typing import Sequence
 import numpy as np
 
 from speechunits.corpora import phones as phone_inventory
-from speechunits.corpora.espeak import Espeak, EspeakError, TemporaryDataDir, VoiceSettings, read_variant
+from speechunits.corpora.espeak import Espeak, EspeakError, TemporaryDataDir, VoiceSettings, dictionary_for, read_variant
 from speechunits.corpora.text_source import TextSource, words_of
 from speechunits.errors import SpeechUnitsError
 
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
 FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
 ESPEAK_RATE = 22050
+SPEAKER_VOLUME = 85  # espeak volume (100 = normal): peaks at 100 come within 3 % of full scale; leave headroom
 _INITIAL_SECONDS_PER_UTT = 6.0  # first guess of utterance length, only to size the first batch
 
 
@@ -203,6 +205,7 @@ def make_speakers(cfg: SyntheticConfig) -> list[Speaker]:
             rate=rng.randint(*cfg.rate_range),
             pitch=rng.randint(*cfg.pitch_range),
             range=rng.randint(*cfg.range_range),
+            volume=SPEAKER_VOLUME,
         )
         speakers.append(Speaker(spk, gender, base, voice))
     return speakers
@@ -254,7 +257,15 @@ def render_utterance(plan: UttPlan, engine: Espeak, cfg: SyntheticConfig) -> tup
     from speechunits.resample import resample, resampled_length
 
     out = engine.synthesize(plan.text, plan.voice, seed=plan.seed)
-    raw = phone_inventory.segments_from_events([(e.sample, e.mnemonic) for e in out.events], len(out.audio), cfg.phone_set)
+    raw = phone_inventory.segments_from_events(
+        [(e.sample, e.mnemonic) for e in out.events], len(out.audio), cfg.phone_set, audio=out.audio
+    )
+    for seg in raw:  # espeak's pauses are exact zeros; sound there means events and audio disagree
+        if seg.phone == phone_inventory.SIL and np.any(out.audio[seg.start : seg.end]):
+            raise EspeakError(
+                f"utterance {plan.utt}: espeak's phone events disagree with its audio "
+                f"(sound inside a pause at samples {seg.start}-{seg.end} of {len(out.audio)})"
+            )
     sr = cfg.sample_rate
     speech = resample(out.audio.astype(np.float32) / 32768.0, out.sample_rate, sr)
     n_speech = resampled_length(len(out.audio), out.sample_rate, sr)
@@ -264,6 +275,9 @@ def render_utterance(plan: UttPlan, engine: Espeak, cfg: SyntheticConfig) -> tup
     if cfg.noise_dbfs is not None:
         noise_rng = np.random.Generator(np.random.PCG64(plan.seed))
         audio = audio + noise_rng.standard_normal(len(audio)).astype(np.float32) * np.float32(10 ** (cfg.noise_dbfs / 20))
+    clipped = int(np.count_nonzero(np.abs(audio) >= 1.0))
+    if clipped:
+        log.warning("utterance %s: %d samples clipped", plan.utt, clipped)
     pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
 
     segments: list[tuple[int, int, str]] = []
@@ -322,7 +336,7 @@ def _worker_run(plan: UttPlan) -> UttResult:
 
 
 def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speaker], data_path: Path) -> list[UttResult]:
-    """Synthesise each speaker's shortest utterance prefix that reaches its share of audio."""
+    """Synthesise each speaker's utterance prefix whose duration is closest to its share of audio."""
     target = cfg.minutes * 60.0 / cfg.speakers
     results: dict[str, list[UttResult]] = {s.id: [] for s in speakers}
     seconds_per_utt = _INITIAL_SECONDS_PER_UTT
@@ -359,14 +373,23 @@ def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speak
 
     chosen: list[UttResult] = []
     for s in speakers:
-        have = 0.0
-        for r in results[s.id]:
-            if have >= target:  # synthesised beyond the prefix (the batch overshot): drop it
-                (root / r.audio_path).unlink(missing_ok=True)
-                continue
-            chosen.append(r)
-            have += r.num_samples / cfg.sample_rate
+        n = _prefix_closest_to(results[s.id], target, cfg.sample_rate)
+        chosen += results[s.id][:n]
+        for r in results[s.id][n:]:  # synthesised beyond the prefix: drop
+            (root / r.audio_path).unlink(missing_ok=True)
     return chosen
+
+
+def _prefix_closest_to(results: list[UttResult], target: float, sample_rate: int) -> int:
+    """The number of leading utterances (at least 1) whose total duration is closest to target seconds."""
+    best_n, best_err, total = 1, math.inf, 0.0
+    for n, r in enumerate(results, 1):
+        total += r.num_samples / sample_rate
+        if abs(total - target) < best_err:
+            best_n, best_err = n, abs(total - target)
+        if total >= target:
+            break
+    return best_n
 
 
 def build_corpus(out: str | os.PathLike, cfg: SyntheticConfig) -> SyntheticCorpus:
@@ -374,10 +397,11 @@ def build_corpus(out: str | os.PathLike, cfg: SyntheticConfig) -> SyntheticCorpu
     cfg.check()
     root = Path(out).absolute()
     root.mkdir(parents=True, exist_ok=True)
+    _remove_previous_build(root)
     speakers = make_speakers(cfg)
     test = choose_test_speakers(speakers, cfg.test_speakers, cfg.seed)
     variants = {variant_name(s.id): variant_text(s.base_variant) for s in speakers}
-    with TemporaryDataDir(variants) as data_path:
+    with TemporaryDataDir(variants, dictionary_for(cfg.language)) as data_path:
         try:
             utterances = synthesize_utterances(cfg, root, speakers, data_path)
         finally:
@@ -387,6 +411,22 @@ def build_corpus(out: str | os.PathLike, cfg: SyntheticConfig) -> SyntheticCorpu
     write_data_dirs(corpus, cfg)
     write_corpus_info(corpus, cfg)
     return corpus
+
+
+SPLITS = ("all", "train", "test")
+_SPLIT_FILES = ("wav.scp", "utt2spk", "spk2utt", "spk2gender", "text", "utt2dur", "alignments.ctm",
+                "phone.item", "triphone.item")  # fmt: skip
+
+
+def _remove_previous_build(root: Path) -> None:
+    """Remove what an earlier build wrote (corpus.json first), so a failed rebuild never looks finished."""
+    (root / "corpus.json").unlink(missing_ok=True)
+    for split in SPLITS:
+        folder = root / "data" / split
+        for name in _SPLIT_FILES:
+            (folder / name).unlink(missing_ok=True)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _remove_stale_audio(root: Path, keep: set[str]) -> None:

@@ -88,12 +88,17 @@ class FrontEnd(nn.Module):
 
         A numpy array gives a numpy array, a tensor gives a tensor (same device).
         """
-        is_numpy = isinstance(waveform, np.ndarray)
-        x = torch.from_numpy(np.ascontiguousarray(waveform)) if is_numpy else torch.as_tensor(waveform)
-        if x.dim() != 1:
-            raise ValueError(f"compute() takes one utterance of shape (N,), got {tuple(x.shape)}")
-        feats = self.forward(x.unsqueeze(0)).feats[0]
-        return feats.cpu().numpy() if is_numpy else feats
+        return compute_one(self, waveform)
+
+
+def compute_one(module: nn.Module, waveform: Any):
+    """Run `module` (whose forward returns Features) on one utterance `(N,)` -> `(T, D)`."""
+    is_numpy = isinstance(waveform, np.ndarray)
+    x = torch.from_numpy(np.ascontiguousarray(waveform)) if is_numpy else torch.as_tensor(waveform)
+    if x.dim() != 1:
+        raise ValueError(f"compute() takes one utterance of shape (N,), got {tuple(x.shape)}")
+    feats = module(x.unsqueeze(0)).feats[0]
+    return feats.cpu().numpy() if is_numpy else feats
 
 
 def build_frontend(name: str, config: Any = None) -> FrontEnd:

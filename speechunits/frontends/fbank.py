@@ -41,9 +41,9 @@ class Fbank(KaldiSpectralFrontEnd):
     config_class = FbankConfig
 
     def __init__(self, config: FbankConfig | None = None):
-        super().__init__()
-        self.config = config = config or FbankConfig()
-        self._setup_spectral(config.frame_opts, config.use_energy, config.raw_energy)
+        config = config or FbankConfig()
+        super().__init__(config.frame_opts, need_energy=config.use_energy, raw_energy=config.raw_energy)
+        self.config = config
         self.mel = MelFilterbank(kaldi_mel_banks(config.mel_opts, config.frame_opts))
         self.log_energy_floor = float(np.log(np.float32(config.energy_floor))) if config.energy_floor > 0 else None
 

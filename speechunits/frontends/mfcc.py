@@ -66,9 +66,9 @@ class Mfcc(KaldiSpectralFrontEnd):
     config_class = MfccConfig
 
     def __init__(self, config: MfccConfig | None = None):
-        super().__init__()
-        self.config = config = config or MfccConfig()
-        self._setup_spectral(config.frame_opts, config.use_energy, config.raw_energy)
+        config = config or MfccConfig()
+        super().__init__(config.frame_opts, need_energy=config.use_energy, raw_energy=config.raw_energy)
+        self.config = config
         self.mel = MelFilterbank(kaldi_mel_banks(config.mel_opts, config.frame_opts))
         self.log_energy_floor = float(np.log(np.float32(config.energy_floor))) if config.energy_floor > 0 else None
         # (num_ceps, num_bins): DCT rows scaled by the lifter, in output order

@@ -17,12 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
 from speechunits.config import apply_overrides, to_dict
-from speechunits.frontends.base import Features, build_frontend
+from speechunits.frontends.base import Features, build_frontend, compute_one
 from speechunits.frontends.cmvn import CmvnStats, apply_speaker_cmvn, utterance_cmvn
 from speechunits.frontends.deltas import DeltaConfig, Deltas
 from speechunits.registry import Registry
@@ -132,12 +131,7 @@ class FeaturePipeline(nn.Module):
 
     def compute(self, waveform):
         """One utterance `(N,)` -> `(T, D)`; numpy in -> numpy out, tensor in -> tensor out."""
-        is_numpy = isinstance(waveform, np.ndarray)
-        x = torch.from_numpy(np.ascontiguousarray(waveform)) if is_numpy else torch.as_tensor(waveform)
-        if x.dim() != 1:
-            raise ValueError(f"compute() takes one utterance of shape (N,), got {tuple(x.shape)}")
-        feats = self.forward(x.unsqueeze(0)).feats[0]
-        return feats.cpu().numpy() if is_numpy else feats
+        return compute_one(self, waveform)
 
     def normalize_speakers(
         self,

@@ -13,7 +13,8 @@ VQ) shares one implementation:
   (with `ema=False` the code vectors are a Parameter trained by the codebook loss);
 - k-means initialisation: the first `kmeans_batches` training batches feed a
   reservoir sample (Vitter's algorithm R, uniform over all frames seen) of the
-  inputs; then a few seeded Lloyd iterations on the reservoir set the codes. This
+  inputs; then k-means++ seeding and a few Lloyd iterations on the reservoir
+  (all seeded) set the codes. This
   puts every code where the data is, instead of where a random init happened to be;
 - restarts of dead codes: a code no frame was assigned to for `dead_code_steps`
   consecutive training steps is moved onto a random input frame of the batch;
@@ -43,7 +44,7 @@ from speechunits.models.common import all_reduce_sum, broadcast_from_zero, distr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CodebookConfig", "Codebook", "kmeans", "reservoir_update", "sq_distances", "perplexity"]
+__all__ = ["CodebookConfig", "Codebook", "kmeans", "kmeans_plus_plus", "reservoir_update", "sq_distances", "perplexity"]
 
 
 @dataclass
@@ -126,20 +127,39 @@ def reservoir_update(reservoir: Tensor, n_seen: int, x: Tensor, generator: torch
     return n_seen + n
 
 
+def kmeans_plus_plus(points: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): indices (k,) into points (N, D).
+
+    The first centre is uniform; each next one is drawn with probability proportional
+    to the squared distance to the nearest centre chosen so far, which spreads the
+    seeds over the clusters. When fewer than k distinct points exist, the rest are
+    drawn uniformly (duplicates).
+    """
+    n = points.shape[0]
+    pts = points.float()
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    d2 = sq_distances(pts, pts[chosen[0]][None]).squeeze(1).cpu().double()
+    for _ in range(1, k):
+        total = float(d2.sum())
+        if total <= 0:
+            idx = int(torch.randint(n, (1,), generator=generator))
+        else:
+            idx = int(torch.multinomial(d2 / total, 1, generator=generator))
+        chosen.append(idx)
+        d2 = torch.minimum(d2, sq_distances(pts, pts[idx][None]).squeeze(1).cpu().double())
+    return torch.tensor(chosen, dtype=torch.long)
+
+
 def kmeans(points: Tensor, k: int, iters: int, generator: torch.Generator) -> Tensor:
     """Lloyd's k-means: points (N, D) -> centres (k, D).
 
-    Starts from k distinct random points (with replacement when N < k); an empty
-    cluster keeps its previous centre. With iters=0 the centres are the initial
-    points themselves.
+    Seeded with k-means++ (so the centres start on k data points); an empty cluster
+    keeps its previous centre. With iters=0 the centres are the seeds themselves.
     """
     n = points.shape[0]
     if n == 0:
         raise ValueError("k-means needs at least one point")
-    if n >= k:
-        start = torch.randperm(n, generator=generator)[:k]
-    else:
-        start = torch.randint(n, (k,), generator=generator)
+    start = kmeans_plus_plus(points, k, generator)
     centres = points[start.to(points.device)].clone()
     for _ in range(iters):
         assign = sq_distances(points, centres).argmin(1)

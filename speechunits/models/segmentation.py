@@ -13,8 +13,10 @@ This module holds the two solvers, as pure functions on tensors:
   best[t, k] = d(t, k) + min(best[t-1, k], min_j best[t-1, j] + lam), with
   best[0, k] = d(0, k) + lam; O(T K) per utterance. Two back ends that give the
   same answer: a pure-torch one (loop over time, all utterances and codes at
-  once; any device) and a numba kernel for CPU tensors (several times faster on
-  CPU; used automatically when numba is installed).
+  once; any device) and a numba kernel for CPU tensors (5-15x faster on CPU,
+  see benchmarks/piecewise.py; used automatically when numba is installed).
+  numba is optional: without it the CPU runs the torch path and the greedy
+  kernel below runs as plain Python (about 10x slower).
 - `greedy_segment`: bottom-up merging under a budget on the number of segments
   (training). Every valid frame starts as its own segment; the adjacent pair
   whose merge raises the total cost least is merged, until the budget is met.
@@ -378,33 +380,35 @@ def dp_segment(
     (any device), "numba" (CPU tensors), or "auto" (numba for CPU tensors when
     installed, else torch). Returns a `DPSegmentation` on dist's device.
     Ties go to the lower code index and to continuing the current segment, so
-    adjacent segments always have different codes.
+    adjacent segments always have different codes. The numba kernel sums in
+    float64; the torch path in dist's dtype (float16/bfloat16 are promoted to
+    float32), so on float32 input the two may resolve near-ties differently.
     """
     lengths = _check_inputs(dist, lengths)
     lam = float(lam)
     if not lam >= 0.0:
         raise ValueError(f"lam must be >= 0, got {lam}")
+    d = dist.detach()
+    if d.dtype not in (torch.float32, torch.float64):
+        d = d.float()  # half precision would lose the running sums
     if backend == "auto":
-        backend = "numba" if dist.device.type == "cpu" and numba_available() else "torch"
+        backend = "numba" if d.device.type == "cpu" and numba_available() else "torch"
     if backend == "numba":
-        if dist.device.type != "cpu":
+        if d.device.type != "cpu":
             raise ValueError("the numba DP needs CPU tensors; use backend='torch' on other devices")
         kern = _kernels()
         if kern is None:
             raise RuntimeError("backend='numba' needs numba installed")
-        B, T, _ = dist.shape
-        d = dist.detach()
-        if d.dtype not in (torch.float32, torch.float64):
-            d = d.float()
+        B, T, _ = d.shape
         codes = np.zeros((B, T), np.int64)
         is_start = np.zeros((B, T), np.bool_)
         cost = np.zeros(B, np.float64)
         kern["dp"](d.contiguous().numpy(), lengths.numpy(), lam, codes, is_start, cost)
-        fields = _finish(dist.detach(), torch.from_numpy(codes), torch.from_numpy(is_start), lengths)
-        cost_t = torch.from_numpy(cost).to(dist.dtype)
+        fields = _finish(d, torch.from_numpy(codes), torch.from_numpy(is_start), lengths)
+        cost_t = torch.from_numpy(cost).to(d.dtype)
     elif backend == "torch":
-        codes_t, is_start_t, cost_t = _dp_torch(dist.detach(), lengths, lam)
-        fields = _finish(dist.detach(), codes_t, is_start_t, lengths)
+        codes_t, is_start_t, cost_t = _dp_torch(d, lengths, lam)
+        fields = _finish(d, codes_t, is_start_t, lengths)
     else:
         raise ValueError(f"unknown backend {backend!r}; known: auto, torch, numba")
     return DPSegmentation(**fields, cost=cost_t, lam=lam)
@@ -538,7 +542,7 @@ def greedy_segment(
     flat_start[torch.from_numpy(starts)] = True
     is_start[valid] = flat_start
     dev = dist.device
-    fields = _finish(dist.detach(), codes.to(dev), is_start.to(dev), lengths)
+    fields = _finish(d.to(dev), codes.to(dev), is_start.to(dev), lengths)
     mu = np.searchsorted(offsets, mleft, side="right") - 1
     merges = torch.from_numpy(np.stack([mu, mleft - offsets[mu], mright - offsets[mu]], axis=1).astype(np.int64))
     return GreedySegmentation(

@@ -23,7 +23,7 @@ knf = pytest.importorskip("kaldi_native_fbank")
 
 CORPUS = Path("/work/shared/corpora/speechocean762-train60")
 TOL = 3e-3  # max abs difference on log-mel values and cepstra (float32 noise floor)
-TOL_999 = 3e-4  # on the 99.9th percentile
+TOL_999 = {"fbank": 3e-4, "mfcc": 1e-3}  # on the 99.9th percentile (the lifter scales cepstra up to ~16x)
 
 
 def nested(options: dict) -> dict:
@@ -128,7 +128,7 @@ def check(kind, samples, options):
     else:
         diff = np.abs(got - expected)
         if diff.size:
-            assert diff.max() < TOL and np.quantile(diff, 0.999) < TOL_999
+            assert diff.max() < TOL and np.quantile(diff, 0.999) < TOL_999[kind]
 
 
 @pytest.mark.parametrize("options", FBANK_OPTIONS, ids=str)
@@ -171,7 +171,7 @@ def test_sample_rate_8k_matches_kaldi():
     expected = np.array([comp.get_frame(i) for i in range(comp.num_frames_ready)])
     got = build_frontend("mfcc", {"frame_opts": {"samp_freq": 8000}}).compute(x)
     assert got.shape == expected.shape
-    assert np.abs(got - expected).max() < TOL and np.quantile(np.abs(got - expected), 0.999) < TOL_999
+    assert np.abs(got - expected).max() < TOL and np.quantile(np.abs(got - expected), 0.999) < TOL_999["mfcc"]
 
 
 def test_mel_banks_and_windows_match_kaldi():

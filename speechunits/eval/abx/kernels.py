@@ -68,75 +68,117 @@ def acos_over_pi_array(x, out):
 
 
 @njit(inline="always", **_OPTS)
-def _frame_distances(kind, X, LX, i, FT, LT, c0, C, row, inv_a, inv, zero_a, zero, has_zero, const):
-    """row[:C] = d(frame i of X, frames c0 .. c0 + C of FT)."""
+def _dot_rows(X, i, FT, c0, C, ra, rb, two, squared):
+    """ra[:C] (and rb[:C] when `two`, for row i + 1) += sum_d over frames c0 .. c0 + C of
+    x_d * f_d, or (x_d - f_d)^2 when `squared`. Two rows share each load of FT."""
     D = FT.shape[0]
-    for j in range(C):
-        row[j] = 0.0
-    if kind == DISCRETE:
-        u = X[i, 0]
-        for j in range(C):
-            row[j] = const if FT[0, c0 + j] != u else 0.0
-        return
     D4 = D - D % 4
-    if kind == ANGULAR:
-        for d in range(0, D4, 4):
-            x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
+    for d in range(0, D4, 4):
+        f0, f1, f2, f3 = FT[d, c0:c0 + C], FT[d + 1, c0:c0 + C], FT[d + 2, c0:c0 + C], FT[d + 3, c0:c0 + C]
+        x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
+        if two:
+            y0, y1, y2, y3 = X[i + 1, d], X[i + 1, d + 1], X[i + 1, d + 2], X[i + 1, d + 3]
+            if squared:
+                for j in range(C):
+                    a0, a1, a2, a3 = f0[j], f1[j], f2[j], f3[j]
+                    e0, e1, e2, e3 = x0 - a0, x1 - a1, x2 - a2, x3 - a3
+                    ra[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+                    e0, e1, e2, e3 = y0 - a0, y1 - a1, y2 - a2, y3 - a3
+                    rb[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+            else:
+                for j in range(C):
+                    a0, a1, a2, a3 = f0[j], f1[j], f2[j], f3[j]
+                    ra[j] += (x0 * a0 + x1 * a1) + (x2 * a2 + x3 * a3)
+                    rb[j] += (y0 * a0 + y1 * a1) + (y2 * a2 + y3 * a3)
+        elif squared:
             for j in range(C):
-                c = c0 + j
-                row[j] += (x0 * FT[d, c] + x1 * FT[d + 1, c]) + (x2 * FT[d + 2, c] + x3 * FT[d + 3, c])
-        for d in range(D4, D):
-            x0 = X[i, d]
+                e0, e1, e2, e3 = x0 - f0[j], x1 - f1[j], x2 - f2[j], x3 - f3[j]
+                ra[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+        else:
             for j in range(C):
-                row[j] += x0 * FT[d, c0 + j]
-        ia = inv_a[i]
+                ra[j] += (x0 * f0[j] + x1 * f1[j]) + (x2 * f2[j] + x3 * f3[j])
+    for d in range(D4, D):
+        f0 = FT[d, c0:c0 + C]
+        x0 = X[i, d]
+        y0 = X[i + 1, d] if two else 0.0
         for j in range(C):
-            v = row[j] * ia * inv[c0 + j]
-            v = min(1.0, max(-1.0, v))
-            row[j] = acos_over_pi(v)
-        if has_zero:
-            za = zero_a[i]
-            for j in range(C):
-                zb = zero[c0 + j]
-                if za or zb:  # a zero vector: 0 from another zero vector, 1 (the maximum) from the rest
-                    row[j] = 0.0 if (za and zb) else 1.0
-    elif kind == EUCLIDEAN:
-        for d in range(0, D4, 4):
-            x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
-            for j in range(C):
-                c = c0 + j
-                e0 = x0 - FT[d, c]
-                e1 = x1 - FT[d + 1, c]
-                e2 = x2 - FT[d + 2, c]
-                e3 = x3 - FT[d + 3, c]
-                row[j] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
-        for d in range(D4, D):
-            x0 = X[i, d]
-            for j in range(C):
-                e0 = x0 - FT[d, c0 + j]
-                row[j] += e0 * e0
+            if squared:
+                e0 = x0 - f0[j]
+                ra[j] += e0 * e0
+                if two:
+                    e0 = y0 - f0[j]
+                    rb[j] += e0 * e0
+            else:
+                ra[j] += x0 * f0[j]
+                if two:
+                    rb[j] += y0 * f0[j]
+
+
+@njit(inline="always", **_OPTS)
+def _finish_angular(row, C, ia, inv_b, za, zb, has_zero):
+    """Dot products -> arccos(cos) / pi."""
+    for j in range(C):
+        v = row[j] * ia * inv_b[j]
+        v = min(1.0, max(-1.0, v))
+        row[j] = acos_over_pi(v)
+    if has_zero:
         for j in range(C):
-            row[j] = math.sqrt(row[j])
+            if za or zb[j]:  # a zero vector: 0 from another zero vector, 1 (the maximum) from the rest
+                row[j] = 0.0 if (za and zb[j]) else 1.0
+
+
+@njit(inline="always", **_OPTS)
+def _chunk_distances(kind, X, LX, na, FT, LT, c0, C, dist, inv_a, inv, zero_a, zero, has_zero, const):
+    """dist[i, :C] = d(frame i of X, frames c0 .. c0 + C of FT) for i < na.
+
+    Loops run over 1-d slices (contiguous, non-negative indices) so that they vectorise.
+    """
+    for i in range(na):
+        row = dist[i]
+        for j in range(C):
+            row[j] = 0.0
+    if kind == ANGULAR or kind == EUCLIDEAN:
+        squared = kind == EUCLIDEAN
+        for i in range(0, na - 1, 2):
+            _dot_rows(X, i, FT, c0, C, dist[i], dist[i + 1], True, squared)
+        if na % 2:
+            _dot_rows(X, na - 1, FT, c0, C, dist[na - 1], dist[na - 1], False, squared)
+        if kind == ANGULAR:
+            for i in range(na):
+                _finish_angular(dist[i], C, inv_a[i], inv[c0:c0 + C], zero_a[i], zero[c0:c0 + C], has_zero)
+        else:
+            for i in range(na):
+                row = dist[i]
+                for j in range(C):
+                    row[j] = math.sqrt(row[j])
+    elif kind == DISCRETE:
+        f0 = FT[0, c0:c0 + C]
+        for i in range(na):
+            row = dist[i]
+            u = X[i, 0]
+            for j in range(C):
+                row[j] = const if f0[j] != u else 0.0
     else:  # KL_SYMMETRIC: 1/2 sum_d (p_d - q_d) (log(p_d + eps) - log(q_d + eps))
-        for d in range(0, D4, 4):
-            x0, x1, x2, x3 = X[i, d], X[i, d + 1], X[i, d + 2], X[i, d + 3]
-            l0, l1, l2, l3 = LX[i, d], LX[i, d + 1], LX[i, d + 2], LX[i, d + 3]
+        D = FT.shape[0]
+        for i in range(na):
+            row = dist[i]
+            for d in range(D):
+                x0, l0 = X[i, d], LX[i, d]
+                f0, g0 = FT[d, c0:c0 + C], LT[d, c0:c0 + C]
+                for j in range(C):
+                    row[j] += (x0 - f0[j]) * (l0 - g0[j])
             for j in range(C):
-                c = c0 + j
-                row[j] += ((x0 - FT[d, c]) * (l0 - LT[d, c]) + (x1 - FT[d + 1, c]) * (l1 - LT[d + 1, c])) + (
-                    (x2 - FT[d + 2, c]) * (l2 - LT[d + 2, c]) + (x3 - FT[d + 3, c]) * (l3 - LT[d + 3, c])
-                )
-        for d in range(D4, D):
-            x0, l0 = X[i, d], LX[i, d]
-            for j in range(C):
-                row[j] += (x0 - FT[d, c0 + j]) * (l0 - LT[d, c0 + j])
-        for j in range(C):
-            row[j] = 0.5 * row[j]
+                row[j] = 0.5 * row[j]
 
 
 @njit(inline="always", **_OPTS)
 def _dtw(flat, base, si, sj, R, S, cost, length):
-    """Normalised DTW of the R x S matrix flat[base + i * si + j * sj]."""
+    """Normalised DTW of the R x S matrix flat[base + i * si + j * sj].
+
+    Written with selects rather than branches: the choice is data-dependent and
+    unpredictable, and this runs twice as fast. Same choice as the if/elif chain
+    diag <= left and diag <= up -> diag; left <= up -> left; else up.
+    """
     acc = 0.0
     for j in range(S):
         acc += flat[base + j * sj]
@@ -145,19 +187,20 @@ def _dtw(flat, base, si, sj, R, S, cost, length):
     for i in range(1, R):
         b = base + i * si
         diag, diag_len = cost[0], length[0]
-        cost[0] = diag + flat[b]
-        length[0] = i + 1
+        left = diag + flat[b]
+        left_len = i + 1
+        cost[0], length[0] = left, left_len
         for j in range(1, S):
             up, up_len = cost[j], length[j]
-            left, left_len = cost[j - 1], length[j - 1]
-            if diag <= left and diag <= up:
-                best, best_len = diag, diag_len
-            elif left <= up:
-                best, best_len = left, left_len
-            else:
-                best, best_len = up, up_len
-            cost[j] = best + flat[b + j * sj]
-            length[j] = best_len + 1
+            use_left = left <= up
+            side = left if use_left else up
+            side_len = left_len if use_left else up_len
+            use_diag = diag <= side
+            best = diag if use_diag else side
+            best_len = diag_len if use_diag else side_len
+            left = best + flat[b + j * sj]
+            left_len = best_len + 1
+            cost[j], length[j] = left, left_len
             diag, diag_len = up, up_len
     return cost[S - 1] / length[S - 1]
 
@@ -175,7 +218,7 @@ def block_dtw(
     tok_start[t] .. + tok_len[t]; group g owns tokens grp_lo[g] .. grp_lo[g + 1].
     Block k holds d(p, q) for p in group blk_g1[k], q in group blk_g2[k] (g1 <= g2) at
     out[blk_off[k] + ip * n2 + iq]; a block with g1 == g2 is filled on both sides of
-    its diagonal, the diagonal is +inf. Task t computes token task_tok[t]'s row of
+    its diagonal, the diagonal is +inf. Task t computes token task_tok[t] row of
     blocks task_blo[t] .. task_bhi[t].
     """
     D = FT.shape[0]
@@ -217,8 +260,7 @@ def block_dtw(
                 while stop < hi2 and tok_start[stop] + tok_len[stop] - c0 <= cmax:
                     stop += 1
                 C = tok_start[stop - 1] + tok_len[stop - 1] - c0
-                for i in range(na):
-                    _frame_distances(kind, X, LX, i, FT, LT, c0, C, dist[i], inv_a, inv, zero_a, zero, has_zero, const)
+                _chunk_distances(kind, X, LX, na, FT, LT, c0, C, dist, inv_a, inv, zero_a, zero, has_zero, const)
                 for q in range(b, stop):
                     off, nb = tok_start[q] - c0, tok_len[q]
                     if tok_rank[a] < tok_rank[q]:  # rows: token a
@@ -246,14 +288,16 @@ def score_cells(dist, grp_size, ga, gb, gx, xa_off, xa_rs, xa_cs, xb_off, xb_rs,
             base = xb_off[c] + x * xb_rs[c]
             for b in range(nb):
                 db[b] = dist[base + b * xb_cs[c]]
-            db.sort()
             base = xa_off[c] + x * xa_rs[c]
             for a in range(na):
                 if within and a == x:
                     continue
                 da = dist[base + a * xa_cs[c]]
-                below = np.searchsorted(db, da, side="left")  # d(B, X) < d(A, X): wrong
-                upto = np.searchsorted(db, da, side="right")  # d(B, X) == d(A, X): ties
-                good += (nb - upto) + 0.5 * (upto - below)
+                right = 0  # d(A, X) < d(B, X)
+                tie = 0
+                for b in range(nb):  # a plain count vectorises; cells are small (<= 10 tokens by default)
+                    right += db[b] > da
+                    tie += db[b] == da
+                good += right + 0.5 * tie
         correct[c] = good
         total[c] = (na * (na - 1) if within else na * nx) * nb

@@ -1,0 +1,94 @@
+"""Registries, configs, presets, and the two-pass feature pipeline."""
+
+import numpy as np
+import pytest
+
+from speechunits.config import from_dict, to_dict
+from speechunits.frontends import (
+    FEATURE_PRESETS,
+    FRONTENDS,
+    CmvnStats,
+    FeaturePipeline,
+    FeaturePipelineConfig,
+    FbankConfig,
+    Mfcc,
+    MfccConfig,
+    add_deltas,
+    build_frontend,
+    feature_preset,
+)
+
+
+@pytest.fixture
+def speech(rng):
+    t = np.arange(12000) / 16000
+    return (0.3 * np.sin(2 * np.pi * 300 * t * (1 + t)) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_registries_know_the_front_ends_and_presets():
+    assert {"fbank", "mfcc", "waveform"} <= set(FRONTENDS)
+    assert {"fbank", "mfcc", "mfcc_dd", "waveform"} <= set(FEATURE_PRESETS)
+    with pytest.raises(KeyError, match="known: .*fbank"):
+        build_frontend("plp")
+
+
+@pytest.mark.parametrize(
+    "preset,dim,shift", [("fbank", 80, 0.01), ("mfcc", 13, 0.01), ("mfcc_dd", 39, 0.01), ("waveform", 1, 1 / 16000)]
+)
+def test_presets_have_documented_shapes(preset, dim, shift, speech):
+    pipe = FeaturePipeline.from_preset(preset)
+    feats = pipe.compute(speech)
+    assert pipe.feature_dim == dim and feats.shape == (pipe.num_frames(len(speech)), dim)
+    assert pipe.frame_shift == pytest.approx(shift) and pipe.sample_rate == 16000
+
+
+def test_mfcc_dd_is_mfcc_then_kaldi_deltas(speech):
+    mfcc = Mfcc(MfccConfig()).compute(speech)
+    np.testing.assert_allclose(FeaturePipeline.from_preset("mfcc_dd").compute(speech), add_deltas(mfcc), atol=1e-5)
+
+
+def test_build_frontend_takes_dicts_and_dataclasses_and_rejects_typos():
+    a = build_frontend("fbank", {"mel_opts": {"num_bins": 40}, "frame_opts": {"snip_edges": True}})
+    b = build_frontend("fbank", from_dict(FbankConfig, to_dict(a.config)))
+    assert a.feature_dim == b.feature_dim == 40 and b.config.frame_opts.snip_edges
+    with pytest.raises(KeyError, match="num_mel_bins"):
+        build_frontend("fbank", {"num_mel_bins": 40})
+    with pytest.raises(TypeError):
+        build_frontend("fbank", MfccConfig())
+    with pytest.raises(ValueError):
+        build_frontend("mfcc", {"num_ceps": 30})  # more cepstra than mel bins
+
+
+def test_preset_overrides_and_config_round_trip(speech):
+    cfg = feature_preset("fbank", ["frontend_config.mel_opts.num_bins=40", "cmvn=utterance", "deltas=1"])
+    assert cfg.frontend_config["mel_opts"]["num_bins"] == 40 and cfg.cmvn == "utterance"
+    again = from_dict(FeaturePipelineConfig, to_dict(cfg))
+    pipe = FeaturePipeline(again)
+    feats = pipe.compute(speech)
+    assert feats.shape[1] == 80 == pipe.feature_dim
+    np.testing.assert_allclose(feats.mean(0), 0, atol=1e-4)  # utterance CMVN applied
+    assert pipe.describe()["pipeline"] == to_dict(cfg)
+    with pytest.raises(ValueError):
+        FeaturePipelineConfig(cmvn="global")
+
+
+def test_speaker_cmvn_second_pass(speech, rng):
+    pipe = FeaturePipeline.from_preset("mfcc_dd", ["cmvn=speaker", "norm_vars=true"])
+    assert pipe.needs_speaker_pass
+    raw_pipe = FeaturePipeline.from_preset("mfcc_dd")
+    utt2spk = {"s1-a": "s1", "s1-b": "s1", "s2-a": "s2"}
+    audio = {u: speech[i * 1000 : i * 1000 + 8000] * (i + 1) for i, u in enumerate(utt2spk)}
+    first = {u: pipe.compute(x) for u, x in audio.items()}  # pass 1: no speaker CMVN yet
+    for u in first:
+        np.testing.assert_array_equal(first[u], raw_pipe.compute(audio[u]))
+    second = pipe.normalize_speakers(first, utt2spk)
+    s1 = np.concatenate([first["s1-a"], first["s1-b"]]).astype(np.float64)
+    expected = (first["s1-b"] - s1.mean(0)) / s1.std(0)
+    np.testing.assert_allclose(second["s1-b"], expected, rtol=1e-4, atol=1e-4)
+    # stats accumulated incrementally (e.g. while writing pass 1 to disk) give the same
+    stats = {"s1": CmvnStats(39), "s2": CmvnStats(39)}
+    for u, f in first.items():
+        stats[utt2spk[u]].accumulate(f)
+    np.testing.assert_allclose(pipe.normalize_speakers(first, utt2spk, stats)["s2-a"], second["s2-a"])
+    # without speaker CMVN the second pass changes nothing
+    assert raw_pipe.normalize_speakers(first, utt2spk)["s1-a"] is first["s1-a"]
