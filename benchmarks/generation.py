@@ -12,22 +12,26 @@ conditioning), float32, random weights (speed does not depend on them).
 2. Naive generation reruns the full forward pass over the whole prefix at every
    step, so step t costs one forward over t inputs. Running all 16000 steps would
    take hours, so: (a) the first `--naive-steps` steps are run for real, to check
-   that a naive step costs what one forward of that length costs and that it
-   produces the same samples as the incremental generator; (b) single forwards are
-   timed at prefix lengths spread over the whole range (up to the full length) and
-   a straight line cost(t) = a + b t is fitted to them (a forward is linear in its
-   length); (c) the naive total is the sum of cost(t) over t = 1..N. The fit and
-   its largest relative error at the measured points are printed.
+   that a naive step costs what single forwards of those lengths cost (and, on the
+   first 64 steps, that it produces the same samples as the incremental
+   generator); (b) single forwards are timed at prefix lengths spread over the
+   whole range, up to the full length; (c) the naive total is the sum over
+   t = 1..N of the cost of step t, interpolated linearly between the measured
+   lengths. So the total is an estimate from measured forwards, not a run.
 3. Naive with a receptive-field window (the fairest naive baseline): each step
    feeds only the last 2047 inputs, which is exact (tests check it); its steady
    per-step cost is one forward over 2047 inputs, measured directly; the first
-   2047 steps cost cost(t) from the fit.
+   2047 steps cost what the growing-prefix steps cost.
 4. Batched vs unbatched incremental generation: samples/s (over all utterances)
    for batch 1 and `--batch` over `--batch-steps` steps.
 
 Timings are best-of-`--repeats` for single forwards (timeit's convention); the
 machine may be shared with other jobs, so absolute figures are noisy: read the
-ratios, and rerun on a quiet machine for numbers to quote.
+ratios, and rerun on a quiet machine for numbers to quote. On a busy CPU use
+`--threads 1` (the default here): the per-step matmuls of incremental generation
+are tiny ((B x 256) by (256 x 512)), and with several threads on oversubscribed
+cores they can be 10-50x slower (thread hand-offs), which would flatter nothing
+but distort the batch comparison.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="batch size for the batched run (default 8)")
     ap.add_argument("--batch-steps", type=int, default=1000, help="steps timed batched vs unbatched")
     ap.add_argument("--repeats", type=int, default=2, help="best of N for single forwards")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 = torch's default)")
     ap.add_argument("--quick", action="store_true", help="time only --quick-steps incremental steps")
     ap.add_argument("--quick-steps", type=int, default=2000)
     ap.add_argument("--device", default="cpu")
@@ -120,27 +124,26 @@ def main() -> None:
 
         return timed(run, args.repeats)
 
-    lengths = sorted({max(1, ns // 2), ns, 1000, 2 * rf, 4000, 8000, n} & set(range(1, n + 1)))
+    lengths = sorted({1, max(1, ns // 2), ns, 1000, rf, 4000, 8000, n} & set(range(1, n + 1)))
     costs = np.array([fwd(t) for t in lengths])
-    a_b = np.polyfit(np.array(lengths, dtype=float), costs, 1)
-    b, a = float(a_b[0]), float(a_b[1])
-    pred = a + b * np.array(lengths)
-    worst = float(np.max(np.abs(pred - costs) / costs))
     t_axis = np.arange(1, n + 1, dtype=float)
-    total_naive = float(np.sum(a + b * t_axis))
-    ran_pred = float(np.sum(a + b * np.arange(1, ns + 1)))
+
+    def cost(t):  # piecewise-linear interpolation between measured forwards
+        return np.interp(t, lengths, costs)
+
+    total_naive = float(np.sum(cost(t_axis)))
+    ran_pred = float(np.sum(cost(np.arange(1, ns + 1, dtype=float))))
     print(f"\n2. naive (full prefix each step): ran the first {ns} steps in {t_naive_run:.1f} s "
-          f"(the fitted cost predicts {ran_pred:.1f} s)")
+          f"(the measured forward costs predict {ran_pred:.1f} s)")
     for t, c in zip(lengths, costs):
         print(f"   one forward over {t:6d} inputs: {c * 1e3:9.1f} ms")
-    print(f"   fit cost(t) = {a * 1e3:.2f} ms + {b * 1e6:.2f} us * t  (largest error at the points {worst:.0%})")
-    print(f"   extrapolated total for {n} steps: {total_naive:.0f} s = {total_naive / 3600:.2f} h "
-          f"-> {n / total_naive:.3f} samples/s on average")
+    print(f"   total for {n} steps (sum of step costs, interpolated between the points above): "
+          f"{total_naive:.0f} s = {total_naive / 3600:.2f} h -> {n / total_naive:.3f} samples/s on average")
     print(f"   incremental speed-up over naive: {total_naive / total_inc:,.0f}x")
 
     # 3. naive with a receptive-field window
     win_cost = fwd(rf)
-    head = float(np.sum(a + b * np.arange(1, min(rf, n) + 1)))
+    head = float(np.sum(cost(np.arange(1, min(rf, n) + 1, dtype=float))))
     total_win = head + max(0, n - rf) * win_cost
     print(f"\n3. naive with a {rf}-sample window: one step (forward over {rf} inputs) {win_cost * 1e3:.1f} ms "
           f"-> {1 / win_cost:.2f} samples/s in steady state; total for {n} steps {total_win:.0f} s")

@@ -86,7 +86,8 @@ class _Computer:
         if notes:
             report.notes[utt] = "; ".join(notes)
         samples = torch.from_numpy(audio.samples).to(self.device)
-        feats = self.pipeline.compute(samples).float().cpu().numpy()
+        compute = self.pipeline.compute_static if self.pipeline.needs_speaker_pass else self.pipeline.compute
+        feats = compute(samples).float().cpu().numpy()
         if not np.isfinite(feats).all():
             raise AudioError("features contain NaN or Inf", utt=utt, path=audio.source)
         return feats

@@ -13,9 +13,9 @@ kaldi-native-fbank, which copies it), so the same options give the same frames:
 - snip_edges=True (HTK style): only frames that fit entirely, starting at sample 0:
   T = 1 + (N - L) // S, or 0 if N < L.
 
-For speed, a whole batch is laid out once as one flat, padded 1-D signal in which
-every utterance's frames are a contiguous run of a single strided view
-(`FlatFrames`); fbank and MFCC then process that view in cache-sized chunks.
+For speed, frames are never materialised one by one: for a chunk of consecutive
+frames, the samples they read are copied once (edges reflected) into a small
+buffer, and the frames are a strided view of it (`frame_chunk`).
 """
 
 from __future__ import annotations
@@ -112,12 +112,35 @@ def feature_window(opts: FrameOptions) -> np.ndarray:
     return w.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class FrameGeometry:
+    """The integer facts of framing, computed once from FrameOptions (all in samples)."""
+
+    length: int
+    shift: int
+    padded: int
+    snip_edges: bool
+
+    @classmethod
+    def of(cls, opts: FrameOptions) -> "FrameGeometry":
+        return cls(opts.window_size, opts.window_shift, opts.padded_window_size, opts.snip_edges)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of frames Kaldi gives a signal of `num_samples` (flush=True)."""
+        if self.snip_edges:
+            return 0 if num_samples < self.length else 1 + (num_samples - self.length) // self.shift
+        return (num_samples + self.shift // 2) // self.shift
+
+    def first_sample(self, frame: int) -> int:
+        """Index of the first sample of `frame` (negative near the start if snip_edges=False)."""
+        if self.snip_edges:
+            return frame * self.shift
+        return frame * self.shift + self.shift // 2 - self.length // 2
+
+
 def num_frames(num_samples: int, opts: FrameOptions) -> int:
     """Number of frames Kaldi gives a signal of `num_samples` (flush=True)."""
-    shift, length = opts.window_shift, opts.window_size
-    if opts.snip_edges:
-        return 0 if num_samples < length else 1 + (num_samples - length) // shift
-    return (num_samples + shift // 2) // shift
+    return FrameGeometry.of(opts).num_frames(num_samples)
 
 
 def num_frames_tensor(num_samples: torch.Tensor, opts: FrameOptions) -> torch.Tensor:
@@ -131,10 +154,7 @@ def num_frames_tensor(num_samples: torch.Tensor, opts: FrameOptions) -> torch.Te
 
 def first_sample_of_frame(frame: int, opts: FrameOptions) -> int:
     """Index of the first sample of frame `frame` (negative near the start if snip_edges=False)."""
-    shift = opts.window_shift
-    if opts.snip_edges:
-        return frame * shift
-    return frame * shift + shift // 2 - opts.window_size // 2
+    return FrameGeometry.of(opts).first_sample(frame)
 
 
 def reflect_index(index: torch.Tensor, n: int) -> torch.Tensor:
@@ -147,70 +167,46 @@ def reflect_index(index: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(m < n, m, 2 * n - 1 - m)
 
 
-@dataclass
-class FlatFrames:
-    """A batch laid out for framing: `frames()` is one strided (K, L) view.
+def _reflected(x: torch.Tensor, a: int, z: int) -> torch.Tensor:
+    """Samples a..z-1 of the 1-D signal x, all outside [0, n), by Kaldi's reflection."""
+    n = x.shape[0]
+    if z <= 0 and a >= -n:  # one reflection at the start: -1 -> 0, -2 -> 1, ...
+        return x[-z : -a].flip(0)
+    if a >= n and z <= 2 * n:  # one reflection at the end: n -> n-1, n+1 -> n-2, ...
+        return x[2 * n - z : 2 * n - a].flip(0)
+    return x.index_select(0, reflect_index(torch.arange(a, z, device=x.device), n))
 
-    Utterance b's frames are rows `offsets[b] : offsets[b] + counts[b]` of that view;
-    rows between utterances are filler and are discarded.
+
+def frame_chunk(
+    x: torch.Tensor, first: int, count: int, geom: FrameGeometry, scale: float, buffer: torch.Tensor
+) -> torch.Tensor:
+    """Frames first..first+count-1 of the 1-D signal x, times `scale`: a (count, L) view.
+
+    The samples those frames read (Kaldi's reflection at the edges included) are
+    copied once into `buffer` (at least (count - 1) * shift + L long), and the frames
+    are a strided view of it; a chunk at a time keeps the copy in cache.
     """
+    n = x.shape[0]
+    s0 = geom.first_sample(first)
+    s1 = geom.first_sample(first + count - 1) + geom.length  # one past the last sample read
+    seg = buffer[: s1 - s0]
+    lo, hi = max(s0, 0), min(s1, n)  # samples copied directly
+    if hi > lo:
+        torch.mul(x[lo:hi], scale, out=seg[lo - s0 : hi - s0])
+    if s0 < 0:  # reflected samples before sample 0
+        z = min(0, s1)
+        torch.mul(_reflected(x, s0, z), scale, out=seg[: z - s0])
+    if s1 > n:  # reflected samples from sample n on
+        a = max(n, s0)
+        torch.mul(_reflected(x, a, s1), scale, out=seg[a - s0 :])
+    return seg.unfold(0, geom.length, geom.shift)
 
-    signal: torch.Tensor  # (S_total,) float32, scaled, edges reflected
-    offsets: list[int]  # first row of each utterance
-    counts: list[int]  # frames of each utterance
-    frame_length: int
-    frame_shift: int
 
-    @property
-    def num_rows(self) -> int:
-        """Rows of the strided view that must be computed (through the last utterance's frames)."""
-        return self.offsets[-1] + self.counts[-1] if self.counts else 0
-
-    def frames(self) -> torch.Tensor:
-        """(K, L) strided view of the flat signal: row k starts at sample k * shift."""
-        return self.signal.unfold(0, self.frame_length, self.frame_shift)
-
-
-def flatten_for_framing(
-    waveform: torch.Tensor, lengths: list[int], opts: FrameOptions
-) -> FlatFrames:
-    """Lay out a padded batch `waveform: (B, N)` (valid samples `lengths`) as `FlatFrames`.
-
-    Each utterance gets a segment holding exactly the samples its frames read, from
-    the first sample of frame 0 to the last sample of its last frame, with Kaldi's
-    edge reflection; segments start at multiples of the shift, so a single strided
-    view frames them all. Samples are multiplied by `opts.waveform_scale` here.
-    """
-    length, shift = opts.window_size, opts.window_shift
-    start = first_sample_of_frame(0, opts)
-    counts = [num_frames(n, opts) for n in lengths]
-    offsets, total_rows = [], 0
-    for t in counts:
-        offsets.append(total_rows)
-        seg = (t - 1) * shift + length if t > 0 else 0
-        total_rows += -(-seg // shift)
-    # room for the last frame of the last row of the strided view; filler is zeroed
-    signal = waveform.new_empty(total_rows * shift + length)
-    scale = float(opts.waveform_scale)
-    filled = 0
-    for b, (n, t) in enumerate(zip(lengths, counts)):
-        if t == 0:
-            continue
-        base = offsets[b] * shift  # flat position of sample `start` of utterance b
-        seg = (t - 1) * shift + length
-        signal[filled:base].zero_()
-        filled = base + seg
-        lo, hi = max(start, 0), min(start + seg, n)  # directly copied samples
-        if hi > lo:
-            torch.mul(waveform[b, lo:hi], scale, out=signal[base + lo - start : base + hi - start])
-        # the reflected samples: before sample 0, and from sample n on
-        pieces = []
-        if start < 0:
-            pieces.append((start, min(0, start + seg)))
-        if start + seg > n:
-            pieces.append((max(n, start), start + seg))
-        for a, z in pieces:
-            idx = reflect_index(torch.arange(a, z, device=waveform.device), n)
-            signal[base + a - start : base + z - start] = waveform[b].index_select(0, idx) * scale
-    signal[filled:].zero_()
-    return FlatFrames(signal, offsets, counts, length, shift)
+def extract_frames(x: torch.Tensor, opts: FrameOptions) -> torch.Tensor:
+    """All frames of the 1-D signal x as Kaldi extracts them (scaled): `(N,) -> (T, L)`."""
+    geom = FrameGeometry.of(opts)
+    count = geom.num_frames(x.shape[0])
+    if count == 0:
+        return x.new_zeros(0, geom.length)
+    buffer = x.new_empty((count - 1) * geom.shift + geom.length)
+    return frame_chunk(x, 0, count, geom, float(opts.waveform_scale), buffer).clone()

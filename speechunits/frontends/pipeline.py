@@ -1,15 +1,14 @@
-"""A named feature type: front end -> deltas -> CMVN, as `speechunits features` computes it.
+"""A named feature type: front end -> CMVN -> deltas, as `speechunits features` computes it.
 
     pipe = FeaturePipeline.from_preset("mfcc_dd")        # 13 MFCC + deltas + delta-deltas
     feats = pipe.compute(samples)                          # (T, 39), float in [-1, 1) in
-    if pipe.needs_speaker_pass:                            # cmvn == "speaker": second pass
-        stats = speaker_cmvn_stats(all_feats, utt2spk)     # over each speaker's utterances
-        normed = pipe.normalize_speakers(all_feats, utt2spk, stats)
 
-CMVN comes last, after the deltas, so the first pass can store finished features
-and the second pass only normalises them. Without variance normalisation this
-equals Kaldi's usual apply-cmvn | add-deltas order (deltas ignore a constant
-shift); with norm_vars each delta dimension is scaled by its own deviation.
+Kaldi's order: CMVN normalises the static features, then the deltas are added
+(apply-cmvn | add-deltas), so the delta dimensions are never mean-shifted. Per-speaker
+CMVN needs all of a speaker's utterances, so it is two passes:
+
+    static = {utt: pipe.compute_static(x) for utt, x in audio.items()}   # (T, 13)
+    feats = pipe.normalize_speakers(static, utt2spk)                     # {utt: (T, 39)}
 """
 
 from __future__ import annotations
@@ -17,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
 from speechunits.config import apply_overrides, to_dict
 from speechunits.frontends.base import Features, build_frontend, compute_one
-from speechunits.frontends.cmvn import CmvnStats, apply_speaker_cmvn, utterance_cmvn
+from speechunits.frontends.cmvn import CmvnStats, speaker_cmvn_stats, utterance_cmvn
 from speechunits.frontends.deltas import DeltaConfig, Deltas
 from speechunits.registry import Registry
 
@@ -119,30 +119,60 @@ class FeaturePipeline(nn.Module):
         return self.config.cmvn == "speaker"
 
     @torch.no_grad()
-    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> Features:
-        """waveform: (B, N) float in [-1, 1), lengths: (B,) samples -> Features (B, T, D)."""
-        out = self.frontend(waveform, lengths)
-        feats = out.feats
+    def static(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> Features:
+        """The front end alone: waveform (B, N) -> static features (B, T, D0)."""
+        return self.frontend(waveform, lengths)
+
+    @torch.no_grad()
+    def finish(self, static: Features, stats: CmvnStats | None = None) -> Features:
+        """CMVN (per utterance, or with the given speaker `stats`), then deltas: (B, T, D0) -> (B, T, D)."""
+        feats = static.feats
+        if stats is not None:
+            feats = stats.apply(feats, self.config.norm_vars)
+        elif self.config.cmvn == "utterance":
+            feats = utterance_cmvn(feats, static.lengths, self.config.norm_vars)
         if self.deltas is not None:
-            feats = self.deltas(feats, out.lengths)
-        if self.config.cmvn == "utterance":
-            feats = utterance_cmvn(feats, out.lengths, self.config.norm_vars)
-        return Features(feats, out.lengths, out.frame_shift)
+            feats = self.deltas(feats, static.lengths)
+        return Features(feats, static.lengths, static.frame_shift)
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> Features:
+        """waveform: (B, N) float in [-1, 1), lengths: (B,) samples -> Features (B, T, D).
+
+        With cmvn == "speaker" this leaves the statics unnormalised: use
+        `compute_static` and `normalize_speakers` for that.
+        """
+        return self.finish(self.static(waveform, lengths))
 
     def compute(self, waveform):
         """One utterance `(N,)` -> `(T, D)`; numpy in -> numpy out, tensor in -> tensor out."""
         return compute_one(self, waveform)
 
+    def compute_static(self, waveform):
+        """One utterance `(N,)` -> static features `(T, D0)`, the first pass of per-speaker CMVN."""
+        return compute_one(self.frontend, waveform)
+
     def normalize_speakers(
         self,
-        feats: Mapping[str, object],
+        static: Mapping[str, object],
         utt2spk: Mapping[str, str],
         stats: Mapping[str, CmvnStats] | None = None,
     ) -> dict[str, object]:
-        """Second pass for cmvn == "speaker": {utt: (T, D)} -> normalised copies (others: unchanged)."""
+        """Second pass of cmvn == "speaker": {utt: static (T, D0)} -> {utt: finished (T, D)}.
+
+        Statistics are accumulated over each speaker's utterances in `static`
+        (or given), applied to the statics, and the deltas added after.
+        """
         if not self.needs_speaker_pass:
-            return dict(feats)
-        return apply_speaker_cmvn(feats, utt2spk, stats, self.config.norm_vars)
+            raise ValueError("normalize_speakers is the second pass of cmvn=speaker; this pipeline has cmvn="
+                             f"{self.config.cmvn}")
+        stats = dict(stats) if stats is not None else speaker_cmvn_stats(static, utt2spk)
+        out = {}
+        for utt, x in static.items():
+            t = torch.as_tensor(x)
+            one = Features(t.unsqueeze(0), torch.tensor([t.shape[0]]), self.frame_shift)
+            feats = self.finish(one, stats[utt2spk[utt]]).feats[0]
+            out[utt] = feats.cpu().numpy() if isinstance(x, np.ndarray) else feats
+        return out
 
     def describe(self) -> dict:
         """What to record beside stored features (e.g. in meta.json)."""

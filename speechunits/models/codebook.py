@@ -202,8 +202,9 @@ class Codebook(nn.Module):
             self._generator = torch.Generator().manual_seed(self.cfg.seed + 1 + rank)
         return self._generator
 
+    @torch.no_grad()
     def nearest(self, x: Tensor) -> Tensor:
-        """x: (..., D) -> (...) long index of the nearest code."""
+        """x: (..., D) -> (...) long index of the nearest code (no gradient: argmin)."""
         flat = x.reshape(-1, self.dim)
         return sq_distances(flat, self.embedding).argmin(1).view(x.shape[:-1])
 

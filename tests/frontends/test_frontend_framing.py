@@ -6,8 +6,10 @@ import torch
 
 from speechunits.frontends import FrameOptions
 from speechunits.frontends.framing import (
+    FrameGeometry,
+    extract_frames,
     first_sample_of_frame,
-    flatten_for_framing,
+    frame_chunk,
     num_frames,
     num_frames_tensor,
     reflect_index,
@@ -33,24 +35,26 @@ def kaldi_frames(x: np.ndarray, snip_edges: bool, length=400, shift=160) -> np.n
 
 
 @pytest.mark.parametrize("snip_edges", [False, True])
-def test_flat_frames_equal_kaldi_frames_for_a_batch(snip_edges, rng):
+@pytest.mark.parametrize("n", [1000, 37, 80, 400, 2345, 161, 0, 279, 320, 559, 560])
+def test_frames_equal_kaldi_frames(n, snip_edges, rng):
     opts = FrameOptions(snip_edges=snip_edges, waveform_scale=1.0)
-    lengths = [1000, 37, 80, 400, 2345, 161]
-    wave = torch.from_numpy(rng.standard_normal((len(lengths), 2500)).astype(np.float32))
-    flat = flatten_for_framing(wave, lengths, opts)
-    rows = flat.frames()
-    for b, n in enumerate(lengths):
-        expected = kaldi_frames(wave[b, :n].numpy(), snip_edges)
-        assert flat.counts[b] == len(expected) == num_frames(n, opts)
-        got = rows[flat.offsets[b] : flat.offsets[b] + flat.counts[b]].numpy()
-        np.testing.assert_array_equal(got, expected)
+    x = rng.standard_normal(n).astype(np.float32)
+    expected = kaldi_frames(x, snip_edges)
+    assert len(expected) == num_frames(n, opts)
+    np.testing.assert_array_equal(extract_frames(torch.from_numpy(x), opts).numpy(), expected)
 
 
-def test_scale_is_applied_when_flattening(rng):
-    x = torch.from_numpy(rng.standard_normal((1, 900)).astype(np.float32))
-    flat = flatten_for_framing(x, [900], FrameOptions())
-    expected = kaldi_frames(x[0].numpy(), False) * np.float32(32768.0)
-    np.testing.assert_allclose(flat.frames()[: flat.counts[0]].numpy(), expected, rtol=1e-6)
+@pytest.mark.parametrize("snip_edges", [False, True])
+def test_chunks_of_frames_equal_kaldi_frames_scaled(snip_edges, rng):
+    opts = FrameOptions(snip_edges=snip_edges)
+    geom = FrameGeometry.of(opts)
+    x = rng.standard_normal(5000).astype(np.float32)
+    expected = kaldi_frames(x, snip_edges) * np.float32(32768.0)
+    buffer = torch.empty(6 * 160 + 400)
+    for first in range(0, len(expected), 7):
+        count = min(7, len(expected) - first)
+        got = frame_chunk(torch.from_numpy(x), first, count, geom, 32768.0, buffer)
+        np.testing.assert_array_equal(got.numpy(), expected[first : first + count])
 
 
 def test_frame_counts_follow_kaldi_rules():

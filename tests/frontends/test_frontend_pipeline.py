@@ -66,29 +66,38 @@ def test_preset_overrides_and_config_round_trip(speech):
     pipe = FeaturePipeline(again)
     feats = pipe.compute(speech)
     assert feats.shape[1] == 80 == pipe.feature_dim
-    np.testing.assert_allclose(feats.mean(0), 0, atol=1e-4)  # utterance CMVN applied
+    np.testing.assert_allclose(feats[:, :40].mean(0), 0, atol=1e-4)  # utterance CMVN of the statics,
+    static = pipe.compute_static(speech)                              # then deltas (Kaldi order)
+    np.testing.assert_allclose(feats[:, 40:], add_deltas(static, order=1)[:, 40:], atol=1e-3)
     assert pipe.describe()["pipeline"] == to_dict(cfg)
     with pytest.raises(ValueError):
         FeaturePipelineConfig(cmvn="global")
 
 
-def test_speaker_cmvn_second_pass(speech, rng):
+def test_speaker_cmvn_second_pass_in_kaldi_order(speech, rng):
+    """apply-cmvn on the statics over the speaker's utterances, then add-deltas."""
     pipe = FeaturePipeline.from_preset("mfcc_dd", ["cmvn=speaker", "norm_vars=true"])
     assert pipe.needs_speaker_pass
-    raw_pipe = FeaturePipeline.from_preset("mfcc_dd")
+    statics_pipe = FeaturePipeline.from_preset("mfcc")
     utt2spk = {"s1-a": "s1", "s1-b": "s1", "s2-a": "s2"}
     audio = {u: speech[i * 1000 : i * 1000 + 8000] * (i + 1) for i, u in enumerate(utt2spk)}
-    first = {u: pipe.compute(x) for u, x in audio.items()}  # pass 1: no speaker CMVN yet
+    first = {u: pipe.compute_static(x) for u, x in audio.items()}  # pass 1: statics only
     for u in first:
-        np.testing.assert_array_equal(first[u], raw_pipe.compute(audio[u]))
+        np.testing.assert_array_equal(first[u], statics_pipe.compute(audio[u]))
     second = pipe.normalize_speakers(first, utt2spk)
     s1 = np.concatenate([first["s1-a"], first["s1-b"]]).astype(np.float64)
-    expected = (first["s1-b"] - s1.mean(0)) / s1.std(0)
+    normed = ((first["s1-b"] - s1.mean(0)) / s1.std(0)).astype(np.float32)
+    expected = add_deltas(normed)
+    assert second["s1-b"].shape == (first["s1-b"].shape[0], 39)
     np.testing.assert_allclose(second["s1-b"], expected, rtol=1e-4, atol=1e-4)
+    # the delta dimensions are not mean-shifted (Kaldi: deltas of normalised statics)
+    np.testing.assert_allclose(second["s1-b"][:, 13:], add_deltas(first["s1-b"] / s1.std(0).astype(np.float32))[:, 13:],
+                               rtol=1e-3, atol=1e-3)
     # stats accumulated incrementally (e.g. while writing pass 1 to disk) give the same
-    stats = {"s1": CmvnStats(39), "s2": CmvnStats(39)}
+    stats = {"s1": CmvnStats(13), "s2": CmvnStats(13)}
     for u, f in first.items():
         stats[utt2spk[u]].accumulate(f)
     np.testing.assert_allclose(pipe.normalize_speakers(first, utt2spk, stats)["s2-a"], second["s2-a"])
-    # without speaker CMVN the second pass changes nothing
-    assert raw_pipe.normalize_speakers(first, utt2spk)["s1-a"] is first["s1-a"]
+    # a pipeline without speaker CMVN has no second pass
+    with pytest.raises(ValueError, match="second pass"):
+        statics_pipe.normalize_speakers(first, utt2spk)

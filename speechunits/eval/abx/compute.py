@@ -29,7 +29,7 @@ from speechunits.eval.abx.options import KL_EPSILON, AbxConfig, AbxResult, CellT
 
 log = logging.getLogger(__name__)
 
-COLUMN_CHUNK = 2048  # column frames per distance buffer row
+COLUMN_CHUNK = 512  # column frames per chunk: a chunk of features stays in L2 across the rows
 
 
 def _kernels():
@@ -47,6 +47,48 @@ def _discrete_cost(distance: str) -> float:
     if distance == "euclidean":
         return float(np.sqrt(2.0))
     return float(np.log1p(KL_EPSILON) - np.log(KL_EPSILON))  # 1/2 (KL(u||v) + KL(v||u)) with eps
+
+
+def _distance_inputs(FT: np.ndarray, discrete: bool, distance: str):
+    """Kernel code and what it needs besides the frames: logs (KL), inverse norms and
+    zero flags (angular), the one-hot distance (units)."""
+    kernels = _kernels()
+    LT = np.empty((0, 0))
+    inv = np.empty(0)
+    zero = np.empty(0, dtype=np.bool_)
+    const = 0.0
+    if discrete:
+        return kernels.DISCRETE, LT, inv, zero, _discrete_cost(distance)
+    if distance == "angular":
+        norm = np.sqrt(np.einsum("df,df->f", FT, FT))
+        zero = norm == 0
+        inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=~zero)
+        return kernels.ANGULAR, LT, inv, zero, const
+    if distance == "euclidean":
+        return kernels.EUCLIDEAN, LT, inv, zero, const
+    if FT.size and FT.min() < 0:
+        raise SpeechUnitsError("kl_symmetric needs probability-like features (no negative values)")
+    return kernels.KL_SYMMETRIC, np.log(FT + KL_EPSILON), inv, zero, const
+
+
+def pair_distance(x: np.ndarray, y: np.ndarray, distance: str = "angular") -> float:
+    """DTW distance between two frame sequences as ABX computes it, x giving the rows.
+
+    x: (N, D), y: (M, D) float, or (N,), (M,) integer unit ids.
+    """
+    discrete = np.asarray(x).dtype.kind in "iu"
+    x2 = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    FT = np.ascontiguousarray(np.concatenate([x2, y2]).T)
+    kind, LT, inv, zero, const = _distance_inputs(FT, discrete, distance)
+    out = np.empty(1)
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    _kernels().block_dtw(
+        kind, FT, np.ascontiguousarray(LT), inv, zero, bool(zero.any()), const,
+        i64(0, len(x2)), i64(len(x2), len(y2)), i64(0, 1), i64(0, 1, 2), i64(0), i64(1), i64(0), i64(0),
+        max(len(x2), len(y2), 1), out,
+    )
+    return float(out[0])
 
 
 def compute_abx(items: ItemSet, features: Any, frame_shift: float, config: AbxConfig | None = None) -> AbxResult:
@@ -95,24 +137,7 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
         i = tokens.item[t]
         array = tokens.features[items.file[i]][tokens.start[t]:tokens.end[t]]
         FT[:, starts[pos]:starts[pos] + lengths[pos]] = array.T if array.ndim == 2 else array[None, :]
-    LT = np.empty((0, 0))
-    inv = np.empty(0)
-    zero = np.empty(0, dtype=np.bool_)
-    const = 0.0
-    if tokens.discrete:
-        kind, const = kernels.DISCRETE, _discrete_cost(config.distance)
-    elif config.distance == "angular":
-        kind = kernels.ANGULAR
-        norm = np.sqrt(np.einsum("df,df->f", FT, FT))
-        zero = norm == 0
-        inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=~zero)
-    elif config.distance == "euclidean":
-        kind = kernels.EUCLIDEAN
-    else:
-        kind = kernels.KL_SYMMETRIC
-        if FT.size and FT.min() < 0:
-            raise SpeechUnitsError("kl_symmetric needs probability-like features (no negative values)")
-        LT = np.log(FT + KL_EPSILON)
+    kind, LT, inv, zero, const = _distance_inputs(FT, tokens.discrete, config.distance)
 
     # blocks: the unordered pairs of groups that some cell compares
     lo_a, hi_a = np.minimum(plan.gx, plan.ga), np.maximum(plan.gx, plan.ga)
@@ -125,14 +150,7 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
     dist = np.empty(int(blk_size.sum()))
     log.info("ABX: %d cells, %d groups, %d blocks, %d token pairs", len(plan.ga), G, len(keys), dist.size)
 
-    # one task per row token of each group that starts blocks
-    first = np.searchsorted(blk_g1, np.arange(G), side="left")
-    last = np.searchsorted(blk_g1, np.arange(G), side="right")
-    rows = np.flatnonzero(last > first)
-    task_tok = np.concatenate([np.arange(grp_lo[g], grp_lo[g + 1]) for g in rows]) if len(rows) else np.zeros(0, np.int64)
-    task_grp = np.repeat(rows, sizes[rows])
-    task_blo, task_bhi = first[task_grp], last[task_grp]
-    shuffle = np.random.default_rng(0).permutation(len(task_tok))  # balance the threads' work
+    order_blocks = np.random.default_rng(0).permutation(len(keys))  # balance the threads' work
     tok_rank = rank[order]
     cmax = max(COLUMN_CHUNK, int(lengths.max()))
 
@@ -143,9 +161,8 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
         numba.set_num_threads(min(config.num_threads, numba.config.NUMBA_NUM_THREADS))
     try:
         kernels.block_dtw(
-            kind, np.ascontiguousarray(FT), np.ascontiguousarray(LT), inv, zero, bool(zero.any()), const,
-            starts, lengths, tok_rank, grp_lo,
-            task_tok[shuffle].astype(np.int64), task_blo[shuffle], task_bhi[shuffle], blk_g1, blk_g2, blk_off, cmax, dist,
+            kind, FT, np.ascontiguousarray(LT), inv, zero, bool(zero.any()), const,
+            starts, lengths, tok_rank, grp_lo, blk_g1, blk_g2, blk_off, order_blocks, cmax, dist,
         )
         # where each cell finds d(X, A) and d(X, B)
         def locate(other):

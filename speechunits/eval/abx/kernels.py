@@ -209,7 +209,7 @@ def _dtw(flat, base, si, sj, R, S, cost, length):
 def block_dtw(
     kind, FT, LT, inv, zero, has_zero, const,
     tok_start, tok_len, tok_rank, grp_lo,
-    task_tok, task_blo, task_bhi, blk_g1, blk_g2, blk_off, cmax, out,
+    blk_g1, blk_g2, blk_off, order, cmax, out,
 ):
     """DTW distances for blocks of token pairs.
 
@@ -218,59 +218,64 @@ def block_dtw(
     tok_start[t] .. + tok_len[t]; group g owns tokens grp_lo[g] .. grp_lo[g + 1].
     Block k holds d(p, q) for p in group blk_g1[k], q in group blk_g2[k] (g1 <= g2) at
     out[blk_off[k] + ip * n2 + iq]; a block with g1 == g2 is filled on both sides of
-    its diagonal, the diagonal is +inf. Task t computes token task_tok[t] row of
-    blocks task_blo[t] .. task_bhi[t].
+    its diagonal, the diagonal is +inf. Blocks are processed in the order `order`
+    (shuffled, to balance the threads). Columns are taken in chunks of at most cmax
+    frames, each used for every row token of the block while it is in cache.
     """
     D = FT.shape[0]
     maxlen = 0
     for t in range(tok_len.size):
         maxlen = max(maxlen, tok_len[t])
-    for t in prange(task_tok.size):
-        a = task_tok[t]
-        sa, na = tok_start[a], tok_len[a]
-        X = np.empty((na, D))
-        LX = np.empty((na, D if kind == KL_SYMMETRIC else 0))
-        inv_a = np.empty(na)
-        zero_a = np.empty(na, dtype=np.bool_)
-        for i in range(na):
-            for d in range(D):
-                X[i, d] = FT[d, sa + i]
-                if kind == KL_SYMMETRIC:
-                    LX[i, d] = LT[d, sa + i]
-            if kind == ANGULAR:
-                inv_a[i] = inv[sa + i]
-                zero_a[i] = zero[sa + i]
-        dist = np.empty((na, cmax))
+    for n in prange(order.size):
+        k = order[n]
+        g1, g2 = blk_g1[k], blk_g2[k]
+        lo1, hi1 = grp_lo[g1], grp_lo[g1 + 1]
+        lo2, hi2 = grp_lo[g2], grp_lo[g2 + 1]
+        n2 = hi2 - lo2
+        same = g1 == g2
+        X = np.empty((maxlen, D))
+        LX = np.empty((maxlen, D if kind == KL_SYMMETRIC else 0))
+        inv_a = np.empty(maxlen)
+        zero_a = np.empty(maxlen, dtype=np.bool_)
+        dist = np.empty((maxlen, cmax))
         flat = dist.ravel()
         cost = np.empty(maxlen)
         length = np.empty(maxlen, dtype=np.int64)
-        for k in range(task_blo[t], task_bhi[t]):
-            g1, g2 = blk_g1[k], blk_g2[k]
-            lo2, hi2 = grp_lo[g2], grp_lo[g2 + 1]
-            n2 = hi2 - lo2
-            ia = a - grp_lo[g1]
-            row_base = blk_off[k] + ia * n2
-            b = lo2
-            if g1 == g2:
-                out[row_base + ia] = np.inf
-                b = a + 1
-            while b < hi2:
-                c0 = tok_start[b]
-                stop = b + 1
-                while stop < hi2 and tok_start[stop] + tok_len[stop] - c0 <= cmax:
-                    stop += 1
+        if same:
+            for a in range(lo1, hi1):
+                out[blk_off[k] + (a - lo1) * (n2 + 1)] = np.inf
+        b = lo2
+        while b < hi2:
+            stop = b + 1
+            while stop < hi2 and tok_start[stop] + tok_len[stop] - tok_start[b] <= cmax:
+                stop += 1
+            for a in range(lo1, hi1):
+                first = max(b, a + 1) if same else b
+                if first >= stop:
+                    continue
+                sa, na = tok_start[a], tok_len[a]
+                for i in range(na):
+                    for d in range(D):
+                        X[i, d] = FT[d, sa + i]
+                        if kind == KL_SYMMETRIC:
+                            LX[i, d] = LT[d, sa + i]
+                    if kind == ANGULAR:
+                        inv_a[i] = inv[sa + i]
+                        zero_a[i] = zero[sa + i]
+                c0 = tok_start[first]
                 C = tok_start[stop - 1] + tok_len[stop - 1] - c0
                 _chunk_distances(kind, X, LX, na, FT, LT, c0, C, dist, inv_a, inv, zero_a, zero, has_zero, const)
-                for q in range(b, stop):
+                row_base = blk_off[k] + (a - lo1) * n2
+                for q in range(first, stop):
                     off, nb = tok_start[q] - c0, tok_len[q]
                     if tok_rank[a] < tok_rank[q]:  # rows: token a
                         value = _dtw(flat, off, cmax, 1, na, nb, cost, length)
                     else:  # rows: token q
                         value = _dtw(flat, off, 1, cmax, nb, na, cost, length)
                     out[row_base + q - lo2] = value
-                    if g1 == g2:
-                        out[blk_off[k] + (q - lo2) * n2 + ia] = value
-                b = stop
+                    if same:
+                        out[blk_off[k] + (q - lo2) * n2 + a - lo1] = value
+            b = stop
 
 
 @njit(parallel=True, **_OPTS)
