@@ -176,22 +176,28 @@ def reference_abx(
         if cell_subset >= 1 or stable_hash("\x1f".join(key)) / 2**64 < cell_subset:
             cells[key] = cell_error(A, B, X)
 
-    keys = sorted(groups)
-    for (a, prev, nxt, s) in keys:
+    phones_in: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (prev, next, speaker) -> phones
+    speakers_of: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (phone, prev, next) -> speakers
+    for (phone, prev, nxt, s) in sorted(groups):
+        phones_in[(prev, nxt, s)].append(phone)
+        speakers_of[(phone, prev, nxt)].append(s)
+    for (prev, nxt, s), phones in phones_in.items():
         ctx_label = "*" if prev == "*" else f"{prev}+{nxt}"
-        A = groups[(a, prev, nxt, s)]
-        for (b, prev_b, nxt_b, s_b) in keys:
-            if b == a or (prev_b, nxt_b, s_b) != (prev, nxt, s):
-                continue
-            B = groups[(b, prev, nxt, s)]
-            if speaker == "within":
-                if len(A) >= 2:
-                    add((a, b, ctx_label, s, s), A, B, A)
-                continue
-            x_speakers = sorted(sx for (ph, pv, nx, sx) in keys if (ph, pv, nx) == (a, prev, nxt) and sx != s)
-            chosen = [x_speakers[p] for p in select_subset(x_speakers, max_x_across, seed, x_speakers_label(a, b, prev, nxt, s))]
-            for sx in chosen:
-                add((a, b, ctx_label, s, sx), A, B, groups[(a, prev, nxt, sx)])
+        for a in phones:
+            A = groups[(a, prev, nxt, s)]
+            for b in phones:
+                if b == a:
+                    continue
+                B = groups[(b, prev, nxt, s)]
+                if speaker == "within":
+                    if len(A) >= 2:
+                        add((a, b, ctx_label, s, s), A, B, A)
+                    continue
+                x_speakers = [sx for sx in speakers_of[(a, prev, nxt)] if sx != s]
+                label = x_speakers_label(a, b, prev, nxt, s)
+                for p in select_subset(x_speakers, max_x_across, seed, label):
+                    sx = x_speakers[p]
+                    add((a, b, ctx_label, s, sx), A, B, groups[(a, prev, nxt, sx)])
 
     # average: over contexts (and X speakers) per (speaker, pair), then speakers, then pairs
     per_spk_pair: dict[tuple[str, str, str], list[float]] = defaultdict(list)

@@ -36,7 +36,6 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 
-import torch
 from torch import Tensor, nn
 
 from speechunits.config import from_dict, to_dict

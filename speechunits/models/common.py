@@ -7,6 +7,7 @@ kept out of losses and statistics (`length_mask`, `masked_mean`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -81,7 +82,7 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     m = mask.to(values.dtype)
     while m.dim() < values.dim():
         m = m.unsqueeze(-1)
-    per_frame = values[0, 0].numel() if values.dim() > 2 else 1
+    per_frame = math.prod(values.shape[2:])
     total = (values * m).sum()
     count = m.sum() * per_frame
     return total / count.clamp_min(1.0)

@@ -208,3 +208,21 @@ def test_threads_give_identical_results():
     one = compute_abx(items, feats, SHIFT, AbxConfig(context="any", num_threads=1))
     two = compute_abx(items, feats, SHIFT, AbxConfig(context="any", num_threads=2))
     assert one.score == two.score
+
+
+def test_boundaries_on_frame_centres_match_exact_arithmetic():
+    """Item times that fall exactly on frame centres (x.xx5 s at 10 ms): both ends are included,
+    as exact decimal arithmetic says, although the float quotients land on either side."""
+    align, utt2spk, feats = PROBLEMS["angular"]
+    rows = []
+    for utt, segs in align.items():
+        for k, (start, end, phone) in enumerate(segs[1:-1], 1):
+            on, off = round(round(start, 2) + 0.005, 3), round(round(end, 2) + 0.005, 3)  # on a centre, as read from text
+            if off > on:
+                rows.append((utt, on, off, phone, segs[k - 1][2], segs[k + 1][2], utt2spk[utt]))
+    items = ItemSet.from_rows(rows)
+    start, end = frame_ranges(items.onset, items.offset, SHIFT)
+    np.testing.assert_array_equal(start, np.round(items.onset / SHIFT - 0.5))
+    np.testing.assert_array_equal(end, np.round(items.offset / SHIFT - 0.5) + 1)
+    _compare(items, feats, "angular", "across", "any", False, False)
+    _compare(items, feats, "angular", "within", "any", True, False)

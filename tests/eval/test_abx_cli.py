@@ -67,3 +67,18 @@ def test_cli_bad_items(problem, capsys):
     assert "test.item:50" in err and "u9" in err
     assert main(["abx", str(item), str(store.path), "--skip-bad-items"]) == 0
     assert "48 scored, 1 skipped" in capsys.readouterr().out
+
+
+def test_cli_reads_a_kaldi_scp(problem, tmp_path, capsys):
+    pytest.importorskip("kaldiio")
+    from speechunits.data.featdir import write_kaldi_ark
+    from speechunits.fileio import write_text
+
+    item, store, feats = problem
+    ark = tmp_path / "kaldi" / "feats.ark"
+    ark.parent.mkdir()
+    write_kaldi_ark(ark, ark.with_suffix(".scp"), sorted(feats.items()))
+    write_text(ark.parent / "frame_shift", "0.01\n")
+    assert main(["abx", str(item), str(ark.with_suffix(".scp")), "--context", "any"]) == 0
+    expected = compute_abx(read_items(item), feats, 0.01, AbxConfig(context="any"))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"ABX error (within, any): {expected.percent:.3f} %"

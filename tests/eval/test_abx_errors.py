@@ -151,3 +151,15 @@ def test_bad_options(tmp_path, rng, options):
 def test_bad_frame_shift(tmp_path, rng):
     with pytest.raises(SpeechUnitsError, match="frame shift"):
         compute_abx(_items(tmp_path), _feats(rng), 0.0)
+
+
+def test_frame_shift_from_the_source(tmp_path, rng):
+    store = FeatureDir(tmp_path / "feats")
+    feats = _feats(rng)
+    for u, x in feats.items():
+        store.save(u, x)
+    items = _items(tmp_path)
+    with pytest.raises(SpeechUnitsError, match="no frame shift"):
+        compute_abx(items, store)
+    store.write_meta(frame_shift=SHIFT)
+    assert compute_abx(items, store).score == compute_abx(items, feats, SHIFT).score

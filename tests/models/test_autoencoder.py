@@ -218,3 +218,15 @@ def test_config_loading_overrides_and_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("optim: {lr: 1}\n")
     with pytest.raises(SpeechUnitsError, match="no 'model:' section"):
         load_model_config(tmp_path / "bad.yaml")
+
+
+def test_transposed_upsampling_and_vae_in_the_full_model():
+    base = AutoencoderConfig(bottleneck="vae")
+    data = to_dict(base)
+    data["bottleneck_cfg"] = {}
+    cfg = model_config_from_dict(data, tiny_overrides(base) + ["conditioning.upsample=transpose"])
+    model = SpeechAutoencoder(cfg).train()
+    out = model(**batch_for(model))
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and set(out.bottleneck_losses) == {"kl"}
+    assert all(conv.weight.grad is not None for conv in model.conditioning.upsampler.stages)

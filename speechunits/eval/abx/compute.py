@@ -9,8 +9,8 @@ distances (kernels.score_cells), then average (averaging below).
 
 Memory: the frames of the tokens used (float64, D x frames), plus 8 bytes per
 distinct pair of tokens compared (no subsampling, across speaker, any context on
-5,000 phones: 11.5 M pairs, 92 MB); the frame distances live in a per-thread buffer of
-at most `column_chunk` frames per row frame.
+5,000 phones: 11.5 M pairs, 92 MB); frame distances live in a per-thread buffer of
+COLUMN_CHUNK frames per row frame, whatever the size of the cells.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def _discrete_cost(distance: str) -> float:
         return 0.5  # arccos(0) / pi
     if distance == "euclidean":
         return float(np.sqrt(2.0))
-    return float(np.log1p(KL_EPSILON) - np.log(KL_EPSILON))  # 1/2 (KL(u||v) + KL(v||u)) with eps
+    # 1/2 sum_d (u_d - v_d)(log(u_d + eps) - log(v_d + eps)), written as the kernel evaluates it
+    return float(np.log(1.0 + KL_EPSILON) - np.log(KL_EPSILON))
 
 
 def _distance_inputs(FT: np.ndarray, discrete: bool, distance: str):
@@ -91,15 +92,19 @@ def pair_distance(x: np.ndarray, y: np.ndarray, distance: str = "angular") -> fl
     return float(out[0])
 
 
-def compute_abx(items: ItemSet, features: Any, frame_shift: float, config: AbxConfig | None = None) -> AbxResult:
+def compute_abx(items: ItemSet, features: Any, frame_shift: float | None = None, config: AbxConfig | None = None) -> AbxResult:
     """ABX error of `features` on `items`.
 
     features: .load(utt) source (speechunits.data.featdir) or a mapping utt -> array;
     float (T, D) features, or integer unit ids (T,) / (T, 1) scored as one-hot vectors.
-    frame_shift: seconds between frames. See AbxConfig for the options and the package
-    doc for the exact semantics.
+    frame_shift: seconds between frames; None takes the source's `frame_shift`. See
+    AbxConfig for the options and the package doc for the exact semantics.
     """
     config = (config or AbxConfig()).validate()
+    if frame_shift is None:
+        frame_shift = getattr(features, "frame_shift", None)
+        if frame_shift is None:
+            raise SpeechUnitsError("no frame shift: pass frame_shift or record it beside the features")
     if len(items) == 0:
         raise SpeechUnitsError(f"{items.path or 'item set'}: no items")
     tokens = load_tokens(items, features, frame_shift, config)
@@ -117,7 +122,7 @@ def compute_abx(items: ItemSet, features: Any, frame_shift: float, config: AbxCo
             f"{'context and ' if config.context == 'within' else ''}speaker"
         )
     correct, total = _score(items, tokens, rank, plan, config)
-    return summarise(items, tokens, plan, correct, total, config)
+    return summarise(tokens, plan, correct, total, config)
 
 
 def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, config: AbxConfig):
@@ -186,7 +191,7 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
     return correct, total
 
 
-def summarise(items: ItemSet, tokens: Tokens, plan: CellPlan, correct: np.ndarray, total: np.ndarray, config: AbxConfig) -> AbxResult:
+def summarise(tokens: Tokens, plan: CellPlan, correct: np.ndarray, total: np.ndarray, config: AbxConfig) -> AbxResult:
     """Average cell errors over the cells that exist (libri-light / fastabx order).
 
     Within speaker: mean over contexts for each (speaker, phone pair), then over

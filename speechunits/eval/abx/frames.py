@@ -115,6 +115,10 @@ def check_array(array: Any, what: str) -> tuple[np.ndarray, bool]:
     return array, False
 
 
+def _nature(discrete: bool, dim: int) -> str:
+    return "unit ids" if discrete else f"dimension {dim}"
+
+
 def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConfig) -> Tokens:
     """Load the features of every item's utterance and compute the item frame ranges.
 
@@ -167,10 +171,8 @@ def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConf
         if discrete is None:
             discrete, dim, first = is_discrete, this_dim, utt
         elif (is_discrete, this_dim) != (discrete, dim):
-            def kind(d, k):
-                return "unit ids" if d else f"dimension {k}"
             raise SpeechUnitsError(
-                f"{what} has {kind(is_discrete, this_dim)} but utterance {first} has {kind(discrete, dim)}"
+                f"{what} has {_nature(is_discrete, this_dim)} but utterance {first} has {_nature(discrete, dim)}"
             )
         T = array.shape[0]
         limit = (T + config.end_tolerance_frames) * frame_shift * (1 + 1e-9) + TIME_TOLERANCE * frame_shift
@@ -184,7 +186,8 @@ def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConf
             end[i] = min(end[i], T)
             if end[i] <= start[i]:
                 bad(i, f"item {items.onset[i]:g}-{items.offset[i]:g} s of {what} selects no frame at shift "
-                       f"{frame_shift:g} s")
+                       f"{frame_shift:g} s{' (libri-light slicing drops the last frame)' if config.libri_light_slicing else ''}; "
+                       "skip_bad_items (--skip-bad-items) leaves such items out")
                 continue
             used = True
         if used:

@@ -40,7 +40,7 @@ _FM = {"contract", "nsz", "arcp"}
 _OPTS = dict(fastmath=_FM, error_model="numpy", nogil=True, cache=True)
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def acos_over_pi(x):
     """arccos(x) / pi for x in [-1, 1]; branch-free so that loops over it vectorise.
 
@@ -67,7 +67,7 @@ def acos_over_pi_array(x, out):
         out[i] = acos_over_pi(x[i])
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _dot_rows(X, i, FT, c0, C, ra, rb, two, squared):
     """ra[:C] (and rb[:C] when `two`, for row i + 1) += sum_d over frames c0 .. c0 + C of
     x_d * f_d, or (x_d - f_d)^2 when `squared`. Two rows share each load of FT."""
@@ -114,7 +114,7 @@ def _dot_rows(X, i, FT, c0, C, ra, rb, two, squared):
                     rb[j] += y0 * f0[j]
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _finish_angular(row, C, ia, inv_b, za, zb, has_zero):
     """Dot products -> arccos(cos) / pi."""
     for j in range(C):
@@ -127,7 +127,7 @@ def _finish_angular(row, C, ia, inv_b, za, zb, has_zero):
                 row[j] = 0.0 if (za and zb[j]) else 1.0
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _chunk_distances(kind, X, LX, na, FT, LT, c0, C, dist, inv_a, inv, zero_a, zero, has_zero, const):
     """dist[i, :C] = d(frame i of X, frames c0 .. c0 + C of FT) for i < na.
 
@@ -171,7 +171,7 @@ def _chunk_distances(kind, X, LX, na, FT, LT, c0, C, dist, inv_a, inv, zero_a, z
                 row[j] = 0.5 * row[j]
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _dtw(flat, base, si, sj, R, S, cost, length):
     """Normalised DTW of the R x S matrix flat[base + i * si + j * sj].
 

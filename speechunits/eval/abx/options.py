@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 SPEAKER_MODES = ("within", "across")
 CONTEXT_MODES = ("within", "any")
 DISTANCES = ("angular", "euclidean", "kl_symmetric")
@@ -63,6 +65,24 @@ class SkippedItem:
 
 
 @dataclass
+class CellTable:
+    """Per-cell results: labels, number of triplets and error (arrays of equal length)."""
+
+    phone_a: list[str]
+    phone_b: list[str]
+    context: list[str]
+    speaker: list[str]
+    speaker_x: list[str]
+    n_triplets: np.ndarray  # (n,) int64
+    error: np.ndarray  # (n,) float64
+
+    def as_dict(self) -> dict[tuple[str, str, str, str, str], float]:
+        """(phone_a, phone_b, context, speaker, speaker_x) -> error."""
+        keys = zip(self.phone_a, self.phone_b, self.context, self.speaker, self.speaker_x)
+        return {k: float(e) for k, e in zip(keys, self.error)}
+
+
+@dataclass
 class AbxResult:
     """An ABX error rate (fraction in [0, 1]) with its breakdowns.
 
@@ -80,7 +100,7 @@ class AbxResult:
     n_items_skipped: int
     skipped: list[SkippedItem]
     config: AbxConfig
-    cells: "CellTable | None" = field(default=None, repr=False)
+    cells: CellTable | None = field(default=None, repr=False)
 
     @property
     def percent(self) -> float:
@@ -103,21 +123,3 @@ class AbxResult:
             "skipped": [asdict(s) for s in self.skipped],
             "options": asdict(self.config),
         }
-
-
-@dataclass
-class CellTable:
-    """Per-cell results: labels, number of triplets and error (arrays of equal length)."""
-
-    phone_a: list[str]
-    phone_b: list[str]
-    context: list[str]
-    speaker: list[str]
-    speaker_x: list[str]
-    n_triplets: "object"  # np.ndarray (n,) int64
-    error: "object"  # np.ndarray (n,) float64
-
-    def as_dict(self) -> dict[tuple[str, str, str, str, str], float]:
-        """(phone_a, phone_b, context, speaker, speaker_x) -> error."""
-        keys = zip(self.phone_a, self.phone_b, self.context, self.speaker, self.speaker_x)
-        return {k: float(e) for k, e in zip(keys, self.error)}
