@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import sys
 
@@ -29,7 +30,26 @@ COMMAND_MODULES = [
     "features",
     "prepare",
     "abx",
+    "extract",
+    "resynth",
+    "train",
 ]
+
+
+def add_subcommands(subparsers, registry: Registry, attribute: str) -> None:
+    """One sub-parser per registered class: its docstring is the help, its
+    `add_arguments` fills the parser, and `args.<attribute>` is the instance."""
+    for name, cls in sorted(registry.items()):
+        handler = cls()
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        p = subparsers.add_parser(
+            name,
+            help=doc.splitlines()[0] if doc else None,
+            description=doc or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        handler.add_arguments(p)
+        p.set_defaults(**{attribute: handler})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,24 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"speechunits {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
-        try:
-            importlib.import_module(f"speechunits.cli.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"speechunits.cli.{module}":
-                raise
-    for name, cls in sorted(COMMANDS.items()):
-        command = cls()
-        doc = (cls.__doc__ or "").strip()
-        p = sub.add_parser(
-            name,
-            help=doc.splitlines()[0] if doc else None,
-            description=doc or None,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        command.add_arguments(p)
-        p.set_defaults(_command=command)
+        importlib.import_module(f"speechunits.cli.{module}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_subcommands(sub, COMMANDS, "_command")
     return parser
 
 

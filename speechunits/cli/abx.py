@@ -23,17 +23,27 @@ class Abx:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("item", help="ZeroSpeech item file (#file onset offset #phone prev-phone next-phone speaker)")
         parser.add_argument("features", help="folder of <utt>.npy/.pt arrays, or a Kaldi .scp")
-        parser.add_argument("--frame-shift", type=float, default=None, help="seconds between frames (default: recorded beside the features)")
+        parser.add_argument(
+            "--frame-shift", type=float, default=None, help="seconds between frames (default: recorded beside the features)"
+        )
         parser.add_argument("--speaker", choices=["within", "across"], default="within")
         parser.add_argument("--context", choices=["within", "any"], default="within")
         parser.add_argument("--distance", choices=["angular", "euclidean", "kl_symmetric"], default="angular")
         parser.add_argument("--max-size-group", type=int, default=10, help="tokens kept per group (negative: all)")
-        parser.add_argument("--max-x-across", type=int, default=5, help="X speakers kept per (A, B) across speaker (negative: all)")
+        parser.add_argument(
+            "--max-x-across", type=int, default=5, help="X speakers kept per (A, B) across speaker (negative: all)"
+        )
         parser.add_argument("--seed", type=int, default=0, help="seed of the subsampling")
         parser.add_argument("--output", default=None, help="write score, breakdowns and options to this JSON file")
-        parser.add_argument("--libri-light-slicing", action="store_true", help="drop the last frame of each item, as libri-light/zrc_abx2")
-        parser.add_argument("--skip-bad-items", action="store_true", help="skip (and count) items that cannot be scored instead of failing")
-        parser.add_argument("--num-threads", type=int, default=None, help="threads for the compiled kernels (default: all cores)")
+        parser.add_argument(
+            "--libri-light-slicing", action="store_true", help="drop the last frame of each item, as libri-light/zrc_abx2"
+        )
+        parser.add_argument(
+            "--skip-bad-items", action="store_true", help="skip (and count) items that cannot be scored instead of failing"
+        )
+        parser.add_argument(
+            "--num-threads", type=int, default=None, help="threads for the compiled kernels (default: all cores)"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from speechunits.data.featdir import open_feature_source
@@ -61,6 +71,9 @@ class Abx:
             summary = result.to_dict()
             summary.update(item_file=str(args.item), features=str(args.features), frame_shift=frame_shift)
             write_json(args.output, summary)
-        print(f"items: {result.n_items} scored, {result.n_items_skipped} skipped; cells: {result.n_cells}; triplets: {result.n_triplets}")
+        print(
+            f"items: {result.n_items} scored, {result.n_items_skipped} skipped; "
+            f"cells: {result.n_cells}; triplets: {result.n_triplets}"
+        )
         print(f"ABX error ({args.speaker}, {args.context}): {result.percent:.3f} %")
         return 0

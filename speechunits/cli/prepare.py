@@ -12,9 +12,8 @@ idiom), so adding one is adding a class here:
 
 from __future__ import annotations
 
-import argparse
 
-from speechunits.cli import COMMANDS
+from speechunits.cli import COMMANDS, add_subcommands
 from speechunits.registry import Registry
 
 CORPORA = Registry("corpus")
@@ -32,17 +31,7 @@ class Prepare:
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="corpus", metavar="CORPUS")
         sub.required = True
-        for name, cls in sorted(CORPORA.items()):
-            corpus = cls()
-            doc = (cls.__doc__ or "").strip()
-            p = sub.add_parser(
-                name,
-                help=doc.splitlines()[0] if doc else None,
-                description=doc or None,
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-            )
-            corpus.add_arguments(p)
-            p.set_defaults(_corpus=corpus)
+        add_subcommands(sub, CORPORA, "_corpus")
 
     def run(self, args) -> int:
         return int(args._corpus.run(args) or 0)

@@ -154,7 +154,7 @@ class KaldiSpectralFrontEnd(FrontEnd):
     ) -> None:
         """x: (B, N) samples -> features of every frame into feats: (B, T, D), chunk by chunk."""
         opts, geom = self.frame_opts, self.geometry
-        length, n_fft = geom.length, geom.padded
+        length = geom.length
         coeff, dither, scale = float(opts.preemph_coeff), float(opts.dither), float(opts.waveform_scale)
         chunk = self.cpu_chunk_frames if x.device.type == "cpu" else self.device_chunk_frames
         raw_energy = self.need_energy and self.raw_energy

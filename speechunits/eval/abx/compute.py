@@ -184,7 +184,7 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
         total = np.empty(len(plan.ga), dtype=np.int64)
         kernels.score_cells(
             dist, sizes, plan.ga, plan.gb, plan.gx, xa_off, xa_rs, xa_cs, xb_off, xb_rs, xb_cs,
-            config.speaker == "within", correct, total,
+            config.speaker == "within", np.random.default_rng(1).permutation(len(plan.ga)), correct, total,
         )
     finally:
         numba.set_num_threads(previous)

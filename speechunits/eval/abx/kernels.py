@@ -279,13 +279,14 @@ def block_dtw(
 
 
 @njit(parallel=True, **_OPTS)
-def score_cells(dist, grp_size, ga, gb, gx, xa_off, xa_rs, xa_cs, xb_off, xb_rs, xb_cs, within, correct, total):
+def score_cells(dist, grp_size, ga, gb, gx, xa_off, xa_rs, xa_cs, xb_off, xb_rs, xb_cs, within, order, correct, total):
     """Per cell: correct[c] = #(d(A, X) < d(B, X)) + #ties / 2 over the cell's triplets,
     total[c] = number of triplets. d(X = x-th of gx, A = a-th of ga) is
     dist[xa_off[c] + x * xa_rs[c] + a * xa_cs[c]]; likewise for B. Within speaker
-    X = A's group and X == A is left out.
+    X = A's group and X == A is left out. Cells are visited in the order `order`.
     """
-    for c in prange(ga.size):
+    for n in prange(order.size):
+        c = order[n]
         na, nb, nx = grp_size[ga[c]], grp_size[gb[c]], grp_size[gx[c]]
         db = np.empty(nb)
         good = 0.0

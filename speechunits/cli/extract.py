@@ -1,0 +1,95 @@
+"""`speechunits extract`: units and dense features for new audio from a trained model."""
+
+from __future__ import annotations
+
+import sys
+
+from speechunits.cli import COMMANDS
+from speechunits.cli.features import report_failures
+
+
+@COMMANDS.register("extract")
+class Extract:
+    """Extract units (and a tap's dense features) from audio with a trained model.
+
+    MODEL is a checkpoint (.pt) or an experiment dir (its best.pt, else last.pt).
+    INPUT is a Kaldi data dir (wav.scp [+ segments], utt2spk), a folder of audio
+    files (searched recursively; utterance id = relative path without suffix, "/"
+    replaced by "_"), or a list file (`utt path` lines, or one path per line).
+    Audio at any sample rate is resampled to the model's.
+
+    OUT gets units.txt (`utt u1 u2 ...`, repeats removed), durations.txt (latent
+    frames per unit), units.jsonl ({"utt", "units", "durations", "start", "shift"}),
+    and dense/<utt>.npy (the tap's values, (T', C)) with dense/frame_shift, so that
+    `speechunits abx ITEM OUT/dense` works as is (--format ark: dense/feats.scp).
+    Resumable: finished utterances are skipped on a rerun. With per-speaker CMVN
+    input features, speaker statistics come from the data dir's utt2spk; a folder
+    or list file gets per-utterance CMVN (a warning says so).
+
+    Examples:
+      speechunits extract exp/vqvae data/test units/test
+      speechunits extract exp/vqvae/best.pt wavs/ units/wavs --tap encoder --no-dedup
+      speechunits abx data/test/abx.item units/test/dense --speaker across
+    """
+
+    def add_arguments(self, p):
+        p.add_argument("model", help="checkpoint file or experiment dir")
+        p.add_argument("input", help="data dir, folder of audio files, or list file")
+        p.add_argument("out", help="output folder")
+        p.add_argument("--tap", default="bottleneck", choices=["encoder", "projection", "bottleneck", "conditioning"],
+                       help="which model tap the dense features come from (default: %(default)s)")
+        p.add_argument("--format", choices=["npy", "ark"], default="npy", help="dense store (default: %(default)s)")
+        p.add_argument("--no-dedup", action="store_true", help="keep one unit per latent frame (durations all 1)")
+        p.add_argument("--batch-size", type=int, default=16, help="utterances per batch (default: %(default)s)")
+        p.add_argument("--nj", type=int, default=1, help="batches processed in parallel (threads; default: 1)")
+        p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+        p.add_argument("--chunk-seconds", type=float, default=30.0,
+                       help="longer utterances are encoded in chunks of this length (default: %(default)s)")
+        p.add_argument("--input-features", metavar="TYPE",
+                       help="feature type of the model input (fbank, mfcc, mfcc_dd, waveform), for checkpoints that "
+                            "do not record it; see also --cmvn")
+        p.add_argument("--cmvn", choices=["none", "utterance", "speaker"], help="CMVN of --input-features")
+        p.add_argument("--base-dir", help="folder that relative paths in wav.scp or the list are relative to")
+        p.add_argument("--allow-pipes", action="store_true", help="run `cmd |` wav.scp entries (shell commands)")
+        p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
+
+    def run(self, args) -> int:
+        import torch
+        from tqdm import tqdm
+
+        from speechunits.errors import SpeechUnitsError
+        from speechunits.train.checkpoint import resolve_checkpoint
+        from speechunits.units.extractor import UnitExtractor
+        from speechunits.units.job import ExtractOptions, extract_units
+        from speechunits.units.sources import open_audio_source
+
+        features = None
+        if args.input_features:
+            from speechunits.frontends.pipeline import feature_preset
+
+            features = feature_preset(args.input_features, [f"cmvn={args.cmvn}"] if args.cmvn else [])
+        elif args.cmvn:
+            raise SpeechUnitsError("--cmvn goes with --input-features")
+        if args.nj > 1:
+            torch.set_num_threads(max(1, torch.get_num_threads() // args.nj))
+        path = resolve_checkpoint(args.model)
+        extractor = UnitExtractor.from_checkpoint(
+            path, device=args.device, tap=args.tap, input_features=features,
+            dedup=not args.no_dedup, chunk_seconds=args.chunk_seconds,
+        )
+        source = open_audio_source(args.input, sample_rate=extractor.sample_rate, base_dir=args.base_dir,
+                                   allow_pipes=args.allow_pipes)
+        for message in source.problems:
+            print(f"DATA ERROR {message}", file=sys.stderr)
+        options = ExtractOptions(format=args.format, batch_size=args.batch_size, num_workers=args.nj,
+                                 model=str(path.resolve()))
+        with tqdm(total=len(source), desc="extract", unit="utt", disable=None, file=sys.stderr) as bar:
+            report = extract_units(extractor, source, args.out, options, on_progress=bar.update)
+        if not extractor.discrete:
+            print(f"extract: the {extractor.model.cfg.bottleneck} bottleneck is continuous: wrote dense features only",
+                  file=sys.stderr)
+        status = report_failures(report, args.allow_failures, "extract")
+        if source.problems and not args.allow_failures:
+            print(f"extract: {len(source.problems)} problem(s) in {args.input} (lines skipped)", file=sys.stderr)
+            status = 1
+        return status
