@@ -8,6 +8,8 @@
 # Stages (each skipped when its outputs are complete; rerunning resumes):
 #   0  generate the corpus (audio, data dirs, CTM alignments, ABX item files)
 #   1  features: 13 MFCC + deltas + delta-deltas with per-speaker CMVN, and 80 log-mel
+#   2  ABX of the MFCC baseline on the test speakers (triphone items within context,
+#      phone items any context; within and across speakers) -> exp/abx/
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -47,6 +49,27 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
         speechunits features $corpus/data/$split $feats/$split/$type --type $type --cmvn speaker --job JOB/$n
     done
   done
+fi
+
+abx_eval() {  # abx_eval NAME FEATURE_DIR: four ABX conditions, JSON + one summary line each
+  local name=$1 feats=$2 level context speaker out
+  mkdir -p exp/abx
+  for level in triphone phone; do
+    [ $level = triphone ] && context=within || context=any
+    for speaker in within across; do
+      out=exp/abx/$name.$level.$speaker.json
+      if [ ! -f $out ]; then
+        speechunits abx $corpus/data/test/$level.item $feats --speaker $speaker --context $context \
+          --output $out > exp/abx/$name.$level.$speaker.log 2>&1
+      fi
+      printf '%-14s %-9s %s\n' "$name" "$level" "$(tail -n 1 exp/abx/$name.$level.$speaker.log)"
+    done
+  done
+}
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "stage 2: ABX of the MFCC baseline"
+  abx_eval mfcc $feats/test/mfcc_dd | tee exp/abx/mfcc.summary
 fi
 
 log "done"

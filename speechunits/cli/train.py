@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
 
 from speechunits.cli import COMMANDS
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Positional key=value overrides mixed freely with options (`CONFIG --exp-dir X a=1 --device cpu b=2`)."""
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:  # parse_known_intermixed_args calls back in here
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
 
 
 @COMMANDS.register("train")
@@ -39,6 +55,9 @@ class Train:
         g.add_argument("--no-resume", dest="resume", action="store_false",
                        help="start afresh even if EXP/last.pt exists (its old checkpoints are removed)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        # key=value overrides may come before or after the options (plain argparse stops
+        # collecting a positional list at the first option)
+        p.__class__ = _IntermixedParser
 
     def run(self, args) -> int:
         from speechunits.train.config import load_experiment_config
