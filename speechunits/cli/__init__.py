@@ -27,6 +27,7 @@ COMMANDS = Registry("command")
 # Modules that register commands; each is imported when the parser is built.
 COMMAND_MODULES = [
     "validate_data",
+    "data_tools",
     "features",
     "prepare",
     "abx",
