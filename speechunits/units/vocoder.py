@@ -123,8 +123,8 @@ def invert_log_mel(
     omega = torch.linspace(0, math.pi, mag.shape[1], dtype=torch.float64)
     a = float(frame.preemph_coeff)
     emphasis = (1 - a * torch.exp(-1j * omega)).abs().clamp_min(config.emphasis_floor)
-    mag = (mag / emphasis / float(frame.waveform_scale)).T.contiguous()  # (F, T)
-    window = torch.from_numpy(feature_window(frame)).double()
+    mag = (mag / emphasis / float(frame.waveform_scale)).T.float().contiguous()  # (F, T)
+    window = torch.from_numpy(feature_window(frame))
     generator = torch.Generator().manual_seed(int(config.seed))
     # frame t is centred at t * hop + hop // 2 (snip_edges=False): generate with centred
     # frames at t * hop, then delay by hop // 2
