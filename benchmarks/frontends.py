@@ -38,8 +38,9 @@ def load_audio(seconds: float):
     if scp.exists():
         import soundfile as sf
 
-        for line in scp.read_text().splitlines():
-            _, rel = line.split(maxsplit=1)
+        from speechunits.data.datadir import read_wav_scp
+
+        for rel in read_wav_scp(scp).values():
             x, rate = sf.read(CORPUS / rel, dtype="float32")
             if rate != RATE or x.ndim != 1:
                 continue

@@ -41,13 +41,14 @@ Kaldi data
     is given. ``segments`` lines are ``seg-id rec-id start end`` in seconds, end
     ``-1`` meaning the end of the recording; sample indices are
     ``round(time * sample_rate)``, and only the needed frames are read from files.
+    Both files are parsed by :mod:`speechunits.data.datadir` (``read_wav_scp``,
+    ``read_segments``, its ``Segment``), the same parser ``DataDir.read`` uses.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import math
 import os
 import re
 import struct
@@ -58,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.datadir import Segment, is_pipe, read_segments, read_wav_scp
 from .errors import AudioError, DataFormatError
 from .resample import DEFAULT_QUALITY, resample as _soxr_resample
 
@@ -112,16 +114,6 @@ class Audio:
         return torch.from_numpy(self.samples)
 
 
-@dataclass(frozen=True)
-class Segment:
-    """One line of a Kaldi ``segments`` file: times in seconds; ``end=None`` = to the end."""
-
-    seg: str
-    rec: str
-    start: float
-    end: float | None
-
-
 @dataclass
 class AudioConfig:
     """How :class:`AudioLoader` turns a wav.scp entry into an :class:`Audio`.
@@ -142,100 +134,6 @@ class AudioConfig:
     min_duration: float = DEFAULT_MIN_DURATION
     max_overshoot: float = DEFAULT_MAX_OVERSHOOT
     allow_pipes: bool = False
-
-
-# ---------------------------------------------------------------------------
-# Kaldi text files
-
-
-def _read_lines(path: str | os.PathLike) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        raise DataFormatError("file not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataFormatError(f"cannot read: {e}", path=str(path)) from None
-
-
-def is_pipe(entry: str) -> bool:
-    """True when a wav.scp entry is a shell command whose output is the audio."""
-    return entry.rstrip().endswith("|")
-
-
-def parse_wav_scp(path: str | os.PathLike) -> dict[str, str]:
-    """Read a Kaldi ``wav.scp``: ``{utt: path-or-command}``, in file order.
-
-    Lines are ``utt path`` or ``utt command args |``; whitespace-only lines are
-    skipped. Raises DataFormatError (file and line) for a line without a path, a
-    file path containing whitespace (only pipe commands may have several fields),
-    and a repeated utterance id.
-    """
-    out: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for lineno, line in enumerate(_read_lines(path), start=1):
-        if not line.strip():
-            continue
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) < 2:
-            raise DataFormatError(f"expected 'utt path' or 'utt command |', got {line.strip()!r}", path=str(path), line=lineno)
-        utt, entry = parts[0], parts[1].strip()
-        if not is_pipe(entry) and len(entry.split()) > 1:
-            raise DataFormatError(
-                f"utterance {utt}: {entry!r} has several fields but does not end in '|'; "
-                "a file path cannot contain whitespace, a command must end with '|'",
-                path=str(path),
-                line=lineno,
-            )
-        if utt in out:
-            raise DataFormatError(f"duplicate utterance id {utt} (first on line {first_line[utt]})", path=str(path), line=lineno)
-        out[utt] = entry
-        first_line[utt] = lineno
-    return out
-
-
-def parse_segments(path: str | os.PathLike) -> dict[str, Segment]:
-    """Read a Kaldi ``segments`` file: ``{seg-id: Segment}``, in file order.
-
-    Lines are ``seg-id rec-id start end`` (seconds); ``end = -1`` means the end of
-    the recording (``Segment.end = None``). Raises DataFormatError (file and line)
-    for a wrong number of fields, non-numeric or non-finite times, a negative
-    start, ``end <= start``, a negative end other than -1, and a repeated seg-id.
-    """
-    out: dict[str, Segment] = {}
-    first_line: dict[str, int] = {}
-    for lineno, line in enumerate(_read_lines(path), start=1):
-        if not line.strip():
-            continue
-        fields = line.split()
-
-        def bad(msg: str) -> DataFormatError:
-            return DataFormatError(msg, path=str(path), line=lineno)
-
-        if len(fields) != 4:
-            raise bad(f"expected 4 fields 'seg-id rec-id start end', got {len(fields)}: {line.strip()!r}")
-        seg, rec, s_start, s_end = fields
-        try:
-            start, end = float(s_start), float(s_end)
-        except ValueError:
-            raise bad(f"segment {seg}: start and end must be numbers (seconds), got {s_start!r} {s_end!r}") from None
-        if not (math.isfinite(start) and math.isfinite(end)):
-            raise bad(f"segment {seg}: times must be finite, got {s_start} {s_end}")
-        if start < 0:
-            raise bad(f"segment {seg}: negative start time {s_start}")
-        if end == -1:
-            end_v: float | None = None
-        elif end < 0:
-            raise bad(f"segment {seg}: end time {s_end} is negative (only -1, meaning 'to the end', is allowed)")
-        elif end <= start:
-            raise bad(f"segment {seg}: end {s_end} is not after start {s_start}")
-        else:
-            end_v = end
-        if seg in out:
-            raise bad(f"duplicate segment id {seg} (first on line {first_line[seg]})")
-        out[seg] = Segment(seg=seg, rec=rec, start=start, end=end_v)
-        first_line[seg] = lineno
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -534,16 +432,6 @@ def audio_duration(
     return info.frames / info.samplerate
 
 
-def _as_segment(seg_id: str, seg: object) -> Segment:
-    """Accept this module's Segment or any object with ``recording``/``start``/``end``
-    (e.g. speechunits.data.datadir.Segment); an end of None or -1 means 'to the end'."""
-    if isinstance(seg, Segment):
-        return seg
-    rec = getattr(seg, "rec", None) or getattr(seg, "recording")
-    end = getattr(seg, "end")
-    return Segment(seg=seg_id, rec=rec, start=float(getattr(seg, "start")), end=None if end is None or end < 0 else float(end))
-
-
 class _Unset:
     def __repr__(self) -> str:
         return "<from config>"
@@ -562,6 +450,12 @@ class AudioLoader:
     of its recording; without, they are the wav.scp ids. ``config`` holds the
     defaults for :meth:`load`; ``base_dir`` anchors relative paths (and is the
     working directory of pipe commands).
+
+    ``wav_scp`` and ``segments`` are paths, read with
+    :func:`speechunits.data.datadir.read_wav_scp` / :func:`~speechunits.data.datadir.read_segments`
+    (strict, as ``DataDir.read``: a malformed, empty, duplicate or out-of-order
+    line is a DataFormatError naming file and line), or mappings already read
+    (``DataDir.wav_scp``, ``DataDir.segments``: ``{utt: datadir.Segment}``).
     """
 
     def __init__(
@@ -579,19 +473,23 @@ class AudioLoader:
             self.recordings = dict(wav_scp)
         else:
             self.wav_scp_path = os.fspath(wav_scp)
-            self.recordings = parse_wav_scp(wav_scp)
+            self.recordings = read_wav_scp(wav_scp)
         self.segments_path: str | None = None
         self.segments: dict[str, Segment] | None = None
         if segments is not None:
             if isinstance(segments, Mapping):
-                self.segments = {k: _as_segment(k, v) for k, v in segments.items()}
+                self.segments = dict(segments)
+                wrong = next((k for k, v in self.segments.items() if not isinstance(v, Segment)), None)
+                if wrong is not None:
+                    kind = type(self.segments[wrong]).__name__
+                    raise TypeError(f"segment {wrong}: expected a speechunits.data.datadir.Segment, got {kind}")
             else:
                 self.segments_path = os.fspath(segments)
-                self.segments = parse_segments(segments)
-            for seg in self.segments.values():
-                if seg.rec not in self.recordings:
+                self.segments = read_segments(segments)
+            for seg_id, seg in self.segments.items():
+                if seg.recording not in self.recordings:
                     raise DataFormatError(
-                        f"segment {seg.seg} refers to recording {seg.rec}, which is not in wav.scp",
+                        f"segment {seg_id} refers to recording {seg.recording}, which is not in wav.scp",
                         path=self.segments_path,
                     )
         self._utts = sorted(self.segments if self.segments is not None else self.recordings)
@@ -600,7 +498,7 @@ class AudioLoader:
     def from_data_dir(
         cls, data_dir: str | os.PathLike, *, base_dir: str | os.PathLike | None = None, config: AudioConfig | None = None
     ) -> AudioLoader:
-        """Use ``data_dir/wav.scp`` and, if it exists, ``data_dir/segments``."""
+        """Read ``data_dir/wav.scp`` and, if it exists, ``data_dir/segments`` (datadir.read_wav_scp/read_segments)."""
         d = Path(data_dir)
         seg = d / "segments"
         return cls(d / "wav.scp", seg if seg.exists() else None, base_dir=base_dir, config=config)
@@ -625,7 +523,7 @@ class AudioLoader:
             seg = self.segments.get(utt)
             if seg is None:
                 raise AudioError("unknown utterance (not in segments)", utt=utt, path=self.segments_path)
-            return self.recordings[seg.rec], seg
+            return self.recordings[seg.recording], seg
         entry = self.recordings.get(utt)
         if entry is None:
             raise AudioError("unknown utterance (not in wav.scp)", utt=utt, path=self.wav_scp_path)
@@ -678,8 +576,8 @@ class AudioLoader:
         run (only with ``config.allow_pipes``).
         """
         entry, seg = self._lookup(utt)
-        if seg is not None and seg.end is not None:
-            return seg.end - seg.start
+        if seg is not None and not seg.open_end:
+            return seg.duration
         total = audio_duration(entry, utt=utt, base_dir=self.base_dir, allow_pipes=self.config.allow_pipes)
         start = seg.start if seg else 0.0
         if total <= start:

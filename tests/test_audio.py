@@ -22,13 +22,11 @@ from speechunits.audio import (
     Audio,
     AudioConfig,
     AudioLoader,
-    Segment,
     audio_duration,
     load_audio,
-    parse_segments,
-    parse_wav_scp,
     to_mono,
 )
+from speechunits.data.datadir import Segment, read_wav_scp
 from speechunits.errors import AudioError, DataFormatError
 from speechunits.resample import resample, resample_torch, resampled_length
 
@@ -215,60 +213,22 @@ def test_too_short(tmp_path):
 # Kaldi files
 
 
-def test_parse_wav_scp(tmp_path):
-    p = tmp_path / "wav.scp"
-    p.write_text("a x/a.flac\nb /abs/b.wav\n\nc sox in.wav -t wav - |\n")
-    assert parse_wav_scp(p) == {"a": "x/a.flac", "b": "/abs/b.wav", "c": "sox in.wav -t wav - |"}
+# The wav.scp and segments parsers live in speechunits.data.datadir; their tests
+# are in tests/data/test_kaldi_tables.py. Here: that the loader uses them.
 
 
-@pytest.mark.parametrize(
-    "text,line,msg",
-    [
-        ("a x.wav\nb\n", 2, "expected 'utt path'"),
-        ("a x.wav\nb my file.wav\n", 2, "does not end in '|'"),
-        ("a x.wav\nb y.wav\na z.wav\n", 3, "duplicate utterance id a .first on line 1"),
-    ],
-)
-def test_parse_wav_scp_errors(tmp_path, text, line, msg):
-    p = tmp_path / "wav.scp"
-    p.write_text(text)
-    with pytest.raises(DataFormatError, match=msg) as e:
-        parse_wav_scp(p)
-    assert e.value.line == line and e.value.path == str(p)
-    assert f"{p}:{line}" in str(e.value)
-
-
-def test_parse_segments(tmp_path):
-    p = tmp_path / "segments"
-    p.write_text("s1 r1 0.5 1.25\ns2 r1 1.25 -1\n")
-    assert parse_segments(p) == {"s1": Segment("s1", "r1", 0.5, 1.25), "s2": Segment("s2", "r1", 1.25, None)}
-
-
-@pytest.mark.parametrize(
-    "bad_line,msg",
-    [
-        ("s2 r1 0.5", "expected 4 fields"),
-        ("s2 r1 0.5 1.0 0", "expected 4 fields"),
-        ("s2 r1 zero 1.0", "must be numbers"),
-        ("s2 r1 0.5 nan", "finite"),
-        ("s2 r1 1.0 1.0", "not after start"),
-        ("s2 r1 1.0 0.5", "not after start"),
-        ("s2 r1 -0.5 1.0", "negative start"),
-        ("s2 r1 0.5 -2", "only -1"),
-        ("s1 r1 0.5 1.0", "duplicate segment id s1 .first on line 1"),
-    ],
-)
-def test_parse_segments_errors(tmp_path, bad_line, msg):
-    p = tmp_path / "segments"
-    p.write_text(f"s1 r1 0 1\n{bad_line}\n")
-    with pytest.raises(DataFormatError, match=msg) as e:
-        parse_segments(p)
-    assert e.value.line == 2 and f"{p}:2" in str(e.value)
-
-
-def test_missing_kaldi_file(tmp_path):
+def test_loader_reads_files_with_the_datadir_parser(tmp_path):
+    (tmp_path / "wav.scp").write_text("b y.wav\na x.wav\n")  # not in C order
+    with pytest.raises(DataFormatError, match="not sorted") as e:
+        AudioLoader(tmp_path / "wav.scp")
+    assert e.value.line == 2 and e.value.path == str(tmp_path / "wav.scp")
+    (tmp_path / "wav.scp").write_text("a x.wav\nb y.wav\n")
+    (tmp_path / "segments").write_text("s1 a 0 1\ns2 b 0.5 nan\n")
+    with pytest.raises(DataFormatError, match="end time of 's2' must be a number") as e:
+        AudioLoader.from_data_dir(tmp_path)
+    assert e.value.line == 2 and e.value.path == str(tmp_path / "segments")
     with pytest.raises(DataFormatError, match="file not found"):
-        parse_wav_scp(tmp_path / "wav.scp")
+        AudioLoader(tmp_path / "nope.scp")
 
 
 @pytest.fixture
@@ -360,26 +320,21 @@ def test_segment_past_end(data_dir, line, msg):
         assert loose.load("s", target_sr=None).num_samples == 8000
 
 
-def test_loader_from_tables_with_datadir_style_segments(data_dir):
-    # Segments from another reader (attribute `recording`, end -1 = to the end) are accepted.
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class OtherSegment:
-        recording: str
-        start: float
-        end: float
-
+def test_loader_from_tables_with_datadir_segments(data_dir):
+    # Tables already read (DataDir.wav_scp / DataDir.segments); end -1 = to the end.
     d, corpus, rec1, _ = data_dir
     loader = AudioLoader(
-        parse_wav_scp(d / "wav.scp"),
-        {"x": OtherSegment("rec1", 0.5, 1.0), "y": OtherSegment("rec1", 1.5, -1)},
+        read_wav_scp(d / "wav.scp"),
+        {"x": Segment("rec1", 0.5, 1.0), "y": Segment("rec1", 1.5, -1)},
         base_dir=corpus,
         config=AudioConfig(target_sr=None),
     )
-    assert loader.segments["y"] == Segment("y", "rec1", 1.5, None)
+    assert loader.segments["y"] == Segment("rec1", 1.5, None) and loader.segments["y"].open_end
     np.testing.assert_array_equal(loader.load("x").samples, rec1[8000:16000])
     np.testing.assert_array_equal(loader.load("y").samples, rec1[24000:])
+    assert loader.duration("y") == pytest.approx(0.5)  # from the header: 2 s - 1.5 s
+    with pytest.raises(TypeError, match="segment z: expected a speechunits.data.datadir.Segment"):
+        AudioLoader(read_wav_scp(d / "wav.scp"), {"z": ("rec1", 0.0, 1.0)})
 
 
 def test_segments_with_unknown_recording(data_dir):

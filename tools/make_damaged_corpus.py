@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechunits.audio import parse_wav_scp
+from speechunits.data.datadir import read_wav_scp
 
 DAMAGES = ("truncated", "empty", "missing", "nan", "rate8k", "stereo", "malformed")
 
@@ -33,7 +33,7 @@ def main() -> None:
     for name in ("utt2spk", "spk2utt", "spk2gender", "text"):
         if (src / name).exists():
             shutil.copy(src / name, out / name)
-    wav_scp = parse_wav_scp(src / "wav.scp")
+    wav_scp = read_wav_scp(src / "wav.scp")
     utts = sorted(wav_scp)
     victims = dict(zip(DAMAGES, utts[5 :: len(utts) // len(DAMAGES)]))
     (out / "audio").mkdir(exist_ok=True)

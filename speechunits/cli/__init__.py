@@ -34,6 +34,9 @@ COMMAND_MODULES = [
     "extract",
     "resynth",
     "train",
+    "probe",
+    "unit_metrics",
+    "report",
 ]
 
 

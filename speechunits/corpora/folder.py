@@ -35,6 +35,7 @@ Output (OUT is the data dir)::
     OUT/wav.scp utt2spk spk2utt utt2dur [text] [spk2gender]
     OUT/alignments.ctm OUT/phone.item OUT/triphone.item      (with alignments)
     OUT/failed.txt    `<file relative to AUDIO_DIR>: <reason>`, one line per bad file (empty if none)
+    OUT/links/        symbolic links to files whose path holds whitespace (wav.scp cannot)
 
 A file that fails any step (unreadable audio, no speaker, duplicate id, missing
 transcript or alignment, a TextGrid without the tier, times past the audio) is
@@ -171,23 +172,31 @@ def assign_ids(audio_dir: Path, paths: list[Path], cfg: FolderConfig, report: Ba
     return keep
 
 
-def _keyed(table: dict, files: list[AudioFile], what: str, report: BatchReport) -> dict[str, object]:
-    """Match table keys (utterance id, relative path without extension, or unique stem) to files."""
+def _keyed(
+    table: dict, files: list[AudioFile], what: str, report: BatchReport, aliases: dict[str, str] | None = None
+) -> dict[str, object]:
+    """Match table keys (utterance id, relative path without extension, or unique stem) to files.
+
+    aliases: other names of table keys (a TextGrid's stem for its relative path), tried after the keys.
+    """
     stems: dict[str, int] = {}
     for f in files:
         stems[f.stem] = stems.get(f.stem, 0) + 1
+    aliases = aliases or {}
     out: dict[str, object] = {}
     used: set[str] = set()
     for f in files:
-        for key in (f.utt, f.rel_stem, f.stem if stems[f.stem] == 1 else None):
-            if key is not None and key in table:
-                out[f.utt] = table[key]
-                used.add(key)
-                break
-        else:
-            report.failures[f.rel] = f"{f.rel}: no {what} (looked for keys {f.utt}, {f.rel_stem}" + (
-                f", {f.stem})" if stems[f.stem] == 1 else f"; stem {f.stem} is not unique)"
+        keys = [k for k in (f.utt, f.rel_stem, f.stem if stems[f.stem] == 1 else None) if k is not None]
+        key = next((k for k in keys if k in table), None)
+        if key is None:
+            key = next((aliases[k] for k in keys if k in aliases), None)
+        if key is None:
+            report.failures[f.rel] = f"{f.rel}: no {what} (looked for keys {', '.join(keys)}" + (
+                ")" if stems[f.stem] == 1 else f"; stem {f.stem} is not unique)"
             )
+            continue
+        out[f.utt] = table[key]
+        used.add(key)
     unused = sorted(set(table) - used)
     if unused:
         log.warning("%d %s entries match no audio file, e.g. %s", len(unused), what, ", ".join(unused[:5]))
@@ -228,10 +237,13 @@ def read_alignments(source: str, files: list[AudioFile], cfg: FolderConfig, repo
     if not path.is_dir():
         raise SpeechUnitsError(f"alignments: no such TextGrid folder or CTM file {path}")
     grids: dict[str, Path] = {}
+    stems: dict[str, list[str]] = {}
     for p in textgrid.iter_textgrids(path):
-        grids[p.relative_to(path).as_posix().rsplit(".", 1)[0]] = p
-        grids.setdefault(p.stem, p)  # a stem that is also a relative path keeps the latter
-    found = _keyed(grids, files, "TextGrid", report)
+        key = p.relative_to(path).as_posix().rsplit(".", 1)[0]
+        grids[key] = p
+        stems.setdefault(p.stem, []).append(key)
+    aliases = {stem: keys[0] for stem, keys in stems.items() if len(keys) == 1}  # unique TextGrid stems
+    found = _keyed(grids, files, "TextGrid", report, aliases)
     out = {}
     for f in files:
         if f.utt not in found:
@@ -257,6 +269,20 @@ def fit_alignment(segments: list, duration: float, max_overshoot: float) -> list
     clipped = [(s, min(e, duration), p) for s, e, p in segments if s < duration - 1e-6]
     check_alignment("?", clipped)
     return clipped
+
+
+def _scp_path(f: AudioFile, out: Path) -> str:
+    """The file's absolute path, or, when it holds whitespace (which wav.scp cannot), a
+    symbolic link OUT/links/<utt><ext> to it."""
+    path = str(f.path)
+    if not re.search(r"\s", path):
+        return path
+    link = out / "links" / f"{f.utt}{f.path.suffix}"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(f.path)
+    return str(link)
 
 
 def import_folder(audio_dir: str | os.PathLike, out: str | os.PathLike, cfg: FolderConfig) -> ImportedFolder:
@@ -307,7 +333,7 @@ def import_folder(audio_dir: str | os.PathLike, out: str | os.PathLike, cfg: Fol
         raise SpeechUnitsError(f"none of the {len(paths)} audio files could be imported, e.g. {first}")
 
     dd = DataDir(
-        wav_scp={f.utt: str(f.path) for f in good},
+        wav_scp={f.utt: _scp_path(f, out) for f in good},
         utt2spk={f.utt: f.speaker for f in good},
         utt2dur={f.utt: durations[f.utt] for f in good},
         text=None if text is None else {f.utt: text[f.utt] for f in good},

@@ -331,6 +331,9 @@ def prepare(
     if not utts:
         raise SpeechUnitsError(f"speechocean762: no utterances in {layout.root}")
     log.info("%s (%s layout): %d utterances of %d speakers", layout.root, layout.kind, len(utts), len(speakers))
+    n_train = len({u.speaker for u in utts if u.part == "train"})
+    if cfg.dev_speakers and cfg.dev_speakers >= n_train:  # say so before hours of alignment, not after
+        raise SpeechUnitsError(f"cannot hold out {cfg.dev_speakers} dev speakers of {n_train}: train would be empty")
 
     report = BatchReport()
     for u in utts:

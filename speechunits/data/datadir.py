@@ -3,7 +3,8 @@
 A data dir is a folder of small text tables, each line keyed by its first field:
 
     wav.scp     <recording> <path, or a command ending in |>    required
-    segments    <utt> <recording> <start> <end>                 optional; without it, recording = utterance
+    segments    <utt> <recording> <start> <end>                 optional; without it, recording = utterance;
+                                                                end -1 = to the end of the recording
     utt2spk     <utt> <speaker>                                 required
     spk2utt     <speaker> <utt> <utt> ...                       derived from utt2spk; checked when present
     text        <utt> <words ...>                               optional
@@ -21,6 +22,9 @@ Reading raises a DataFormatError on the first problem, naming the file and line.
 Warnings are what Kaldi tolerates or what is harmless here: utterance ids not
 prefixed by their speaker id, utt2spk not also sorted by speaker (Kaldi errors
 unless --no-spk-sort), a single speaker, recordings that no segment uses.
+
+`read_wav_scp` and `read_segments` read one of those two files on its own (for
+speechunits.audio.AudioLoader), with the same parser and checks as `DataDir.read`.
 
 Kaldi resolves relative wav.scp paths against the directory a recipe runs in, not
 against the data dir, so functions that open audio take a `base_dir` (default: the
@@ -109,15 +113,42 @@ def format_seconds(x: float) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Segment:
-    """One line of `segments`: utterance = [start, end) seconds of a recording."""
+    """One line of `segments`: the utterance is [start, end) seconds of `recording`.
+
+    `end` None means "to the end of the recording", which Kaldi writes as -1 (and
+    extract-segments accepts). It is None rather than -1 here so that arithmetic
+    on an open end fails loudly instead of giving a negative duration; an end of
+    -1 passed to the constructor is stored as None, and `write` turns it back into -1.
+    """
 
     recording: str
     start: float
-    end: float
+    end: float | None
+
+    def __post_init__(self) -> None:
+        if self.end is not None and self.end == -1:
+            object.__setattr__(self, "end", None)
+
+    @property
+    def open_end(self) -> bool:
+        """True when the segment runs to the end of its recording (end -1)."""
+        return self.end is None
 
     @property
     def duration(self) -> float:
+        """Seconds; an open end (-1) has no duration without the recording's length, so it raises."""
+        if self.end is None:
+            raise SpeechUnitsError(
+                f"the segment of {self.recording!r} from {self.start:g} s runs to the end of the recording "
+                "(end -1): its duration needs the recording's length (compute_utt2dur or AudioLoader.duration "
+                "read it from the audio)"
+            )
         return self.end - self.start
+
+    @property
+    def end_text(self) -> str:
+        """The end as written in a segments file ("-1" for an open end)."""
+        return "-1" if self.end is None else format_seconds(self.end)
 
 
 @dataclasses.dataclass
@@ -144,6 +175,7 @@ class _Problems:
         self.folder = folder
         self.records: dict[str, dict[str, _Record]] = {}
         self.result = ValidationResult()
+        self.exceptions: list[DataFormatError] = []  # the errors of result.errors, as raised
 
     def where(self, name: str) -> str:
         return str(self.folder / name) if self.folder is not None else name
@@ -158,6 +190,12 @@ class _Problems:
         if self.strict:
             raise err
         self.result.errors.append(str(err))
+        self.exceptions.append(err)
+
+    def raise_earliest(self) -> None:
+        """Raise the collected error with the lowest line number (whole-file errors first)."""
+        if self.exceptions:
+            raise min(self.exceptions, key=lambda e: e.line or 0)
 
     def warn(self, message: str, path: str | None = None, line: int | None = None) -> None:
         self.result.warnings.append(str(DataFormatError(message, path, line)))
@@ -186,7 +224,14 @@ def _read_records(
     records: dict[str, _Record] = {}
     prev: tuple[str, int] | None = None
     unsorted: list[tuple[int, str, str, int]] = []
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problems.error("file not found", where)
+        return records
+    except OSError as e:
+        problems.error(f"cannot read: {e.strerror or e}", where)
+        return records
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -238,6 +283,56 @@ def read_table(path: str | os.PathLike, check_order: bool = True) -> dict[str, s
     """A generic `key value...` table as {key: rest of line}; raises on the first problem."""
     records = _read_records(Path(path), _Problems(strict=True), _EXTRA_LAYOUT, check_order)
     return {k: r.rest for k, r in records.items()}
+
+
+def read_wav_scp(path: str | os.PathLike, check_order: bool = True) -> dict[str, str]:
+    """A Kaldi wav.scp on its own: {recording: path, or command ending in '|'}.
+
+    The parser and checks of `DataDir.read`: every line `<recording> <path or
+    command>`, no empty lines, unique keys, sorted in C order (unless
+    `check_order` is False), a path without whitespace (only a command, ending in
+    '|', has several fields), no '~'. Raises DataFormatError naming the file and
+    the 1-based line of the first problem; a missing file is one too.
+    """
+
+    def parse(records: dict[str, _Record], problems: _Problems, name: str) -> dict[str, str]:
+        table = {k: r.rest for k, r in records.items()}
+        _check_wav_scp(table, problems, name)
+        return table
+
+    return _read_one(path, "wav.scp", parse, check_order)
+
+
+def read_segments(path: str | os.PathLike, check_order: bool = True) -> dict[str, Segment]:
+    """A Kaldi segments file on its own: {utt: Segment}.
+
+    Lines are `<utt> <recording> <start> <end>` in seconds; end -1 means to the
+    end of the recording (Segment.end None). The parser and checks of
+    `DataDir.read`: four fields, finite numbers, 0 <= start < end (or end -1),
+    unique keys, C order (unless `check_order` is False), no empty lines. Raises
+    DataFormatError naming the file and the 1-based line of the first problem.
+    """
+
+    def parse(records: dict[str, _Record], problems: _Problems, name: str) -> dict[str, Segment]:
+        segments = _parse_segments(records, problems, name)
+        _check_segments(segments, problems, name)
+        return segments
+
+    return _read_one(path, "segments", parse, check_order)
+
+
+def _read_one(path: str | os.PathLike, layout: str, parse, check_order: bool):
+    """Read one standard table outside a data dir; raise the problem on the earliest line.
+
+    Problems are collected first, so that a bad value on line 2 is reported before
+    a duplicate key on line 5, as a reader going line by line would.
+    """
+    path = Path(path)
+    problems = _Problems(strict=False, folder=path.parent)  # where(path.name) is path again
+    problems.records[path.name] = _read_records(path, problems, _LAYOUTS[layout], check_order)
+    out = parse(problems.records[path.name], problems, path.name)
+    problems.raise_earliest()
+    return out
 
 
 def write_table(path: str | os.PathLike, table: Mapping[str, object]) -> None:
@@ -329,9 +424,7 @@ class DataDir:
         write_table(folder / "spk2utt", {s: " ".join(u) for s, u in self.spk2utt.items()})
         segments = None
         if self.segments is not None:
-            segments = {
-                u: f"{s.recording} {format_seconds(s.start)} {format_seconds(s.end)}" for u, s in self.segments.items()
-            }
+            segments = {u: f"{s.recording} {format_seconds(s.start)} {s.end_text}" for u, s in self.segments.items()}
         optional = {
             "segments": segments,
             "text": self.text,
@@ -447,8 +540,7 @@ def _load(problems: _Problems, full: bool, check_audio: bool = False, base_dir=N
         path=folder,
     )
     if "segments" in records:
-        starts, ends, recordings = seconds("segments", 2), seconds("segments", 3), column("segments", 1)
-        dd.segments = {k: Segment(recordings[k], starts[k], ends[k]) for k in recordings if k in starts and k in ends}
+        dd.segments = _parse_segments(records["segments"], problems, "segments")
     if full and all(name in records for name in REQUIRED_FILES):
         _check(dd, problems)
         if "spk2utt" in records:
@@ -478,17 +570,8 @@ def _check_values(dd: DataDir, problems: _Problems) -> None:
     for utt, spk in dd.utt2spk.items():
         if not spk or WHITESPACE.search(spk):
             problems.at("utt2spk", utt, f"speaker id {spk!r} of {utt!r} is empty or contains whitespace")
-    for rec, value in sorted(dd.wav_scp.items()):
-        if value.startswith("~"):  # fopen does no tilde expansion
-            problems.at("wav.scp", rec, f"do not use ~ in wav.scp paths: {value}")
-        elif wav_scp_file(value) is not None and WHITESPACE.search(value):
-            problems.at("wav.scp", rec, f"{value!r} has several fields but does not end in '|' "
-                        "(a path cannot hold whitespace; a command must end in '|')")  # fmt: skip
-    for utt, seg in sorted((dd.segments or {}).items()):
-        if not 0 <= seg.start < seg.end:
-            hint = " (end -1, 'to the end of the recording', is not valid in a data dir)" if seg.end == -1 else ""
-            message = f"segment of {utt!r} needs 0 <= start < end, found {seg.start:g} {seg.end:g}{hint}"
-            problems.at("segments", utt, message)
+    _check_wav_scp(dd.wav_scp, problems)
+    _check_segments(dd.segments or {}, problems)
     for utt, words in sorted((dd.text or {}).items()):
         control = sorted({ch for ch in words if ch != "\t" and unicodedata.category(ch) == "Cc"})
         if control:
@@ -507,6 +590,43 @@ def _check_values(dd: DataDir, problems: _Problems) -> None:
         for key, value in sorted(table.items()) if rule else ():
             if not rule(value):
                 problems.at(name, key, f"value of {key!r} must be {what}, found {value!r}")
+
+
+def _check_wav_scp(wav_scp: Mapping[str, str], problems: _Problems, name: str = "wav.scp") -> None:
+    """Each wav.scp value is a path without whitespace or '~', or a command ending in '|'."""
+    for rec, value in sorted(wav_scp.items()):
+        if value.startswith("~"):  # fopen does no tilde expansion
+            problems.at(name, rec, f"do not use ~ in wav.scp paths: {value}")
+        elif not is_pipe(value) and WHITESPACE.search(value):
+            problems.at(name, rec, f"{value!r} has several fields but does not end in '|' "
+                        "(a path cannot hold whitespace; a command must end in '|')")  # fmt: skip
+
+
+def _parse_segments(records: Mapping[str, _Record], problems: _Problems, name: str) -> dict[str, Segment]:
+    """Segments from parsed `<utt> <recording> <start> <end>` lines; times must be finite numbers."""
+    out: dict[str, Segment] = {}
+    for utt, record in records.items():
+        times = []
+        for what, text in (("start", record.fields[2]), ("end", record.fields[3])):
+            if _NUMBER.fullmatch(text) and math.isfinite(float(text)):
+                times.append(float(text))
+            else:
+                problems.at(name, utt, f"{what} time of {utt!r} must be a number of seconds, found {text!r}")
+        if len(times) == 2:
+            out[utt] = Segment(record.fields[1], times[0], times[1])
+    return out
+
+
+def _check_segments(segments: Mapping[str, Segment], problems: _Problems, name: str = "segments") -> None:
+    """0 <= start < end, or end -1 (None: to the end of the recording), as extract-segments accepts."""
+    for utt, seg in sorted(segments.items()):
+        if seg.start < 0:
+            problems.at(name, utt, f"segment of {utt!r} starts at a negative time, {seg.start:g} s")
+        elif seg.end is not None and seg.end < 0:
+            problems.at(name, utt, f"segment of {utt!r} ends at {seg.end:g} s; the only negative end allowed "
+                        "is -1 (to the end of the recording)")  # fmt: skip
+        elif seg.end is not None and not seg.start < seg.end:
+            problems.at(name, utt, f"segment of {utt!r} needs start < end, found {seg.start:g} {seg.end:g}")
 
 
 def _check_ids(dd: DataDir, problems: _Problems) -> None:
@@ -579,10 +699,14 @@ def _check_spk2utt(dd: DataDir, problems: _Problems) -> None:
         problems.at("spk2utt", None, f"no entry for {len(missing)} speakers of utt2spk: {_examples(missing)}")
 
 
+def is_pipe(value: str) -> bool:
+    """True when a wav.scp value is a shell command whose standard output is the audio ("... |")."""
+    return value.rstrip().endswith("|")
+
+
 def wav_scp_file(value: str) -> str | None:
     """The file a wav.scp value reads, or None for a piped command ("... |")."""
-    value = value.strip()
-    return None if value.endswith("|") else value
+    return None if is_pipe(value) else value.strip()
 
 
 def _check_audio(dd: DataDir, problems: _Problems, base_dir) -> None:
@@ -622,19 +746,35 @@ def compute_utt2dur(
 ) -> dict[str, float]:
     """Duration of every utterance in seconds: from segments, else from each audio header.
 
-    Files are not decoded (speechunits.audio.audio_duration reads the header); a
-    piped wav.scp command is run only with allow_pipes. With a BatchReport,
-    failures are recorded against their utterance (and left out); without one,
-    the first failure raises AudioError.
+    A segment that runs to the end of its recording (end -1) takes the
+    recording's length from the header. Files are not decoded
+    (speechunits.audio.audio_duration reads the header); a piped wav.scp command
+    is run only with allow_pipes. With a BatchReport, failures are recorded
+    against their utterance (and left out); without one, the first failure
+    raises AudioError.
     """
-    if datadir.segments is not None:
-        return {u: datadir.segments[u].duration for u in datadir.utts}
     from speechunits.audio import audio_duration
 
     out: dict[str, float] = {}
     for utt in datadir.utts:
         with report.attempt(utt) if report is not None else contextlib.nullcontext():
-            if utt not in datadir.wav_scp:
-                raise AudioError("no wav.scp entry", utt=utt)
-            out[utt] = audio_duration(datadir.wav_scp[utt], utt=utt, base_dir=base_dir, allow_pipes=allow_pipes)
+            seg = datadir.segments.get(utt) if datadir.segments is not None else None
+            if datadir.segments is not None and seg is None:
+                raise AudioError("no segments entry", utt=utt)
+            if seg is not None and not seg.open_end:
+                out[utt] = seg.duration
+                continue
+            rec = seg.recording if seg is not None else utt
+            if rec not in datadir.wav_scp:
+                raise AudioError(f"no wav.scp entry for recording {rec!r}", utt=utt)
+            entry = datadir.wav_scp[rec]
+            total = audio_duration(entry, utt=utt, base_dir=base_dir, allow_pipes=allow_pipes)
+            start = seg.start if seg is not None else 0.0
+            if total <= start:
+                raise AudioError(
+                    f"segment starts at {start:.3f} s, at or after the end of the recording ({total:.3f} s)",
+                    utt=utt,
+                    path=entry,
+                )
+            out[utt] = total - start
     return out

@@ -123,8 +123,8 @@ def combine_data_dirs(dirs: Iterable[DataDir | str | os.PathLike]) -> DataDir:
     Utterance ids must be unique across dirs. Recordings and speakers may repeat
     only with identical wav.scp entries and genders. A table missing from some
     dir is left out of the result (logged), as combine_data.sh does. If only some
-    dirs have segments, the others get whole-recording segments, which needs
-    their utt2dur.
+    dirs have segments, the others get whole-recording segments: [0, utt2dur]
+    when they have utt2dur, else [0, -1] (to the end of the recording).
     """
     dds = [d if isinstance(d, DataDir) else DataDir.read(d) for d in dirs]
     if not dds:
@@ -149,14 +149,9 @@ def combine_data_dirs(dirs: Iterable[DataDir | str | os.PathLike]) -> DataDir:
         for dd in dds:
             if dd.segments is not None:
                 segments.update(dd.segments)
-            elif dd.utt2dur is not None:
-                segments.update({u: Segment(u, 0.0, dd.utt2dur[u]) for u in dd.utt2spk})
             else:
-                raise DataFormatError(
-                    "combine: some dirs have segments and this one has neither segments nor utt2dur "
-                    "to make whole-recording segments from",
-                    str(dd.path) if dd.path else None,
-                )
+                utt2dur = dd.utt2dur or {}
+                segments.update({u: Segment(u, 0.0, utt2dur.get(u)) for u in dd.utt2spk})
 
     def union(attr: str, what: str) -> dict | None:
         tables = [getattr(dd, attr) for dd in dds]

@@ -1,1 +1,32 @@
-"""speechunits.probes"""
+"""Probing classifiers on frozen model taps (Chorowski et al. 2019, section on probes).
+
+taps.py        collect_taps: run the frozen model, cache the four taps (+ the input) per utterance
+targets.py     phone / speaker / gender labels and filterbank frames at a tap's frame rate
+splits.py      utterance-disjoint and speaker-disjoint train / dev / test splits
+heads.py       linear and one-hidden-layer MLP heads (registry PROBE_HEADS)
+fit.py         fit_probe: Adam, minibatches of frames, early stopping on dev loss, seeded
+experiment.py  run_probes: every (tap, target, split, head); ProbeResults -> JSON + Markdown
+"""
+
+from speechunits.probes.experiment import (
+    PROBES_KIND,
+    TARGETS,
+    ProbeConfig,
+    ProbeData,
+    ProbeResult,
+    ProbeResults,
+    read_probe_results,
+    run_probes,
+)
+from speechunits.probes.fit import Probe, ProbeTrainConfig, fit_probe
+from speechunits.probes.heads import PROBE_HEADS, HeadConfig, build_head
+from speechunits.probes.splits import Split, speaker_split, utterance_split
+from speechunits.probes.taps import ALL_TAPS, INPUT_TAP, TapSet, collect_taps
+from speechunits.probes.targets import constant_targets, covered_frames, covered_mean, phone_targets
+
+__all__ = [
+    "PROBES_KIND", "TARGETS", "ProbeConfig", "ProbeData", "ProbeResult", "ProbeResults", "read_probe_results",
+    "run_probes", "Probe", "ProbeTrainConfig", "fit_probe", "PROBE_HEADS", "HeadConfig", "build_head", "Split",
+    "speaker_split", "utterance_split", "ALL_TAPS", "INPUT_TAP", "TapSet", "collect_taps", "constant_targets",
+    "covered_frames", "covered_mean", "phone_targets",
+]

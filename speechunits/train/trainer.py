@@ -306,7 +306,8 @@ class Trainer:
                                          audio_per_second=audio / max(now - window_t0, 1e-9))
                     self._log("train", train_scalars)
                     window, window_steps, window_audio, window_t0 = {}, 0, 0.0, now
-                if self.position == len(plans):  # end of an epoch: code usage over (the rest of) it
+                epoch_done = self.position == len(plans)
+                if epoch_done:  # code usage over the epoch (since the last evaluation, if any)
                     usage = model.usage_stats()
                     if usage:
                         self._log("epoch", {"epoch": self.epoch, **usage})
@@ -318,6 +319,8 @@ class Trainer:
                 if tcfg.checkpoint_every > 0 and self.step % tcfg.checkpoint_every == 0:
                     self._save(model, step_file=True)
                     saved_at = self.step
+                if epoch_done:
+                    break  # the next epoch's batches
 
         audio_total += all_reduce_sums({"a": window_audio}, device)["a"]
         dev_scalars = self._evaluate(model) or dev_scalars
@@ -348,8 +351,8 @@ class Trainer:
     def _evaluate(self, model: nn.Module) -> dict:
         """Dev loss, latent usage and code usage; updates best.pt. Collective under DDP."""
         cfg = self.config
-        train_usage = model.usage_stats()  # since the previous report
-        if train_usage:
+        train_usage = model.usage_stats()  # since the previous report (collective)
+        if train_usage and train_usage.get("frames", 0) > 0:
             self._log("train_usage", train_usage)
         model.reset_usage()
         dev = self._data.dev

@@ -29,7 +29,8 @@ job carries on; failed utterances are left out of the outputs.
 
 Per-speaker CMVN: when the model's input features use cmvn=speaker and the source
 knows speakers (a data dir), each speaker's statistics are accumulated over all of
-its utterances first (as `speechunits features` does) and kept in .parts/cmvn/;
+its utterances first (as `speechunits features` does) and kept in .parts/cmvn/
+(a rerun reuses them: delete .parts/cmvn after adding utterances to a speaker);
 without speakers (a folder or list) each utterance gets per-utterance CMVN and a
 warning is logged.
 """
@@ -69,13 +70,15 @@ class ExtractOptions:
     """How the job runs (what is extracted is the extractor's business).
 
     format: dense store, "npy" (one file per utterance) or "ark" (Kaldi ark/scp);
-    batch_size: utterances loaded and encoded together; num_workers: batches in
-    flight at once (threads); model: names the model in extract.json (its path)."""
+    batch_size: utterances loaded and encoded together (fewer when they add up to more
+    than max_batch_seconds of audio); num_workers: batches in flight at once (threads);
+    model: names the model in extract.json (its path)."""
 
     format: str = "npy"
     batch_size: int = 16
     num_workers: int = 1
     model: str = ""
+    max_batch_seconds: float = 600.0  # audio held in memory per worker before it is encoded
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -211,18 +214,7 @@ def extract_units(
             return None
         return stats.get(utt2spk.get(utt, ""), None)
 
-    def run(batch: list[str]) -> BatchReport:
-        rep = BatchReport()
-        audios = {}
-        for utt in batch:
-            try:
-                audio = source.load(utt)
-            except SpeechUnitsError as e:
-                rep.failures[utt] = str(e)
-                continue
-            if audio.num_channels > 1:
-                rep.notes[utt] = f"{audio.num_channels} channels mixed down to mono (channel mean)"
-            audios[utt] = audio
+    def encode(audios: dict, rep: BatchReport) -> None:
         names = list(audios)
         try:
             results = extractor.extract_batch([audios[u] for u in names], cmvn_stats=[stats_of(u) for u in names])
@@ -237,6 +229,27 @@ def extract_units(
         for utt, units in zip(names, results):
             with rep.attempt(utt):
                 _write(layout, utt, units)
+
+    def run(batch: list[str]) -> BatchReport:
+        """Load and encode a batch; audio is encoded as soon as `max_batch_seconds` of it
+        has been loaded, so a batch of long recordings never sits in memory at once."""
+        rep = BatchReport()
+        audios, seconds = {}, 0.0
+        for utt in batch:
+            try:
+                audio = source.load(utt)
+            except SpeechUnitsError as e:
+                rep.failures[utt] = str(e)
+                continue
+            if audio.num_channels > 1:
+                rep.notes[utt] = f"{audio.num_channels} channels mixed down to mono (channel mean)"
+            audios[utt] = audio
+            seconds += audio.duration
+            if seconds >= options.max_batch_seconds:
+                encode(audios, rep)
+                audios, seconds = {}, 0.0
+        if audios:
+            encode(audios, rep)
         return rep
 
     batches = [todo[i : i + options.batch_size] for i in range(0, len(todo), options.batch_size)]

@@ -39,7 +39,7 @@ __all__ = ["GriffinLimConfig", "mel_to_power", "griffin_lim", "invert_log_mel"]
 
 @dataclass
 class GriffinLimConfig:
-    iterations: int = 48  # Griffin-Lim iterations
+    iterations: int = 32  # Griffin-Lim iterations
     momentum: float = 0.99  # fast Griffin-Lim; 0 = classic Griffin-Lim
     nnls_iterations: int = 50  # multiplicative updates of the mel inversion
     emphasis_floor: float = 0.1  # floor of |1 - a e^{-jw}| when undoing pre-emphasis

@@ -229,9 +229,12 @@ def test_segments(tmp_path):
     errors = validate_data_dir(d2).errors
     assert any(e.startswith(f"{d2}/segments:2: ") and "'rec3'" in e for e in errors)
     assert any(e.startswith(f"{d2}/segments:3: ") and "start < end" in e for e in errors)
+    # end -1 (to the end of the recording) is valid, as in extract-segments; -2 is not
     minus_one = dict(files, segments="s1-a rec1 0.0 1.25\ns1-b rec1 1.25 -1\ns2-a rec2 0 3\n")
-    with pytest.raises(DataFormatError, match="end -1") as info:
-        DataDir.read(make_dir(tmp_path, minus_one, "minus_one"))
+    assert DataDir.read(make_dir(tmp_path, minus_one, "minus_one")).segments["s1-b"] == Segment("rec1", 1.25, None)
+    minus_two = dict(files, segments="s1-a rec1 0.0 1.25\ns1-b rec1 1.25 -2\ns2-a rec2 0 3\n")
+    with pytest.raises(DataFormatError, match="only negative end allowed is -1") as info:
+        DataDir.read(make_dir(tmp_path, minus_two, "minus_two"))
     assert info.value.line == 2
     # a recording that no segment uses is only a warning
     unused = dict(files, segments="s1-a rec1 0.0 1.25\ns1-b rec1 1.25 2.5\ns2-a rec1 3 4\n")

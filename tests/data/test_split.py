@@ -136,6 +136,6 @@ def test_combine_mixed_segments():
     both = combine_data_dirs([seg, whole])
     assert both.segments == {"s-1": Segment("rec", 0.5, 1.5), "t-1": Segment("t-1", 0.0, 2.5)}
     assert both.check().ok
-    whole.utt2dur = None
-    with pytest.raises(DataFormatError, match="utt2dur"):
-        combine_data_dirs([seg, whole])
+    whole.utt2dur = None  # without durations: to the end of the recording (end -1)
+    both = combine_data_dirs([seg, whole])
+    assert both.segments["t-1"] == Segment("t-1", 0.0, None) and both.check().ok

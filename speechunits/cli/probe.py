@@ -1,0 +1,125 @@
+"""`speechunits probe MODEL DATA --features FEATS`: probing classifiers on frozen model taps."""
+
+from __future__ import annotations
+
+import argparse
+
+from speechunits.cli import COMMANDS
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+@COMMANDS.register("probe")
+class Probe:
+    """Probe what the model's taps know: phones, speaker, gender, filterbank frames.
+
+    MODEL is a checkpoint (.pt) or an experiment dir (its best.pt, else last.pt).
+    DATA is a Kaldi data dir (utt2spk; spk2gender for gender; alignments.ctm for
+    phones unless --alignments). FEATS holds the model's input features for DATA
+    (the same type the model was trained on). The frozen model (eval mode, no
+    gradients) is run once per utterance and its four taps (encoder, projection,
+    bottleneck, conditioning) plus the input features are probed with a linear
+    and a one-hidden-layer MLP head, trained with Adam and early stopping on
+    held-out utterances. Splits: unseen utterances of seen speakers for every
+    target; unseen speakers for phones as well.
+
+    Targets: frame phone (accuracy; silence counts as a phone), speaker and
+    gender (frame-wise accuracy), and the mean 80-bin log-mel frame under each tap
+    frame (R^2 against predicting the training mean). Log-mel frames come from
+    --fbank, else from FEATS when they are log-mel, else from DATA's audio.
+
+    Writes OUT/probes.json (every result, with baselines and frame counts) and
+    OUT/probes.md (the table); OUT defaults to MODEL_DIR/probes.
+
+    Examples:
+      speechunits probe exp/small data/train --features feats/train/fbank
+      speechunits probe exp/vq/best.pt data/train --features feats/train/mfcc_dd \\
+          --fbank feats/train/fbank --heads linear --targets phone,speaker
+    """
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="checkpoint file or experiment dir")
+        p.add_argument("data", help="Kaldi data dir (utt2spk, spk2gender, alignments.ctm)")
+        p.add_argument("--features", required=True, help="the model's input features for DATA (folder or .scp)")
+        p.add_argument("--alignments", help="CTM phone alignments (default: DATA/alignments.ctm when it exists)")
+        p.add_argument("--fbank", help="80-bin log-mel features for the fbank target (default: see above)")
+        p.add_argument("--out", help="output folder (default: MODEL_DIR/probes)")
+        p.add_argument("--heads", type=_names, default=("linear", "mlp"), help="comma list (default: linear,mlp)")
+        p.add_argument("--targets", type=_names, default=("phone", "speaker", "gender", "fbank"),
+                       help="comma list of phone,speaker,gender,fbank (default: all)")
+        p.add_argument("--taps", type=_names, default=("input", "encoder", "projection", "bottleneck", "conditioning"),
+                       help="comma list (default: input and the four model taps)")
+        p.add_argument("--split", "--splits", dest="splits", type=_names, default=("utterance", "speaker"),
+                       help="utterance and/or speaker (speaker: phone probes on unseen speakers; default: both)")
+        p.add_argument("--ignore-phones", type=_names, default=(), help="phones left out of the phone target, e.g. sil")
+        p.add_argument("--max-frames", type=int, default=20000, help="training frames per probe (default: %(default)s)")
+        p.add_argument("--max-test-frames", type=int, default=10000, help="test frames per probe (default: %(default)s)")
+        p.add_argument("--max-utts", type=int, default=0, help="probe a seeded subset of this many utterances (0: all)")
+        p.add_argument("--hidden", type=int, default=512, help="MLP hidden units (default: %(default)s)")
+        p.add_argument("--epochs", type=int, default=30, help="maximum epochs per probe (default: %(default)s)")
+        p.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (default: %(default)s)")
+        p.add_argument("--cache-dtype", choices=["float32", "float16"], default="float32",
+                       help="how cached taps are held in memory (default: %(default)s)")
+        p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+        p.add_argument("--seed", type=int, default=0)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        import numpy as np
+        import torch
+
+        from speechunits.data.ctm import read_ctm
+        from speechunits.data.datadir import DataDir
+        from speechunits.data.featdir import open_feature_source
+        from speechunits.errors import SpeechUnitsError
+        from speechunits.probes import HeadConfig, ProbeConfig, ProbeData, ProbeTrainConfig, collect_taps, run_probes
+        from speechunits.probes.sources import fbank_source
+        from speechunits.train.checkpoint import load_model, resolve_checkpoint
+
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        ckpt = resolve_checkpoint(args.model)
+        loaded = load_model(ckpt, device=device)
+        data = DataDir.read(args.data)
+        source = open_feature_source(args.features)
+        have = set(source.utts())
+        utts = [u for u in data.utts if u in have]
+        if not utts:
+            raise SpeechUnitsError(f"{args.features}: no features for the utterances of {args.data}")
+        if len(utts) < len(data.utts):
+            print(f"probe: {len(data.utts) - len(utts)} utterances of {args.data} have no features; left out")
+        if args.max_utts and len(utts) > args.max_utts:
+            rng = np.random.default_rng(args.seed)
+            utts = sorted(utts[i] for i in rng.choice(len(utts), args.max_utts, replace=False))
+
+        ctm = Path(args.alignments) if args.alignments else Path(args.data) / "alignments.ctm"
+        alignments = None
+        if ctm.is_file():
+            alignments = read_ctm(ctm)
+        elif args.alignments:
+            raise SpeechUnitsError(f"{ctm}: alignment file not found")
+        fbank, fbank_desc = (None, None)
+        if "fbank" in args.targets:
+            fbank, fbank_desc = fbank_source(args.fbank, args.features, args.data, utts)
+
+        taps = collect_taps(loaded.model, source, utts, device=device, taps=args.taps,
+                            dtype=np.float16 if args.cache_dtype == "float16" else np.float32)
+        config = ProbeConfig(
+            targets=args.targets, heads=args.heads, splits=args.splits, taps=args.taps,
+            max_train_frames=args.max_frames, max_test_frames=args.max_test_frames,
+            ignore_phones=args.ignore_phones, seed=args.seed,
+            train=ProbeTrainConfig(max_epochs=args.epochs, patience=args.patience, head=HeadConfig(hidden=args.hidden)),
+        )
+        probe_data = ProbeData(data.utt2spk, data.spk2gender, alignments, fbank)
+        results = run_probes(taps, probe_data, config, device=device)
+        results.meta.update(
+            checkpoint=str(ckpt), step=loaded.step, data=str(args.data), features=str(args.features),
+            alignments=str(ctm) if alignments is not None else None, fbank=fbank_desc, n_utterances=len(utts),
+        )
+        out = Path(args.out) if args.out else ckpt.parent / "probes"
+        results.write(out)
+        print(results.to_markdown())
+        print(f"probe: results in {out}/probes.json and {out}/probes.md")
+        return 0

@@ -1,0 +1,143 @@
+"""`speechunits extract` on a data dir, a folder and a list file: the outputs parse back and
+agree with each other and with the Python API; resume; per-utterance failures; ark output."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from units_fixtures import make_data_dir, save_tiny_checkpoint, signal, tiny_model, write_wav
+
+from speechunits.cli import main
+from speechunits.data.featdir import open_feature_source
+from speechunits.frontends.pipeline import feature_preset
+from speechunits.units.extractor import UnitExtractor
+from speechunits.units.formats import read_units, run_length
+
+UTTS = {
+    "spk_a-1": ("spk_a", 0.8, 1),
+    "spk_a-2": ("spk_a", 1.3, 2),
+    "spk_b-1": ("spk_b", 0.6, 3),
+    "spk_b-2": ("spk_b", 1.1, 4),
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("extract")
+    model, feats = tiny_model("vq")
+    ckpt = save_tiny_checkpoint(root / "model.pt", model, feats)
+    audio = {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()}
+    data = make_data_dir(root, audio)
+    return root, ckpt, data, audio, UnitExtractor(model, feats, tap="bottleneck")
+
+
+def check_outputs(out, expected_utts, extractor=None, audio=None):
+    """units.txt, durations.txt, units.jsonl and dense/ agree with each other (and the API)."""
+    from_txt = read_units(out / "units.txt")
+    from_jsonl = read_units(out / "units.jsonl")
+    assert sorted(from_txt) == sorted(from_jsonl) == sorted(expected_utts)
+    assert (out / "units.txt").read_text().splitlines() == sorted((out / "units.txt").read_text().splitlines())
+    dense = open_feature_source(out / "dense")
+    assert dense.frame_shift == pytest.approx(0.02)
+    assert sorted(dense.utts()) == sorted(expected_utts)
+    for utt in expected_utts:
+        a, b = from_txt[utt], from_jsonl[utt]
+        assert np.array_equal(a.units, b.units) and np.array_equal(a.durations, b.durations)
+        assert b.shift == pytest.approx(0.02) and a.shift == pytest.approx(0.02)
+        d = dense.load(utt)
+        assert d.shape == (a.num_frames, 8)
+        obj = next(json.loads(line) for line in (out / "units.jsonl").open() if json.loads(line)["utt"] == utt)
+        assert obj["start"] == pytest.approx(list(b.starts))
+        if extractor is not None:
+            ref = extractor(audio[utt][1])
+            np.testing.assert_allclose(d, ref.dense, atol=1e-5)
+            assert np.array_equal(a.units, ref.units) and np.array_equal(a.durations, ref.durations)
+
+
+def test_data_dir_then_resume(setup, tmp_path, capsys):
+    root, ckpt, data, audio, ex = setup
+    out = tmp_path / "out"
+    assert main(["extract", str(ckpt), str(data), str(out)]) == 0
+    check_outputs(out, list(UTTS), ex, audio)
+    assert "4 done, 0 already done, 0 failed" in capsys.readouterr().err
+    # the bottleneck units equal the codebook vectors of the codes: dense agrees with units
+    first = read_units(out)["spk_a-1"]
+    assert first.frame_codes().size == np.load(out / "dense" / "spk_a-1.npy").shape[0]
+
+    # resume: delete one part and one dense file; only those are redone, results unchanged
+    before = (out / "units.jsonl").read_text()
+    (out / ".parts" / "spk_b-1.json").unlink()
+    (out / "dense" / "spk_a-2.npy").unlink()
+    (out / "units.txt").unlink()
+    assert main(["extract", str(ckpt), str(data), str(out)]) == 0
+    assert "2 done, 2 already done, 0 failed" in capsys.readouterr().err
+    assert (out / "units.jsonl").read_text() == before
+    check_outputs(out, list(UTTS))
+
+    # other settings into the same folder are refused
+    assert main(["extract", str(ckpt), str(data), str(out), "--tap", "encoder"]) == 1
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_folder_and_list_file(setup, tmp_path):
+    root, ckpt, data, audio, ex = setup
+    folder = tmp_path / "wavs"
+    write_wav(folder / "a" / "x1.wav", audio["spk_a-1"][1])
+    write_wav(folder / "b" / "x2.flac", audio["spk_b-2"][1])
+    # 22.05 kHz file: resampled
+    from speechunits.resample import resample
+
+    write_wav(folder / "y.wav", resample(audio["spk_b-1"][1], 16000, 22050), 22050)
+    out = tmp_path / "out_folder"
+    assert main(["extract", str(ckpt), str(folder), str(out)]) == 0
+    check_outputs(out, ["a_x1", "b_x2", "y"])
+    units = read_units(out)
+    ref = ex(audio["spk_a-1"][1])
+    assert np.array_equal(units["a_x1"].units, ref.units)
+
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# a comment\nutt1 {folder / 'a' / 'x1.wav'}\n{folder / 'b' / 'x2.flac'}\n")
+    out2 = tmp_path / "out_list"
+    assert main(["extract", str(ckpt), str(listing), str(out2), "--no-dedup", "--batch-size", "1"]) == 0
+    check_outputs(out2, ["utt1", "x2"])
+    frame_level = read_units(out2)["utt1"]
+    assert (frame_level.durations == 1).all()
+    assert np.array_equal(run_length(frame_level.units)[0], ref.units)
+
+
+def test_corrupt_file_is_reported(setup, tmp_path, capsys):
+    root, ckpt, data, audio, ex = setup
+    bad = tmp_path / "bad"
+    shutil.copytree(data, bad)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF not really a wav file")
+    scp = (bad / "wav.scp").read_text().splitlines()
+    scp[1] = f"spk_a-2 {tmp_path / 'corrupt.wav'}"
+    (bad / "wav.scp").write_text("\n".join(scp) + "\n")
+    out = tmp_path / "out"
+    assert main(["extract", str(ckpt), str(bad), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED spk_a-2" in err and "3 done, 0 already done, 1 failed" in err
+    check_outputs(out, ["spk_a-1", "spk_b-1", "spk_b-2"])
+    assert main(["extract", str(ckpt), str(bad), str(out), "--allow-failures"]) == 0
+
+
+def test_ark_format_and_speaker_cmvn(tmp_path, setup):
+    root, _, data, audio, _ = setup
+    feats = feature_preset("fbank", ["cmvn=speaker"])
+    model, _ = tiny_model("vq", features=feats)
+    ckpt = save_tiny_checkpoint(tmp_path / "spk.pt", model, feats)
+    out = tmp_path / "out"
+    assert main(["extract", str(ckpt), str(data), str(out), "--format", "ark", "--tap", "encoder"]) == 0
+    dense = open_feature_source(out / "dense" / "feats.scp")
+    assert dense.frame_shift == pytest.approx(0.02) and dense.utts() == sorted(UTTS)
+    # per-speaker statistics over the speaker's utterances, as `speechunits features` computes them
+    import soundfile as sf
+
+    ex = UnitExtractor(model, feats, tap="encoder")
+    wavs = [sf.read(root / "wav" / f"{u}.wav", dtype="float32")[0] for u in ("spk_b-1", "spk_b-2")]
+    stats = ex.speaker_stats(wavs)
+    ref = ex(wavs[1], cmvn_stats=stats)
+    np.testing.assert_allclose(dense.load("spk_b-2"), ref.dense, atol=1e-4)
+    assert not np.allclose(dense.load("spk_b-2"), ex(wavs[1]).dense, atol=1e-2)  # not per-utterance CMVN
+    assert sorted(p.name for p in (out / ".parts" / "cmvn").iterdir()) == ["spk_a.npy", "spk_b.npy"]
