@@ -54,12 +54,12 @@ class Probe:
         p.add_argument("--split", "--splits", dest="splits", type=_names, default=("utterance", "speaker"),
                        help="utterance and/or speaker (speaker: phone probes on unseen speakers; default: both)")
         p.add_argument("--ignore-phones", type=_names, default=(), help="phones left out of the phone target, e.g. sil")
-        p.add_argument("--max-frames", type=int, default=20000, help="training frames per probe (default: %(default)s)")
+        p.add_argument("--max-frames", type=int, default=10000, help="training frames per probe (default: %(default)s)")
         p.add_argument("--max-test-frames", type=int, default=10000, help="test frames per probe (default: %(default)s)")
         p.add_argument("--max-utts", type=int, default=0, help="probe a seeded subset of this many utterances (0: all)")
-        p.add_argument("--hidden", type=int, default=512, help="MLP hidden units (default: %(default)s)")
-        p.add_argument("--epochs", type=int, default=30, help="maximum epochs per probe (default: %(default)s)")
-        p.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (default: %(default)s)")
+        p.add_argument("--hidden", type=int, default=256, help="MLP hidden units (default: %(default)s)")
+        p.add_argument("--epochs", type=int, default=20, help="maximum epochs per probe (default: %(default)s)")
+        p.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs (default: %(default)s)")
         p.add_argument("--cache-dtype", choices=["float32", "float16"], default="float32",
                        help="how cached taps are held in memory (default: %(default)s)")
         p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

@@ -41,14 +41,14 @@ class Resynth:
         p.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
         p.add_argument("--max-utts", type=int, help="only the first N utterances (sorted by id)")
         p.add_argument("--utts", nargs="+", metavar="UTT", help="only these utterances")
-        p.add_argument("--griffin-lim-iters", type=int, default=32, help="Griffin-Lim iterations (default: %(default)s)")
+        p.add_argument("--griffin-lim-iters", type=int, default=32,
+                       help="Griffin-Lim iterations (default: %(default)s)")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
 
     def run(self, args) -> int:
         from pathlib import Path
 
-        import torch
         from tqdm import tqdm
 
         from speechunits.errors import SpeechUnitsError
@@ -80,5 +80,4 @@ class Resynth:
         if rs.kind == "frames":
             print("resynth: audio made with Griffin-Lim from predicted log-mel frames (a rough vocoder)",
                   file=sys.stderr)
-        del torch
         return report_failures(report, args.allow_failures, "resynth")

@@ -274,7 +274,8 @@ class _Decoder:
             try:
                 self.ps.add_word(token, " ".join(phones), True)
             except RuntimeError as e:
-                raise AlignmentError(f"pocketsphinx refused the pronunciation of {word!r} ({' '.join(phones)}): {e}", utt) from None
+                message = f"pocketsphinx refused the pronunciation of {word!r} ({' '.join(phones)}): {e}"
+                raise AlignmentError(message, utt) from None
             self.tokens[phones] = token
         return self.tokens[phones]
 
@@ -475,7 +476,7 @@ def align_utterances(
         for k, (utt, result, error) in enumerate(results, 1):
             if error is not None:
                 if report is None:
-                    raise AlignmentError(error.split(": ", 1)[-1] if error.startswith(f"utterance {utt}") else error, utt)
+                    raise SpeechUnitsError(error)  # the message names the utterance already
                 report.failures[utt] = error
             else:
                 out[utt] = result

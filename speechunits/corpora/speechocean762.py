@@ -349,7 +349,9 @@ def prepare(
         raise SpeechUnitsError(f"speechocean762: none of the {len(utts)} utterances aligned, e.g. {first}")
     by_id = {u.utt: u for u in utts}
     train_speakers = sorted({u.speaker for u in aligned if u.part == "train"})
-    dev = choose_dev_speakers([speakers[s] for s in train_speakers], cfg.dev_speakers, cfg.seed, cfg.adult_age) if cfg.dev_speakers else []
+    dev = []
+    if cfg.dev_speakers:
+        dev = choose_dev_speakers([speakers[s] for s in train_speakers], cfg.dev_speakers, cfg.seed, cfg.adult_age)
 
     present = sorted({u.speaker for u in aligned})
     all_dir = DataDir(

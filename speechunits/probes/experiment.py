@@ -75,7 +75,7 @@ class ProbeConfig:
     test_fraction: float = 0.2  # utterance split: share of each speaker's utterances held out
     speaker_test_fraction: float = 0.25  # speaker split: share of speakers held out
     dev_fraction: float = 0.1  # held-out training utterances for early stopping
-    max_train_frames: int = 20000
+    max_train_frames: int = 10000
     max_dev_frames: int = 5000
     max_test_frames: int = 10000
     ignore_phones: tuple[str, ...] = ()

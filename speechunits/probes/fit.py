@@ -40,11 +40,11 @@ TASKS = ("classification", "regression")
 class ProbeTrainConfig:
     """Optimiser and stopping rule of every probe."""
 
-    lr: float = 1e-3
+    lr: float = 5e-3
     weight_decay: float = 0.0
-    batch_size: int = 256
-    max_epochs: int = 30
-    patience: int = 3  # epochs without dev improvement before stopping
+    batch_size: int = 1024  # frames per step
+    max_epochs: int = 20
+    patience: int = 2  # epochs without dev improvement before stopping
     min_delta: float = 1e-4  # an improvement is a dev loss lower by more than this
     head: HeadConfig = field(default_factory=HeadConfig)
 

@@ -116,11 +116,14 @@ def _as_samples(waveform, sample_rate: int | None) -> tuple[Tensor, int | None]:
     if hasattr(waveform, "samples") and hasattr(waveform, "sample_rate"):  # speechunits.audio.Audio
         rate = waveform.sample_rate if sample_rate is None else sample_rate
         waveform = waveform.samples
-    x = torch.from_numpy(np.ascontiguousarray(waveform)) if isinstance(waveform, np.ndarray) else torch.as_tensor(waveform)
+    if isinstance(waveform, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(waveform))
+    else:
+        x = torch.as_tensor(waveform)
     if x.dim() == 2 and 1 in x.shape:
         x = x.reshape(-1)
     if x.dim() != 1:
-        raise SpeechUnitsError(f"expected a mono waveform of shape (N,), got shape {tuple(x.shape)} (mix it down first)")
+        raise SpeechUnitsError(f"expected a mono waveform (N,), got shape {tuple(x.shape)} (mix it down first)")
     if not x.is_floating_point():
         raise SpeechUnitsError(f"expected float samples in [-1, 1), got {x.dtype}")
     return x.float(), rate

@@ -141,7 +141,8 @@ def _read_txt(units_path: Path, durations_path: Path | None, shift: float | None
             d = np.ones_like(u)
         else:
             if utt not in durs:
-                raise DataFormatError(f"utterance {utt} has units but no durations in {durations_path}", str(units_path), n)
+                raise DataFormatError(f"utterance {utt} has units but no durations in {durations_path}",
+                                      str(units_path), n)
             dfields, dn = durs[utt]
             d = _int_list(dfields, str(durations_path), dn, "durations")
             if d.shape != u.shape:

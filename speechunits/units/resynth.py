@@ -124,9 +124,8 @@ class Resynthesizer:
         if target.frontend != "fbank":
             raise SpeechUnitsError(f"the Griffin-Lim vocoder inverts log-mel fbank frames, not {target.frontend!r}")
         fb = from_dict(FbankConfig, target.frontend_config or {}, where="target features")
-        if fb.mel_opts.num_bins + int(fb.use_energy) != out_dim and (fb.mel_opts.num_bins + int(fb.use_energy)) * (
-            target.deltas + 1
-        ) != out_dim:
+        static = fb.mel_opts.num_bins + int(fb.use_energy)  # the statics come first (then any deltas)
+        if out_dim not in (static, static * (target.deltas + 1)):
             raise SpeechUnitsError(
                 f"target features have {fb.mel_opts.num_bins} mel bins, the decoder predicts {out_dim} values per frame"
             )
@@ -223,7 +222,7 @@ class Resynthesizer:
         lengths = torch.tensor([x.shape[0] for x in lat], dtype=torch.long, device=self.device)
         batch = torch.nn.utils.rnn.pad_sequence(lat, batch_first=True)
         if batch.shape[-1] != model.bottleneck.dim:
-            raise SpeechUnitsError(f"latents have {batch.shape[-1]} dims, the model's bottleneck {model.bottleneck.dim}")
+            raise SpeechUnitsError(f"latents have {batch.shape[-1]} dims, the bottleneck {model.bottleneck.dim}")
         cond = model.conditioning(batch, lengths, self._speaker_ids(speaker, len(lat)))
         target_lengths = lengths * model.upsample_factor
         n = int(target_lengths.max())
