@@ -20,7 +20,8 @@ class Resynth:
     with it is voice conversion.
 
     A WaveNet decoder samples the waveform incrementally, batched over utterances
-    (slow on a CPU: a few thousand samples per second for the small WaveNet). The
+    (slow on a CPU, one thread: the small WaveNet about 1,300 samples/s for one
+    utterance, 8,000 for a batch of 8; real time is 16,000). The
     filterbank decoder predicts log-mel frames (also written, OUT/frames/<utt>.npy);
     its audio comes from Griffin-Lim inversion of the mel spectrogram, a ROUGH
     vocoder (buzzy, smeared; for listening checks only).

@@ -97,9 +97,16 @@ class Train:
             def on_end(self, trainer, result):
                 self.bar.close()
 
-        command = "speechunits train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else ""
+        words = ["train", args.config, *args.overrides, "--exp-dir", args.exp_dir]
+        if args.device:
+            words += ["--device", args.device]
+        if args.resume is not None:
+            words.append("--resume" if args.resume else "--no-resume")
+        command = " ".join(shlex.quote(w) for w in words)
         if os.environ.get("WORLD_SIZE", "1") != "1":
-            command = f"torchrun --nproc_per_node {os.environ['WORLD_SIZE']} -m speechunits.cli " + command[len("speechunits "):]
+            command = f"torchrun --nproc_per_node {os.environ['WORLD_SIZE']} -m speechunits.cli {command}"
+        else:
+            command = f"speechunits {command}"
         trainer = Trainer(cfg, args.exp_dir, device=args.device, resume=args.resume,
                           callbacks=[Progress()], command=command)
         try:

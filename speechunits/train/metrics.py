@@ -1,8 +1,20 @@
 """Where training scalars go: EXP/metrics.jsonl always, TensorBoard when installed.
 
-One JSON object per line and event: {"step": 100, "split": "train", "loss": ..., ...}
-("split" is "train", "dev" or "epoch"). On resume the lines logged after the
-checkpoint's step are dropped, so the file reads as one uninterrupted run.
+One JSON object per line and event: {"step": 100, "split": "train", "loss": ..., ...}.
+"split" says what the scalars are:
+
+    train        means over the last train.log_every steps: loss, recon, bottleneck
+                 losses and batch statistics, grad_norm, lr, epoch, audio_per_second
+    dev          an evaluation: loss, recon and bottleneck losses, latent usage
+                 (recon_true / recon_zero / recon_shuffled, gap_zero, gap_shuffled),
+                 code usage on the dev set (perplexity, used_codes, ...), best_loss
+    epoch        code usage of the training batches over an epoch (since the last
+                 evaluation if one fell inside it)
+    train_usage  the same, at an evaluation (since the epoch start or previous evaluation)
+    final        wall_seconds and audio_seconds of the run
+
+On resume the lines logged after the checkpoint's step are dropped, so the file
+reads as one uninterrupted run.
 """
 
 from __future__ import annotations

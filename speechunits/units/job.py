@@ -107,6 +107,7 @@ def _settings(extractor: UnitExtractor, options: ExtractOptions) -> dict:
 
 
 def _check_settings(layout: _Layout, settings: dict) -> None:
+    settings = json.loads(json.dumps(settings))  # compare as stored (tuples become lists)
     path = layout.out / SETTINGS_FILE
     if path.is_file():
         try:

@@ -42,8 +42,9 @@ def test_round_trip_weights_only(corpus, tmp_path):
     for name in ref.taps:
         assert torch.equal(ref.taps[name].values, got.taps[name].values)
     # an experiment dir resolves to best.pt, else last.pt
-    os.link(tmp_path / "a.pt", tmp_path / "ck" / "last.pt")
-    assert load_model(tmp_path).step == 7
+    (tmp_path / "exp").mkdir()
+    os.link(tmp_path / "a.pt", tmp_path / "exp" / "last.pt")
+    assert load_model(tmp_path / "exp").step == 7
 
 
 def test_interrupted_write_leaves_nothing_finished(corpus, tmp_path, monkeypatch):

@@ -1,0 +1,33 @@
+"""`speechunits train`: overrides mixed with options, a summary line, resume on rerun,
+errors as one line naming the problem."""
+
+from speechunits.cli import main
+
+from conftest import PIPELINES, tiny_overrides
+
+
+def test_train_command(corpus, tmp_path, capsys):
+    exp = tmp_path / "exp"
+    overrides = tiny_overrides(PIPELINES / "small.yaml", corpus)
+    argv = ["train", str(PIPELINES / "small.yaml"), *overrides[:3], "--exp-dir", str(exp), "--device", "cpu",
+            *overrides[3:], "train.max_steps=2", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith(f"{exp}: step 2, epoch ") and "dev loss" in out.out
+    assert "train: 6 utterances" in out.err
+    assert (exp / "command.txt").read_text().startswith("speechunits train ")
+    # rerun with a higher step count: resumes from last.pt
+    assert main([*argv, "train.max_steps=3"]) == 0
+    assert "step 3" in capsys.readouterr().out
+    assert "# resumed at step 2" in (exp / "command.txt").read_text()
+
+
+def test_train_command_errors(corpus, tmp_path, capsys):
+    exp = str(tmp_path / "exp")
+    assert main(["train", str(PIPELINES / "small.yaml"), "--exp-dir", exp, "optim.lrr=1"]) == 1
+    assert "optim.lrr" in capsys.readouterr().err
+    assert main(["train", str(PIPELINES / "small.yaml"), "--exp-dir", exp]) == 1
+    assert "data.train_dir and data.input_feats must be set" in capsys.readouterr().err
+    assert main(["train", str(PIPELINES / "small.yaml"), "--exp-dir", exp, "--resume",
+                 *tiny_overrides(PIPELINES / "small.yaml", corpus)]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
