@@ -21,7 +21,8 @@ class Extract:
     OUT gets units.txt (`utt u1 u2 ...`, repeats removed), durations.txt (latent
     frames per unit), units.jsonl ({"utt", "units", "durations", "start", "shift"}),
     and dense/<utt>.npy (the tap's values, (T', C)) with dense/frame_shift, so that
-    `speechunits abx ITEM OUT/dense` works as is (--format ark: dense/feats.scp).
+    `speechunits abx ITEM OUT/dense` works as is (--format ark: dense/feats.scp),
+    and codes/<utt>.npy, the frame-level codes, for ABX on the units themselves.
     Resumable: finished utterances are skipped on a rerun. With per-speaker CMVN
     input features, speaker statistics come from the data dir's utt2spk; a folder
     or list file gets per-utterance CMVN (a warning says so).

@@ -28,7 +28,8 @@ class Probe:
     Targets: frame phone (accuracy; silence counts as a phone), speaker and
     gender (frame-wise accuracy), and the mean 80-bin log-mel frame under each tap
     frame (R^2 against predicting the training mean). Log-mel frames come from
-    --fbank, else from FEATS when they are log-mel, else from DATA's audio.
+    --fbank, else from FEATS when they are log-mel (CMVN included, as the model
+    saw them), else from DATA's audio (no CMVN).
 
     Writes OUT/probes.json (every result, with baselines and frame counts) and
     OUT/probes.md (the table); OUT defaults to MODEL_DIR/probes.
@@ -63,6 +64,9 @@ class Probe:
         p.add_argument("--cache-dtype", choices=["float32", "float16"], default="float32",
                        help="how cached taps are held in memory (default: %(default)s)")
         p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+        p.add_argument("--num-threads", type=int, default=1,
+                       help="torch CPU threads (default: 1; probes are small matrix products, and extra threads "
+                            "slow them down many times over on a busy machine)")
         p.add_argument("--seed", type=int, default=0)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -80,6 +84,8 @@ class Probe:
         from speechunits.train.checkpoint import load_model, resolve_checkpoint
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if args.num_threads > 0:
+            torch.set_num_threads(args.num_threads)
         ckpt = resolve_checkpoint(args.model)
         loaded = load_model(ckpt, device=device)
         data = DataDir.read(args.data)
@@ -102,16 +108,21 @@ class Probe:
             raise SpeechUnitsError(f"{ctm}: alignment file not found")
         fbank, fbank_desc = (None, None)
         if "fbank" in args.targets:
-            fbank, fbank_desc = fbank_source(args.fbank, args.features, args.data, utts)
+            try:
+                fbank, fbank_desc = fbank_source(args.fbank, args.features, args.data, utts)
+            except SpeechUnitsError as e:
+                if args.fbank:
+                    raise
+                print(f"probe: no log-mel targets ({e}); the fbank probe is skipped (give --fbank)")
 
-        taps = collect_taps(loaded.model, source, utts, device=device, taps=args.taps,
-                            dtype=np.float16 if args.cache_dtype == "float16" else np.float32)
         config = ProbeConfig(
             targets=args.targets, heads=args.heads, splits=args.splits, taps=args.taps,
             max_train_frames=args.max_frames, max_test_frames=args.max_test_frames,
             ignore_phones=args.ignore_phones, seed=args.seed,
             train=ProbeTrainConfig(max_epochs=args.epochs, patience=args.patience, head=HeadConfig(hidden=args.hidden)),
         )
+        taps = collect_taps(loaded.model, source, utts, device=device, taps=args.taps,
+                            dtype=np.float16 if args.cache_dtype == "float16" else np.float32)
         probe_data = ProbeData(data.utt2spk, data.spk2gender, alignments, fbank)
         results = run_probes(taps, probe_data, config, device=device)
         results.meta.update(

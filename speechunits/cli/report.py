@@ -32,7 +32,7 @@ class Report:
         p.add_argument("--fbank", help="log-mel feature dir for the spectrograms (default: recorded ones)")
         p.add_argument("--units", help="units for the segmentation plots (default: see above)")
         p.add_argument("--utterances", type=int, default=3, help="segmentation plots (default: %(default)s)")
-        p.add_argument("--max-seconds", type=float, default=4.0, help="seconds shown per plot (default: %(default)s)")
+        p.add_argument("--max-seconds", type=float, default=2.0, help="seconds shown per plot (default: %(default)s)")
 
     def run(self, args: argparse.Namespace) -> int:
         from speechunits.eval.report import ReportConfig, write_report

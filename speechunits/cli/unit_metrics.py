@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from speechunits.cli import COMMANDS
 
@@ -44,9 +45,6 @@ class UnitMetricsCommand:
         p.add_argument("--output", help="write every figure (and the contingency table) to this JSON file")
 
     def run(self, args: argparse.Namespace) -> int:
-        import json
-        from pathlib import Path
-
         from speechunits.data.ctm import read_ctm
         from speechunits.eval.unit_metrics import DEFAULT_SILENCE, UnitMetricsConfig, compute_unit_metrics
         from speechunits.fileio import write_json

@@ -5,19 +5,12 @@ targets.py     phone / speaker / gender labels and filterbank frames at a tap's 
 splits.py      utterance-disjoint and speaker-disjoint train / dev / test splits
 heads.py       linear and one-hidden-layer MLP heads (registry PROBE_HEADS)
 fit.py         fit_probe: Adam, minibatches of frames, early stopping on dev loss, seeded
-experiment.py  run_probes: every (tap, target, split, head); ProbeResults -> JSON + Markdown
+experiment.py  run_probes: every (tap, target, split, head) the data allows
+results.py     ProbeResults: the table, probes.json + probes.md
 """
 
-from speechunits.probes.experiment import (
-    PROBES_KIND,
-    TARGETS,
-    ProbeConfig,
-    ProbeData,
-    ProbeResult,
-    ProbeResults,
-    read_probe_results,
-    run_probes,
-)
+from speechunits.probes.experiment import TARGETS, ProbeConfig, ProbeData, run_probes
+from speechunits.probes.results import PROBES_KIND, ProbeResult, ProbeResults, read_probe_results
 from speechunits.probes.fit import Probe, ProbeTrainConfig, fit_probe
 from speechunits.probes.heads import PROBE_HEADS, HeadConfig, build_head
 from speechunits.probes.splits import Split, speaker_split, utterance_split

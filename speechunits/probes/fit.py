@@ -24,7 +24,6 @@ import copy
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -172,7 +171,3 @@ def fit_probe(
     head.eval()
     return Probe(head, task, mean, std, history, best_epoch, len(history), stopped)
 
-
-def accuracy(pred: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
-    pred, y = np.asarray(pred.cpu() if isinstance(pred, Tensor) else pred), np.asarray(y.cpu() if isinstance(y, Tensor) else y)
-    return float((pred == y).mean()) if y.size else math.nan

@@ -12,8 +12,8 @@ centred at (j + 0.5) s (DESIGN.md section 4). Targets are put on that grid:
   frames, a 25 Hz one four, a 100 Hz one exactly one. The mean rather than the
   concatenation keeps the target 80-dimensional at every rate, so R^2 compares
   across taps of different rates (at the cost of the detail inside the frame).
-  Tap frames that cover no filterbank frame (past the end) get NaN rows and are
-  left out.
+  At the end of an utterance a tap frame averages the covered frames that exist;
+  one that covers none (past the end) gets a NaN row and is left out.
 """
 
 from __future__ import annotations

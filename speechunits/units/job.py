@@ -11,6 +11,9 @@ Output folder OUT:
                                             and dense/meta.json: a feature dir that
                                             `speechunits abx ITEM OUT/dense` reads as is
     dense/feats.ark, dense/feats.scp        instead of the .npy files with format="ark"
+    codes/<utt>.npy                         frame-level codes (T',) int64, with codes/frame_shift
+                                            (discrete bottlenecks): `speechunits abx ITEM OUT/codes`
+                                            scores the units as one-hot vectors
     extract.json                            the settings (model, tap, dedup, format, ...)
     .parts/<utt>.json                       per-utterance results (the resume state)
     .parts/cmvn/<spk>.npy                   per-speaker CMVN statistics (cmvn=speaker)
@@ -93,6 +96,7 @@ class _Layout:
         self.parts = out_dir / PARTS_DIR
         self.cmvn = self.parts / "cmvn"
         self.dense = FeatureDir(out_dir / "dense")
+        self.codes = FeatureDir(out_dir / "codes")
         self.arrays = FeatureDir(self.parts / "dense") if fmt == "ark" else self.dense
 
     def part(self, utt: str) -> Path:
@@ -153,6 +157,8 @@ def _speaker_stats(
 
 def _write(layout: _Layout, utt: str, units: Units) -> None:
     layout.arrays.save(utt, units.dense)
+    if units.frame_codes is not None:
+        layout.codes.save(utt, np.asarray(units.frame_codes, dtype=np.int64))
     seq = units.sequence(utt)
     record = seq.to_json() if seq is not None else {"utt": utt, "units": None, "shift": units.frame_shift}
     record["frames"] = units.num_frames
@@ -186,6 +192,8 @@ def extract_units(
     _check_settings(layout, _settings(extractor, options))
     meta = {"tap": extractor.tap, "model": options.model, "input_features": extractor.describe()["input_features"]}
     layout.dense.write_meta(frame_shift=extractor.frame_shift, **meta)
+    if extractor.discrete:
+        layout.codes.write_meta(frame_shift=extractor.frame_shift, **{**meta, "tap": "codes"})
     write_text(layout.out / "frame_shift", f"{extractor.frame_shift!r}\n")
 
     report = BatchReport()

@@ -47,6 +47,9 @@ def check_outputs(out, expected_utts, extractor=None, audio=None):
         assert b.shift == pytest.approx(0.02) and a.shift == pytest.approx(0.02)
         d = dense.load(utt)
         assert d.shape == (a.num_frames, 8)
+        codes = open_feature_source(out / "codes")  # frame-level codes for ABX on units
+        assert codes.frame_shift == pytest.approx(0.02)
+        assert np.array_equal(codes.load(utt), np.repeat(a.units, a.durations))
         obj = next(json.loads(line) for line in (out / "units.jsonl").open() if json.loads(line)["utt"] == utt)
         assert obj["start"] == pytest.approx(list(b.starts))
         if extractor is not None:

@@ -64,9 +64,11 @@ def plot_training_curves(records: Sequence[Mapping], path: str | os.PathLike) ->
             panels.append((title, lines))
     if not panels:
         return None
-    fig = Figure(figsize=(4.2 * len(panels), 3.2))
+    cols = min(2, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig = Figure(figsize=(5.5 * cols, 3.4 * rows))
     for i, (title, lines) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax = fig.add_subplot(rows, cols, i + 1)
         for label, pts in lines:
             style = "o-" if len(pts) < 30 else "-"
             ax.plot(pts[:, 0], pts[:, 1], style, label=label, markersize=3, linewidth=1.2)
@@ -135,7 +137,7 @@ def plot_segmentation(
     spectrogram: np.ndarray | None = None,
     spec_shift: float | None = None,
     title: str = "",
-    max_seconds: float | None = 4.0,
+    max_seconds: float | None = 2.0,
 ) -> Path:
     """Log-mel spectrogram (T, F) with the reference phone boundaries (white, labels on
     top) and the hypothesised unit boundaries (red dashed, unit ids below). Without a
@@ -145,7 +147,7 @@ def plot_segmentation(
         end = max(end, max(e for _, e, _ in segments))
     if max_seconds:
         end = min(end, max_seconds)
-    fig = Figure(figsize=(max(8, 3.2 * end), 3.6 if spectrogram is not None else 2.0))
+    fig = Figure(figsize=(max(8.0, 6.5 * end), 3.8 if spectrogram is not None else 2.0))
     if spectrogram is not None:
         gs = fig.add_gridspec(3, 1, height_ratios=[0.5, 4, 0.5], hspace=0.05)
         ax_ph, ax_sp, ax_un = fig.add_subplot(gs[0]), fig.add_subplot(gs[1]), fig.add_subplot(gs[2])
@@ -179,7 +181,7 @@ def plot_segmentation(
             ax_un.axvline(s, color="red", linewidth=0.8, linestyle="--")
             if ax_sp is not None:
                 ax_sp.axvline(s, color="red", linewidth=0.8, linestyle="--", alpha=0.8, ymax=0.35)
-        if (e - s) > 0.012:
+        if (e - s) >= 0.025:  # room for a label (6.5 inches per second)
             ax_un.text((s + min(e, end)) / 2, 0.5, str(lab), ha="center", va="center", fontsize=6, clip_on=True)
     ax_ph.set_yticks([])
     ax_ph.set_ylabel("phones", rotation=0, ha="right", va="center", fontsize=8)

@@ -46,7 +46,7 @@ class ReportConfig:
     fbank: str | None = None
     units: str | None = None
     n_utterances: int = 3
-    max_seconds: float = 4.0
+    max_seconds: float = 2.0
 
 
 @dataclass
