@@ -74,3 +74,15 @@ def test_float_fields_accept_yaml_exponent_strings(tmp_path):
     assert from_dict(Outer, load_yaml(tmp_path / "c.yaml")).inner.rate == 1e-4
     with pytest.raises(ValueError, match="inner.rate"):
         from_dict(Outer, {"inner": {"rate": "fast"}})
+
+
+def test_atomic_files_get_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "f.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# speechocean762: read English by Mandarin-L1 speakers (adults and children), with
+# phone alignments from pocketsphinx forced alignment. Trains small autoencoders and
+# compares their units with the MFCC baseline.
+#
+#   bash egs/speechocean762/run.sh                           # the 60-speaker subset, CPU settings
+#   bash egs/speechocean762/run.sh --stage 4 --models "vq pcvq"
+#   bash egs/speechocean762/run.sh --corpus ~/corpora/speechocean762 --device cuda
+#   bash egs/speechocean762/run.sh --help                    # every option with its value
+#
+# Stages (each skipped when its outputs are complete; rerunning resumes):
+#   0  prepare: data dirs $data/data/{train,dev} (dev = --dev-speakers held-out speakers),
+#      forced alignments (alignments.ctm), ABX item files (phone.item, triphone.item)
+#   1  features for train and dev: 80 log-mel (fbank, the model input and target) and
+#      13 MFCC + deltas + delta-deltas (mfcc_dd, the ABX baseline), both with per-speaker
+#      CMVN, as the models are trained (the extraction recomputes the same from audio)
+#   2  train each of --models (conf/models.txt: overrides of --train-config) with the
+#      settings in --train-opts (conf/train_cpu.conf; conf/train_gpu.conf for --device cuda)
+#      into $exp/<model>/ (config.yaml, command.txt, metrics.jsonl, best.pt, last.pt)
+#   3  extract dev units with each model's best.pt: $exp/<model>/units/dev/ with
+#      dense/ (the --tap, projection by default) and codes/ (frame-level codes)
+#   4  ABX on the dev item files: MFCC baseline ($exp/mfcc/abx/) and each model's dense
+#      and codes ($exp/<model>/abx/); triphone items within context and phone items any
+#      context, within and across speakers
+#   5  probes (phone, speaker, gender, fbank from the frozen taps, on dev) and unit metrics
+#      against the alignments: $exp/<model>/probes/, $exp/<model>/unit_metrics.json
+#   6  reports ($exp/<model>/report/) and the summary table $exp/RESULTS.md
+#
+# Relative paths in options are relative to this folder (the script cd's here first).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+help_message="Usage: $0 [options]   (the stages are described at the top of run.sh)"
+stage=0              # first stage to run
+stop_stage=100       # last stage to run
+nj=2                 # parallel jobs (alignment, features, extraction, ABX threads)
+corpus=../../../shared/corpora/speechocean762-train60  # the corpus: a flat subset or a full release
+data=data/so762      # the prepared corpus (data dirs, alignments, item files)
+feats=feats          # feature root: $feats/<split>/<type>
+exp=exp              # experiment root: logs, models, ABX, probes, results
+dev_speakers=8       # train-part speakers held out as dev (balanced by gender and age)
+max_utts_per_speaker=0  # only the first N utterances of each speaker (0: all)
+seed=0               # seed of the dev split
+input_type=fbank     # model input features: fbank (80) or mfcc_dd (39)
+cmvn=speaker         # CMVN of the features (speaker, utterance, none)
+models="vq vq-nojitter pcvq"  # models to train, by name in conf/models.txt
+train_config=../../pipelines/small.yaml  # base pipeline that conf/models.txt modifies
+train_opts=          # training settings file (empty: conf/train_cpu.conf, or conf/train_gpu.conf on cuda)
+train_overrides=     # more key=value overrides for every model, e.g. "train.max_steps=500"
+train_nj=1           # models trained at the same time (on CPU each uses one thread)
+device=cpu           # torch device for training, extraction and probes (cpu, cuda)
+tap=projection       # model tap whose values are extracted as dense features
+probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
+. ./path.sh
+. ./cmd.sh
+. utils/log.sh
+. utils/recipe_lib.sh
+. utils/parse_options.sh
+
+log "$0 $*"
+mkdir -p $exp/log
+echo "$0 $*" >> $exp/command_lines.txt
+if [ -z "$train_opts" ]; then
+  case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
+fi
+case $input_type in
+  fbank) input_dim=80 ;; mfcc_dd) input_dim=39 ;; mfcc) input_dim=13 ;;
+  *) echo "$0: --input-type must be fbank, mfcc_dd or mfcc" >&2; exit 1 ;;
+esac
+
+# model_overrides NAME: the overrides conf/models.txt gives NAME (an error if it has no line).
+model_overrides() {
+  sed -e 's/#.*//' conf/models.txt | awk -v n="$1" '$1 == n {found = 1; $1 = ""; print} END {exit !found}' \
+    || { echo "$0: model '$1' is not in conf/models.txt" >&2; return 1; }
+}
+for m in $models; do model_overrides $m > /dev/null; done
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  if [ -f $data/corpus.json ]; then
+    log "stage 0: corpus prepared in $data, skipping"
+  else
+    log "stage 0: preparing $corpus in $data (forced alignment with $nj jobs)"
+    opts=(--nj $nj --dev-speakers $dev_speakers --seed $seed)
+    [ "$max_utts_per_speaker" -gt 0 ] && opts+=(--max-utts-per-speaker $max_utts_per_speaker)
+    $cmd $exp/log/prepare.log speechunits prepare speechocean762 $corpus $data "${opts[@]}"
+  fi
+  for split in train dev; do speechunits validate-data $data/data/$split > /dev/null; done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  for split in train dev; do
+    for type in $(echo fbank mfcc_dd $input_type | tr ' ' '\n' | sort -u); do
+      log "stage 1: $type features of $split"
+      compute_features $data/data/$split $feats/$split/$type $type $cmvn $nj features.$split.$type
+    done
+  done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "stage 2: training ${models} with $train_config, $train_opts ${train_overrides:+and $train_overrides}"
+  train_one() {  # train_one NAME: one model into $exp/NAME (resumes from its last.pt)
+    local m=$1 dir=$exp/$1 ov
+    ov=$(model_overrides $m)
+    if train_finished $dir; then
+      log "stage 2: $dir finished training, skipping"; return 0
+    fi
+    [ -f $dir/last.pt ] && log "stage 2: resuming $dir from its last.pt"
+    log "stage 2: training $m -> $dir (log: $exp/log/train.$m.log)"
+    # shellcheck disable=SC2046,SC2086
+    $train_cmd $exp/log/train.$m.log speechunits train $train_config --exp-dir $dir --device $device --no-progress \
+      data.train_dir=$data/data/train data.input_feats=$feats/train/$input_type \
+      data.target_feats=$feats/train/fbank model.input_dim=$input_dim \
+      $(conf_args $train_opts) $ov $train_overrides
+    log "stage 2: $m: $(grep -h 'step .*wall' $exp/log/train.$m.log | tail -n 1)"
+  }
+  pids=()
+  for m in $models; do
+    train_one $m &
+    pids+=($!)
+    while [ "$(jobs -rp | wc -l)" -ge "$train_nj" ]; do sleep 2; done
+  done
+  failed=0
+  for pid in "${pids[@]}"; do wait $pid || failed=1; done
+  [ $failed -eq 0 ] || { log "stage 2: some training failed; see $exp/log/train.*.log"; exit 1; }
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  for m in $models; do
+    out=$exp/$m/units/dev
+    if [ -f $out/extract.json ] && features_complete $data/data/dev $out/dense; then
+      log "stage 3: units of $m complete in $out, skipping"; continue
+    fi
+    log "stage 3: extracting dev units with $m ($tap tap) -> $out"
+    $cmd $exp/log/extract.$m.log speechunits extract $exp/$m $data/data/dev $out --tap $tap \
+      --nj $nj --device $device
+  done
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "stage 4: ABX on $data/data/dev"
+  {
+    abx_suite mfcc $data/data/dev $feats/dev/mfcc_dd $exp/mfcc/abx --num-threads $nj
+    for m in $models; do
+      abx_suite dense $data/data/dev $exp/$m/units/dev/dense $exp/$m/abx --num-threads $nj
+      if [ -d $exp/$m/units/dev/codes ]; then
+        abx_suite codes $data/data/dev $exp/$m/units/dev/codes $exp/$m/abx --num-threads $nj
+      fi
+    done
+  } | tee $exp/abx.summary
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  for m in $models; do
+    if [ -f $exp/$m/probes/probes.json ]; then
+      log "stage 5: probes of $m done, skipping"
+    else
+      log "stage 5: probing $m on dev (log: $exp/log/probe.$m.log)"
+      # shellcheck disable=SC2086
+      $cmd $exp/log/probe.$m.log speechunits probe $exp/$m $data/data/dev --features $feats/dev/$input_type \
+        --fbank $feats/dev/fbank --out $exp/$m/probes --device $device --seed $seed $probe_opts
+    fi
+    if [ -f $exp/$m/units/dev/units.jsonl ]; then
+      if [ -f $exp/$m/unit_metrics.json ]; then
+        log "stage 5: unit metrics of $m done, skipping"
+      else
+        log "stage 5: unit metrics of $m"
+        $cmd $exp/log/unit_metrics.$m.log speechunits unit-metrics $exp/$m/units/dev \
+          --alignments $data/data/dev/alignments.ctm --output $exp/$m/unit_metrics.json
+      fi
+    fi
+  done
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  for m in $models; do
+    log "stage 6: report of $m -> $exp/$m/report"
+    $cmd $exp/log/report.$m.log speechunits report $exp/$m --fbank $feats/dev/fbank \
+      --alignments $data/data/dev/alignments.ctm
+  done
+  log "stage 6: summary -> $exp/RESULTS.md"
+  python utils/summarize_results.py $exp --systems mfcc $models \
+    --title "speechocean762 ($(basename $corpus)): dev speakers" --out $exp/RESULTS.md
+fi
+
+log "done"

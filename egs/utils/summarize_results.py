@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Summarise a recipe's experiment folder as Markdown tables (RESULTS-style).
+
+    python utils/summarize_results.py exp --systems mfcc vq pcvq --out exp/RESULTS.md
+
+Reads what the recipe stages wrote under EXP (each table is left out when nothing
+feeds it):
+
+    EXP/<system>/abx/<rep>.<level>.<speaker>.json   speechunits abx --output
+    EXP/<system>/metrics.jsonl                      speechunits train
+    EXP/<system>/unit_metrics.json                  speechunits unit-metrics --output
+    EXP/<system>/probes/probes.json                 speechunits probe
+
+A recipe's ABX files are named `<rep>.<level>.<speaker>.json`, rep being what was
+scored (mfcc, dense, codes), level the item file (triphone, phone), speaker
+within/across. The row of an ABX file is "<system>" when rep equals the system,
+else "<system> <rep>".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ABX_COLUMNS = [("triphone", "within"), ("triphone", "across"), ("phone", "within"), ("phone", "across")]
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]], right_from: int = 1) -> list[str]:
+    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def abx_section(exp: Path, systems: list[str]) -> list[str]:
+    rows, contexts, meta = [], {}, None
+    for system in systems:
+        by_rep: dict[str, dict] = {}
+        for path in sorted((exp / system / "abx").glob("*.json")):
+            parts = path.name[: -len(".json")].split(".")
+            if len(parts) < 3:
+                continue
+            rep, level, speaker = ".".join(parts[:-2]), parts[-2], parts[-1]
+            data = json.loads(path.read_text())
+            by_rep.setdefault(rep, {})[(level, speaker)] = data["score"]
+            contexts[level] = data.get("context", "?")
+            meta = meta or data
+        for rep in sorted(by_rep, key=lambda r: (r != system, r != "dense", r)):
+            label = system if rep == system else f"{system} {rep}"
+            rows.append([label] + [_fmt(by_rep[rep].get(c)) for c in ABX_COLUMNS])
+    if not rows:
+        return []
+    header = ["system"] + [f"{lvl} ({contexts.get(lvl, '?')} ctx), {spk} spk" for lvl, spk in ABX_COLUMNS]
+    opts = meta.get("options", {}) if meta else {}
+    note = (f"ABX error in % (lower is better); distance {meta.get('distance', '?')}, at most "
+            f"{opts.get('max_size_group', '?')} tokens per cell and {opts.get('max_x_across', '?')} X speakers, "
+            f"seed {opts.get('seed', '?')}; item files {Path(meta.get('item_file', '?')).parent}.") if meta else ""
+    return ["## ABX", "", *_table(header, rows), "", note, ""]
+
+
+def training_section(exp: Path, systems: list[str]) -> list[str]:
+    rows = []
+    for system in systems:
+        path = exp / system / "metrics.jsonl"
+        if not path.is_file():
+            continue
+        train = dev = final = epoch = None
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            split = rec.get("split")
+            if split == "train":
+                train = rec
+            elif split == "dev":
+                dev = rec
+            elif split == "final":
+                final = rec
+            elif split == "epoch":
+                epoch = rec
+        step = (final or train or {}).get("step")
+        wall = final.get("wall_seconds") if final else None
+        usage = dev if dev and "used_codes" in dev else epoch
+        rows.append([
+            system,
+            _fmt(step),
+            f"{wall / 60:.1f}" if wall is not None else "(running)",
+            _fmt(train.get("loss") if train else None, 3),
+            _fmt(dev.get("loss") if dev else None, 3),
+            _fmt(dev.get("best_loss") if dev else None, 3),
+            _fmt(usage.get("used_codes") if usage else None, 0),
+            _fmt(usage.get("perplexity") if usage else None, 1),
+            _fmt(dev.get("gap_shuffled") if dev else None, 3),
+        ])
+    if not rows:
+        return []
+    header = ["model", "steps", "wall min", "train loss", "dev loss", "best dev loss", "codes used",
+              "code perplexity", "dev gap (shuffled latents)"]
+    return ["## Training", "", *_table(header, rows), "",
+            "Losses at the last log / evaluation; codes used and perplexity over the last dev evaluation "
+            "(or the last epoch); the gap is the dev reconstruction loss with shuffled latents minus "
+            "with the true ones (near 0: the decoder ignores the latents).", ""]
+
+
+def unit_metrics_section(exp: Path, systems: list[str]) -> list[str]:
+    rows = []
+    for system in systems:
+        path = exp / system / "unit_metrics.json"
+        if not path.is_file():
+            continue
+        d = json.loads(path.read_text())
+        b = d.get("boundaries", {})
+        rows.append([
+            system,
+            f"{d.get('used_codes')}/{d.get('codebook_size')}",
+            _fmt(d.get("perplexity"), 1),
+            _fmt(d.get("unit_rate"), 1),
+            _fmt(d.get("phone_rate"), 1),
+            _fmt(d.get("phone_purity"), 3),
+            _fmt(d.get("cluster_purity"), 3),
+            _fmt(d.get("pnmi"), 3),
+            _fmt(d.get("v_measure"), 3),
+            _fmt(b.get("f1"), 3),
+            _fmt(b.get("r_value"), 3),
+            _fmt(d.get("bitrate"), 1),
+        ])
+    if not rows:
+        return []
+    header = ["model", "codes used", "code perplexity", "units/s", "phones/s", "phone purity", "cluster purity",
+              "PNMI", "V-measure", "boundary F1", "R-value", "bitrate (bit/s)"]
+    return ["## Unit metrics", "", *_table(header, rows), "",
+            "Frame-level scores of the codes against the forced alignments (silence is a phone class); "
+            "units/s after merging repeats; boundaries within ±20 ms.", ""]
+
+
+def probes_section(exp: Path, systems: list[str]) -> list[str]:
+    out = []
+    for system in systems:
+        path = exp / system / "probes" / "probes.json"
+        if not path.is_file():
+            continue
+        d = json.loads(path.read_text())
+        results = d.get("results", [])
+        columns: list[tuple[str, str, str]] = []
+        cell: dict[tuple, float] = {}
+        base: dict[tuple, float] = {}
+        taps: list[str] = []
+        for r in results:
+            key = (r["target"], r["split"], r["head"])
+            if key not in columns:
+                columns.append(key)
+            if r["tap"] not in taps:
+                taps.append(r["tap"])
+            value = r["value"]
+            cell[(r["tap"], *key)] = value
+            base[key] = r.get("baseline")
+        order = {"phone": 0, "speaker": 1, "gender": 2, "fbank": 3}
+        columns.sort(key=lambda k: (order.get(k[0], 9), k[1] != "utterance", k[2]))
+
+        def show(target, value):
+            if value is None:
+                return "-"
+            return f"{value:.3f}" if target == "fbank" else f"{100 * value:.1f}"
+
+        header = ["tap"] + [f"{t}{' (unseen spk)' if s == 'speaker' else ''} {h}" for t, s, h in columns]
+        rows = [[tap] + [show(k[0], cell.get((tap, *k))) for k in columns] for tap in taps]
+        rows.append(["majority baseline"] + [show(k[0], base.get(k)) for k in columns])
+        meta = d.get("meta", {})
+        out += [f"### Probes: {system}", "", *_table(header, rows), "",
+                f"{meta.get('n_utterances', '?')} utterances of {meta.get('data', '?')}, "
+                f"{meta.get('n_speakers', '?')} speakers; checkpoint step {meta.get('step', '?')}.", ""]
+    if not out:
+        return []
+    return ["## Probes", "",
+            "Accuracy in % (phone, speaker, gender), R² for the fbank frame; linear and one-hidden-layer MLP "
+            "heads on frozen taps; unseen spk = phone probes tested on speakers left out of probe training.",
+            "", *out]
+
+
+def summarize(exp: Path, systems: list[str], title: str) -> str:
+    if not systems:
+        systems = sorted(p.name for p in exp.iterdir() if p.is_dir() and p.name != "log")
+    lines = [f"# {title}", ""]
+    for section in (abx_section, training_section, unit_metrics_section, probes_section):
+        lines += section(exp, systems)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("exp", type=Path, help="the recipe's experiment folder")
+    p.add_argument("--systems", nargs="*", default=[], help="sub-folders to report, in order (default: all)")
+    p.add_argument("--title", default="Results")
+    p.add_argument("--out", type=Path, help="write here (default: stdout)")
+    args = p.parse_args(argv)
+    text = summarize(args.exp, args.systems, args.title)
+    if args.out:
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.out)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
