@@ -77,12 +77,10 @@ def test_float_fields_accept_yaml_exponent_strings(tmp_path):
 
 
 def test_atomic_files_get_umask_permissions(tmp_path):
-    import os
-
-    old = os.umask(0o022)
-    try:
-        with atomic_open(tmp_path / "f.txt") as f:
-            f.write("x")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+    """Not mkstemp's 0600: what a plain open() would give under the process umask."""
+    with atomic_open(tmp_path / "f.txt") as f:
+        f.write("x")
+    with open(tmp_path / "plain.txt", "w") as f:
+        f.write("x")
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "f.txt") == mode(tmp_path / "plain.txt")
