@@ -68,12 +68,8 @@ case $input_type in
   *) echo "$0: --input-type must be fbank, mfcc_dd or mfcc" >&2; exit 1 ;;
 esac
 
-# model_overrides NAME: the overrides conf/models.txt gives NAME (an error if it has no line).
-model_overrides() {
-  sed -e 's/#.*//' conf/models.txt | awk -v n="$1" '$1 == n {found = 1; $1 = ""; print} END {exit !found}' \
-    || { echo "$0: model '$1' is not in conf/models.txt" >&2; return 1; }
-}
-for m in $models; do model_overrides $m > /dev/null; done
+conf_args $train_opts > /dev/null
+for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -f $data/corpus.json ]; then
@@ -98,30 +94,14 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "stage 2: training ${models} with $train_config, $train_opts ${train_overrides:+and $train_overrides}"
-  train_one() {  # train_one NAME: one model into $exp/NAME (resumes from its last.pt)
-    local m=$1 dir=$exp/$1 ov
-    ov=$(model_overrides $m)
-    if train_finished $dir; then
-      log "stage 2: $dir finished training, skipping"; return 0
-    fi
-    [ -f $dir/last.pt ] && log "stage 2: resuming $dir from its last.pt"
-    log "stage 2: training $m -> $dir (log: $exp/log/train.$m.log)"
+  train_one() {
     # shellcheck disable=SC2046,SC2086
-    $train_cmd $exp/log/train.$m.log speechunits train $train_config --exp-dir $dir --device $device --no-progress \
+    train_model $exp/$1 $exp/log/train.$1.log $train_config --device $device \
       data.train_dir=$data/data/train data.input_feats=$feats/train/$input_type \
       data.target_feats=$feats/train/fbank model.input_dim=$input_dim \
-      $(conf_args $train_opts) $ov $train_overrides
-    log "stage 2: $m: $(grep -h 'step .*wall' $exp/log/train.$m.log | tail -n 1)"
+      $(conf_args $train_opts) $(model_overrides conf/models.txt $1) $train_overrides
   }
-  pids=()
-  for m in $models; do
-    train_one $m &
-    pids+=($!)
-    while [ "$(jobs -rp | wc -l)" -ge "$train_nj" ]; do sleep 2; done
-  done
-  failed=0
-  for pid in "${pids[@]}"; do wait $pid || failed=1; done
-  [ $failed -eq 0 ] || { log "stage 2: some training failed; see $exp/log/train.*.log"; exit 1; }
+  run_limited $train_nj train_one $models || { log "stage 2: training failed; see $exp/log/train.*.log"; exit 1; }
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then

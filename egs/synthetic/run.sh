@@ -1,75 +1,120 @@
 #!/usr/bin/env bash
-# The synthetic-speech recipe: espeak-ng speech with exact phone alignments.
+# The synthetic-speech recipe: espeak-ng speech with exact phone alignments, end to end.
 #
-#   bash egs/synthetic/run.sh                     # everything, default settings
-#   bash egs/synthetic/run.sh --stage 1 --nj 4    # from the features on
-#   bash egs/synthetic/run.sh --help              # all options
+#   bash egs/synthetic/run.sh                         # everything, default settings
+#   bash egs/synthetic/run.sh --stage 3 --nj 4        # from training on
+#   bash egs/synthetic/run.sh --out /tmp/synth-run    # outputs elsewhere
+#   bash egs/synthetic/run.sh --help                  # all options
 #
-# Stages (each skipped when its outputs are complete; rerunning resumes):
-#   0  generate the corpus (audio, data dirs, CTM alignments, ABX item files)
-#   1  features: 13 MFCC + deltas + delta-deltas with per-speaker CMVN, and 80 log-mel
-#   2  ABX of the MFCC baseline on the test speakers (triphone items within context,
-#      phone items any context; within and across speakers) -> exp/abx/
+# Stages (each skips work that is complete; rerunning resumes):
+#   0  generate the corpus: audio, data dirs, CTM alignments, ABX item files
+#   1  features for all utterances: 13 MFCC + deltas + delta-deltas, and 80 log-mel,
+#      per-speaker CMVN (train and test select their utterances from the same stores)
+#   2  ABX of the MFCC baseline on the test speakers
+#   3  train the small VQ autoencoder (pipelines/small.yaml)
+#   4  extract the test speakers' units: frame codes, and the dense projection (pre-VQ)
+#   5  ABX of the learned representations: dense projection and units
+#   6  probes (phone, speaker, gender, fbank at the four taps) and unit metrics
+#   7  resynthesis: test speakers' units decoded in a training speaker's voice
+#   8  report (Markdown + HTML with plots) and RESULTS.md
+#
+# ABX: triphone items with context within, phone items with any context; within and
+# across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 stage=0              # first stage to run
 stop_stage=100       # last stage to run
 nj=2                 # parallel jobs
+out=.                # folder for data/, feats/, exp/ and RESULTS.md
 minutes=6            # minutes of synthetic speech to generate
+speakers=8           # speakers, alternately male and female
+test_speakers=2      # of which held out for testing
 seed=0               # seed of everything random
-corpus=data/synthetic  # where the corpus goes
-feats=feats          # where features go
+train_config=../../pipelines/small.yaml  # model recipe
+train_overrides=""   # extra key=value overrides for training, e.g. "train.max_steps=200"
+device=cpu           # torch device for training and extraction
+n_resynth=3          # utterances to resynthesize
 . ./path.sh
 . ./cmd.sh
 . utils/log.sh
+. utils/recipe_lib.sh
 . utils/parse_options.sh
 
+corpus=$out/data/synthetic
+feats=$out/feats
+exp=$out/exp
+model=$exp/small
+mkdir -p $exp/log
 log "$0 $*"
-mkdir -p exp
-echo "$0 $*" >> exp/command_lines.txt
+echo "$(date '+%F %T') $0 $*" >> $exp/command_lines.txt
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -f $corpus/corpus.json ]; then
     log "stage 0: corpus exists in $corpus, skipping"
   else
     log "stage 0: generating $minutes minutes of synthetic speech in $corpus"
-    $cmd exp/log/prepare.log speechunits prepare synthetic $corpus --minutes $minutes --seed $seed --nj $nj
+    $cmd $exp/log/prepare.log speechunits prepare synthetic $corpus --minutes $minutes --seed $seed \
+      --speakers $speakers --test-speakers $test_speakers --nj $nj
   fi
-  for split in train test; do speechunits validate-data $corpus/data/$split; done
+  for split in all train test; do speechunits validate-data $corpus/data/$split; done
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  for split in train test; do
-    for type in mfcc_dd fbank; do
-      log "stage 1: $type features of $split"
-      # jobs hold whole speakers, so per-speaker CMVN statistics stay within a job
-      n=$(( nj < $(wc -l < $corpus/data/$split/spk2utt) ? nj : $(wc -l < $corpus/data/$split/spk2utt) ))
-      $cmd JOB=1:$n exp/log/features.$split.$type.JOB.log \
-        speechunits features $corpus/data/$split $feats/$split/$type --type $type --cmvn speaker --job JOB/$n
-    done
-  done
+  compute_features $corpus/data/all $feats/mfcc_dd mfcc_dd speaker $nj features.mfcc_dd
+  compute_features $corpus/data/all $feats/fbank fbank speaker $nj features.fbank
 fi
-
-abx_eval() {  # abx_eval NAME FEATURE_DIR: four ABX conditions, JSON + one summary line each
-  local name=$1 feats=$2 level context speaker out
-  mkdir -p exp/abx
-  for level in triphone phone; do
-    [ $level = triphone ] && context=within || context=any
-    for speaker in within across; do
-      out=exp/abx/$name.$level.$speaker.json
-      if [ ! -f $out ]; then
-        speechunits abx $corpus/data/test/$level.item $feats --speaker $speaker --context $context \
-          --output $out > exp/abx/$name.$level.$speaker.log 2>&1
-      fi
-      printf '%-14s %-9s %s\n' "$name" "$level" "$(tail -n 1 exp/abx/$name.$level.$speaker.log)"
-    done
-  done
-}
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "stage 2: ABX of the MFCC baseline"
-  abx_eval mfcc $feats/test/mfcc_dd | tee exp/abx/mfcc.summary
+  abx_suite mfcc $corpus/data/test $feats/mfcc_dd $exp/mfcc/abx
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "stage 3: training $train_config -> $model"
+  # shellcheck disable=SC2086
+  train_model $model $exp/log/train.log $train_config --device $device \
+    data.train_dir=$corpus/data/train data.input_feats=$feats/fbank data.target_feats=$feats/fbank \
+    $train_overrides
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "stage 4: units of the test speakers -> $model/units_test"
+  $cmd $exp/log/extract.log speechunits extract $model $corpus/data/test $model/units_test \
+    --tap projection --device $device
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "stage 5: ABX of the learned representations"
+  abx_suite dense $corpus/data/test $model/units_test/dense $model/abx
+  abx_suite codes $corpus/data/test $model/units_test/codes $model/abx
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "stage 6: probes and unit metrics"
+  if [ -f $model/probes/probes.json ]; then
+    log "probes exist, skipping"
+  else
+    $cmd $exp/log/probe.log speechunits probe $model $corpus/data/all --features $feats/fbank \
+      --alignments $corpus/data/all/alignments.ctm --out $model/probes --device $device
+  fi
+  $cmd $exp/log/unit_metrics.log speechunits unit-metrics $model/units_test \
+    --alignments $corpus/data/test/alignments.ctm --output $model/unit_metrics.json
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  voice=$(head -n 1 $corpus/data/train/spk2utt | cut -d' ' -f1)
+  log "stage 7: $n_resynth test utterances resynthesized in the voice of $voice -> $model/resynth/$voice"
+  $cmd $exp/log/resynth.log speechunits resynth $model $model/units_test $model/resynth/$voice \
+    --speaker $voice --max-utts $n_resynth --device $device
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "stage 8: report and RESULTS.md"
+  $cmd $exp/log/report.log speechunits report $model --alignments $corpus/data/test/alignments.ctm \
+    --fbank $feats/fbank --units $model/units_test
+  python utils/summarize_results.py $exp --systems mfcc small --out $out/RESULTS.md
+  log "report: $model/report/report.html; results: $out/RESULTS.md"
 fi
 
 log "done"

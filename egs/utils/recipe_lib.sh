@@ -6,9 +6,15 @@
 #   features_complete DATA FEATS   true when FEATS holds an array for every utterance of DATA
 #   compute_features DATA FEATS TYPE CMVN NJ LOGNAME [key=value...]
 #                                  `speechunits features` as NJ jobs of whole speakers, via $cmd
+#   abx_one ITEM FEATS JSON [abx options...]
+#                                  one `speechunits abx` via $cmd, unless JSON exists
 #   abx_suite NAME ITEM_DIR FEATS OUT_DIR [abx options...]
 #                                  the four ABX conditions (triphone items within context,
 #                                  phone items any context; within and across speakers)
+#   model_overrides FILE NAME      the overrides a models file (conf/models.txt) gives NAME
+#   train_model EXP LOG CONFIG [key=value...]
+#                                  `speechunits train` via $train_cmd, unless EXP finished
+#   run_limited N FUNC ARGS...     FUNC ARGS for each word of ARGS, N at a time (background)
 #
 # Each helper checks the mark of finished work that the command itself leaves, so a
 # rerun skips what is done and redoes what is not (partial outputs never look done).
@@ -53,24 +59,69 @@ compute_features() {
     speechunits features "$data" "$feats" --type "$type" --cmvn "$cmvn" --job JOB/$n "$@"
 }
 
+# abx_one ITEM FEATS JSON [options]: one ABX condition via $cmd (log: JSON with .log), skipped
+# when JSON exists; prints the score line.
+abx_one() {
+  local item=$1 feats=$2 json=$3
+  shift 3
+  local logfile=${json%.json}.log
+  if [ -f "$json" ]; then
+    log "ABX $json exists, skipping"
+  else
+    $cmd "$logfile" speechunits abx "$item" "$feats" --output "$json" "$@" \
+      || { log "ABX failed; see $logfile"; return 1; }
+  fi
+  grep -h 'ABX error' "$logfile" | tail -n 1
+}
+
 # abx_suite NAME ITEM_DIR FEATS OUT_DIR [options]: OUT_DIR/NAME.{triphone,phone}.{within,across}.json
 # (each skipped when it exists) and one summary line per condition on stdout.
 abx_suite() {
-  local name=$1 items=$2 feats=$3 out=$4 level context speaker json
+  local name=$1 items=$2 feats=$3 out=$4 level context speaker line
   shift 4
   mkdir -p "$out"
   for level in triphone phone; do
     [ $level = triphone ] && context=within || context=any
     for speaker in within across; do
-      json=$out/$name.$level.$speaker.json
-      if [ -f "$json" ]; then
-        log "ABX $name $level $speaker: $json exists, skipping"
-      else
-        speechunits abx "$items/$level.item" "$feats" --speaker $speaker --context $context \
-          --output "$json" "$@" > "$out/$name.$level.$speaker.log" 2>&1 \
-          || { log "ABX $name $level $speaker failed; see $out/$name.$level.$speaker.log"; return 1; }
-      fi
-      printf '%-22s %-9s %s\n' "$name" "$level" "$(tail -n 1 "$out/$name.$level.$speaker.log")"
+      line=$(abx_one "$items/$level.item" "$feats" "$out/$name.$level.$speaker.json" \
+        --speaker $speaker --context $context "$@") || return 1
+      printf '%-22s %-9s %s\n' "$name" "$level" "$line"
     done
   done
+}
+
+# model_overrides FILE NAME: the rest of NAME's line in FILE (`name key=value ...`, # comments).
+model_overrides() {
+  sed -e 's/#.*//' "$1" | awk -v n="$2" '$1 == n {found = 1; $1 = ""; print} END {exit !found}' \
+    || { echo "model '$2' is not in $1" >&2; return 1; }
+}
+
+# train_model EXP LOG CONFIG [key=value...]: train into EXP (an interrupted run resumes
+# from EXP/last.pt; a finished one is skipped). Logs to LOG.
+train_model() {
+  local dir=$1 logfile=$2 config=$3
+  shift 3
+  if train_finished "$dir"; then
+    log "$dir finished training, skipping"
+    return 0
+  fi
+  if [ -f "$dir/last.pt" ]; then log "resuming $dir from its last.pt"; fi
+  log "training $dir (log: $logfile)"
+  $train_cmd "$logfile" speechunits train "$config" --exp-dir "$dir" --no-progress "$@"
+  log "trained: $(grep -h "step .*wall" "$logfile" | tail -n 1)"
+}
+
+# run_limited N FUNC WORD...: `FUNC WORD` for every WORD, at most N at the same time;
+# fails (after all have ended) if any failed.
+run_limited() {
+  local n=$1 func=$2 word pid failed=0
+  shift 2
+  local pids=()
+  for word in "$@"; do
+    "$func" "$word" &
+    pids+=($!)
+    while [ "$(jobs -rp | wc -l)" -ge "$n" ]; do sleep 1; done
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  return $failed
 }

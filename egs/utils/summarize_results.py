@@ -12,8 +12,8 @@ feeds it):
     EXP/<system>/probes/probes.json                 speechunits probe
 
 A recipe's ABX files are named `<rep>.<level>.<speaker>.json`, rep being what was
-scored (mfcc, dense, codes), level the item file (triphone, phone), speaker
-within/across. The row of an ABX file is "<system>" when rep equals the system,
+scored (mfcc, dense, codes), level the item set (triphone, phone; or a test subset
+such as 1s, 10s), speaker within/across; one column per level and speaker. The row of an ABX file is "<system>" when rep equals the system,
 else "<system> <rep>".
 """
 
@@ -23,9 +23,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-ABX_COLUMNS = [("triphone", "within"), ("triphone", "across"), ("phone", "within"), ("phone", "across")]
-
 
 def _fmt(value, digits: int = 2) -> str:
     if value is None:
@@ -42,13 +39,24 @@ def _table(header: list[str], rows: list[list[str]], right_from: int = 1) -> lis
     return lines
 
 
+def _level_key(level: str) -> tuple:
+    """triphone, phone, then durations (1s < 10s < 120s), then anything else."""
+    if level in ("triphone", "phone"):
+        return (0, ("triphone", "phone").index(level), 0.0, level)
+    if level.endswith("s") and level[:-1].replace(".", "", 1).isdigit():
+        return (1, 0, float(level[:-1]), level)
+    return (2, 0, 0.0, level)
+
+
 def abx_section(exp: Path, systems: list[str]) -> list[str]:
-    rows, contexts, meta = [], {}, None
+    scores: dict[str, dict[tuple[str, str], float]] = {}
+    contexts: dict[str, str] = {}
+    meta = None
     for system in systems:
         by_rep: dict[str, dict] = {}
         for path in sorted((exp / system / "abx").glob("*.json")):
             parts = path.name[: -len(".json")].split(".")
-            if len(parts) < 3:
+            if len(parts) < 3 or parts[-1] not in ("within", "across"):
                 continue
             rep, level, speaker = ".".join(parts[:-2]), parts[-2], parts[-1]
             data = json.loads(path.read_text())
@@ -56,15 +64,17 @@ def abx_section(exp: Path, systems: list[str]) -> list[str]:
             contexts[level] = data.get("context", "?")
             meta = meta or data
         for rep in sorted(by_rep, key=lambda r: (r != system, r != "dense", r)):
-            label = system if rep == system else f"{system} {rep}"
-            rows.append([label] + [_fmt(by_rep[rep].get(c)) for c in ABX_COLUMNS])
-    if not rows:
+            scores[system if rep == system else f"{system} {rep}"] = by_rep[rep]
+    if not scores:
         return []
-    header = ["system"] + [f"{lvl} ({contexts.get(lvl, '?')} ctx), {spk} spk" for lvl, spk in ABX_COLUMNS]
-    opts = meta.get("options", {}) if meta else {}
+    levels = sorted(contexts, key=_level_key)
+    columns = [(lvl, spk) for lvl in levels for spk in ("within", "across")]
+    header = ["system"] + [f"{lvl} ({contexts[lvl]} ctx), {spk} spk" for lvl, spk in columns]
+    rows = [[label] + [_fmt(s.get(c)) for c in columns] for label, s in scores.items()]
+    opts = meta.get("options", {})
     note = (f"ABX error in % (lower is better); distance {meta.get('distance', '?')}, at most "
             f"{opts.get('max_size_group', '?')} tokens per cell and {opts.get('max_x_across', '?')} X speakers, "
-            f"seed {opts.get('seed', '?')}; item files {Path(meta.get('item_file', '?')).parent}.") if meta else ""
+            f"seed {opts.get('seed', '?')}; item files in {Path(meta.get('item_file', '?')).parent}.")
     return ["## ABX", "", *_table(header, rows), "", note, ""]
 
 
@@ -74,7 +84,7 @@ def training_section(exp: Path, systems: list[str]) -> list[str]:
         path = exp / system / "metrics.jsonl"
         if not path.is_file():
             continue
-        train = dev = final = epoch = None
+        train = dev = final = epoch = best = None
         for line in path.read_text().splitlines():
             if not line.strip():
                 continue
@@ -84,6 +94,8 @@ def training_section(exp: Path, systems: list[str]) -> list[str]:
                 train = rec
             elif split == "dev":
                 dev = rec
+                if rec.get("loss") is not None and (best is None or rec["loss"] < best["loss"]):
+                    best = rec
             elif split == "final":
                 final = rec
             elif split == "epoch":
@@ -97,17 +109,18 @@ def training_section(exp: Path, systems: list[str]) -> list[str]:
             f"{wall / 60:.1f}" if wall is not None else "(running)",
             _fmt(train.get("loss") if train else None, 3),
             _fmt(dev.get("loss") if dev else None, 3),
-            _fmt(dev.get("best_loss") if dev else None, 3),
+            f"{best['loss']:.3f} ({best['step']})" if best else "-",
             _fmt(usage.get("used_codes") if usage else None, 0),
             _fmt(usage.get("perplexity") if usage else None, 1),
             _fmt(dev.get("gap_shuffled") if dev else None, 3),
         ])
     if not rows:
         return []
-    header = ["model", "steps", "wall min", "train loss", "dev loss", "best dev loss", "codes used",
+    header = ["model", "steps", "wall min", "train loss", "dev loss", "best dev loss (step)", "codes used",
               "code perplexity", "dev gap (shuffled latents)"]
     return ["## Training", "", *_table(header, rows), "",
-            "Losses at the last log / evaluation; codes used and perplexity over the last dev evaluation "
+            "Losses at the last log / evaluation (best.pt, which the later stages use, is the checkpoint "
+            "of the best dev loss); codes used and perplexity over the last dev evaluation "
             "(or the last epoch); the gap is the dev reconstruction loss with shuffled latents minus "
             "with the true ones (near 0: the decoder ignores the latents).", ""]
 

@@ -54,6 +54,8 @@ class Train:
                        help="resume from EXP/last.pt (an error if there is none)")
         g.add_argument("--no-resume", dest="resume", action="store_false",
                        help="start afresh even if EXP/last.pt exists (its old checkpoints are removed)")
+        p.add_argument("--threads", type=int,
+                       help="torch CPU threads per process (default: torch's choice; 1 is fastest on a busy machine)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         # key=value overrides may come before or after the options (plain argparse stops
         # collecting a positional list at the first option)
@@ -63,6 +65,10 @@ class Train:
         from speechunits.train.config import load_experiment_config
         from speechunits.train.trainer import Callback, Trainer
 
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         cfg = load_experiment_config(args.config, args.overrides)
         rank = int(os.environ.get("RANK", "0"))
         show = rank == 0 and not args.no_progress

@@ -262,6 +262,7 @@ class Trainer:
         audio_total = 0.0
         params = [p for p in model.parameters() if p.requires_grad]
         saved_at = resumed_from
+        evaluated_at = None
 
         def done() -> bool:
             return self.step >= tcfg.max_steps or (tcfg.max_epochs > 0 and self.epoch >= tcfg.max_epochs)
@@ -314,8 +315,9 @@ class Trainer:
                     model.reset_usage()
                     self.epoch += 1
                     self.position = 0
-                if tcfg.eval_every > 0 and self.step % tcfg.eval_every == 0 and not done():
-                    dev_scalars = self._evaluate(model) or dev_scalars
+                if (tcfg.eval_every > 0 and self.step % tcfg.eval_every == 0) or done():
+                    dev_scalars = self._evaluate(model) or dev_scalars  # before the checkpoint: it records the best
+                    evaluated_at = self.step
                 if tcfg.checkpoint_every > 0 and self.step % tcfg.checkpoint_every == 0:
                     self._save(model, step_file=True)
                     saved_at = self.step
@@ -323,7 +325,8 @@ class Trainer:
                     break  # the next epoch's batches
 
         audio_total += all_reduce_sums({"a": window_audio}, device)["a"]
-        dev_scalars = self._evaluate(model) or dev_scalars
+        if evaluated_at != self.step:  # nothing trained in this run (resumed at the end)
+            dev_scalars = self._evaluate(model) or dev_scalars
         if saved_at != self.step:
             self._save(model, step_file=False)
         barrier()

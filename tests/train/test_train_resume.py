@@ -84,6 +84,8 @@ def test_experiment_dir_contents(corpus, tmp_path):
         assert key in dev[0], key
     best = load_checkpoint(exp / "best.pt")
     assert best["trainer_state"]["best_dev_loss"] == min(e["loss"] for e in dev)
+    # the final evaluation comes before the final checkpoint, which therefore knows the best loss
+    assert load_checkpoint(exp / "last.pt")["trainer_state"]["best_dev_loss"] == min(e["loss"] for e in dev)
 
     # --resume with a different model refuses; --no-resume starts afresh
     other = tiny_config("small", corpus, "train.max_steps=1", "model.encoder.channels=8")

@@ -1,0 +1,104 @@
+"""egs/speechocean762: every stage on a tiny subset of the shared 60-speaker corpus.
+
+The subset (8 speakers, two of each gender x age group, 3 utterances each) is
+written in the corpus's flat layout in tmp_path, with the audio linked, so the
+recipe's forced alignment runs on real speech; training is a few steps of a tiny
+piecewise-constant VQ model. Skipped when the shared corpus is not there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from recipe_fixtures import REPO, TINY_TRAIN, check_ok, run_recipe
+
+from speechunits.data.datadir import DataDir
+
+CORPUS = REPO.parent / "shared" / "corpora" / "speechocean762-train60"
+pytest.importorskip("pocketsphinx")
+pytestmark = pytest.mark.skipif(not (CORPUS / "wav.scp").is_file(), reason="shared speechocean762 subset not present")
+
+
+def table(path: Path) -> dict[str, str]:
+    return dict(line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+
+
+def make_subset(out: Path, per_group: int = 2, utts_per_speaker: int = 3) -> dict[str, list[str]]:
+    """A flat-layout subset of the shared corpus; returns speaker -> utterances."""
+    gender, age = table(CORPUS / "spk2gender"), table(CORPUS / "spk2age")
+    spk2utt = {s: u.split() for s, u in table(CORPUS / "spk2utt").items()}
+    chosen: dict[str, list[str]] = {}
+    for g in ("f", "m"):
+        for child in (True, False):
+            group = [s for s in sorted(spk2utt) if gender[s] == g and (int(age[s]) < 15) == child]
+            for s in group[:per_group]:
+                chosen[s] = sorted(spk2utt[s])[:utts_per_speaker]
+    utts = {u for us in chosen.values() for u in us}
+    out.mkdir(parents=True)
+    os.symlink(CORPUS / "audio", out / "audio")
+    for name in ("wav.scp", "text", "utt2spk"):
+        rows = table(CORPUS / name)
+        (out / name).write_text("".join(f"{u} {rows[u]}\n" for u in sorted(utts)))
+    for name in ("spk2gender", "spk2age"):
+        rows = table(CORPUS / name)
+        (out / name).write_text("".join(f"{s} {rows[s]}\n" for s in sorted(chosen)))
+    (out / "spk2utt").write_text("".join(f"{s} {' '.join(chosen[s])}\n" for s in sorted(chosen)))
+    lines = (CORPUS / "text-phone").read_text().splitlines()
+    (out / "text-phone").write_text("".join(f"{line}\n" for line in lines if line.split(".", 1)[0] in utts))
+    (out / "lexicon.txt").write_text((CORPUS / "lexicon.txt").read_text())
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def so_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("so762")
+    chosen = make_subset(tmp / "corpus")
+    args = ["--corpus", str(tmp / "corpus"), "--data", str(tmp / "data"), "--feats", str(tmp / "feats"),
+            "--exp", str(tmp / "exp"), "--nj", "1", "--dev-speakers", "4", "--models", "pcvq",
+            "--train-overrides", TINY_TRAIN, "--probe-opts", "--epochs 1 --heads linear --max-frames 2000"]  # fmt: skip
+    log = check_ok(run_recipe("speechocean762", "--stage", "0", "--stop-stage", "6", *args))
+    return tmp, chosen, args, log
+
+
+def test_every_stage_wrote_its_outputs(so_run):
+    tmp, chosen, _, _ = so_run
+    dev = DataDir.read(tmp / "data" / "data" / "dev")
+    train = DataDir.read(tmp / "data" / "data" / "train")
+    assert len(dev.speakers) == 4 and len(train.speakers) == 4 and not set(dev.speakers) & set(train.speakers)
+    assert len(dev.utt2spk) + len(train.utt2spk) == sum(len(u) for u in chosen.values())
+    for split in ("train", "dev"):
+        for kind in ("fbank", "mfcc_dd"):
+            assert len(list((tmp / "feats" / split / kind).glob("*.npy"))) == len(DataDir.read(tmp / "data" / "data" / split).utt2spk)
+    exp = tmp / "exp"
+    config = (exp / "pcvq" / "config.yaml").read_text()
+    assert "bottleneck: pcvq" in config and "segment_rate: 0.25" in config and "max_steps: 3" in config
+    assert sorted(p.stem for p in (exp / "pcvq" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
+    assert json.loads((exp / "pcvq" / "units" / "dev" / "extract.json").read_text())["tap"] == "projection"
+    for system, rep in (("mfcc", "mfcc"), ("pcvq", "dense"), ("pcvq", "codes")):
+        for level in ("triphone", "phone"):
+            for speaker in ("within", "across"):
+                result = json.loads((exp / system / "abx" / f"{rep}.{level}.{speaker}.json").read_text())
+                assert result["speaker"] == speaker and result["item_file"].endswith(f"dev/{level}.item")
+    assert {r["target"] for r in json.loads((exp / "pcvq" / "probes" / "probes.json").read_text())["results"]} == {
+        "phone", "speaker", "gender", "fbank"}
+    assert json.loads((exp / "pcvq" / "unit_metrics.json").read_text())["n_utterances"] == len(dev.utts)
+    results = (exp / "RESULTS.md").read_text()
+    assert "| pcvq codes |" in results and "### Probes: pcvq" in results and "## Unit metrics" in results
+    assert (exp / "pcvq" / "report").is_dir()
+
+
+def test_rerun_skips_and_unknown_model_fails(so_run):
+    tmp, _, args, _ = so_run
+    last = tmp / "exp" / "pcvq" / "last.pt"
+    before = last.stat().st_mtime_ns
+    log = check_ok(run_recipe("speechocean762", "--stage", "0", "--stop-stage", "5", *args))
+    assert last.stat().st_mtime_ns == before
+    for what in ("corpus prepared in", "are complete in", "finished training, skipping", "units of pcvq complete",
+                 "exists, skipping", "probes of pcvq done, skipping"):
+        assert what in log, what
+    bad = run_recipe("speechocean762", "--models", "vq nosuch", "--exp", str(tmp / "exp2"), "--stage", "9")
+    assert bad.returncode != 0 and "model 'nosuch' is not in conf/models.txt" in bad.stderr
