@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     print("audio s/s = seconds of speech trained on per wall second = the ratio to real time")
     print(f"{'pipeline':<14} {'params':>8} {'batch':>10} {'s/step':>8} {'audio s/s':>10} {'vs small':>9}")
     for r in runs:
-        print(f"{r['name']:<14} {r['params_m']:>7.2f}M {r['batch']:>10} {r['step_s']:>8.3f} {r['audio_per_s']:>10.2f} "
+        print(f"{r['name']:<14} {r['params_m']:>7.2f}M {r['batch']:>10} {r['step_s']:>8.3f} {r['audio_per_s']:>10.3g} "
               f"{r['audio_per_s'] / base:>9.4f}")
     slow = runs[1]["audio_per_s"]
     print(f"small.yaml trains {base / slow:.0f}x faster than the paper-size wavenet-vq.yaml "

@@ -46,7 +46,7 @@ from torch import nn
 from speechunits.config import save_yaml, to_dict
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import write_text
-from speechunits.train.checkpoint import load_checkpoint, save_checkpoint, unwrap
+from speechunits.train.checkpoint import load_checkpoint, save_checkpoint
 from speechunits.train.config import ExperimentConfig, experiment_config_from_dict
 from speechunits.train.data import DataSummary, EpochSampler, TrainingData, fixed_plans
 from speechunits.train.distributed import (
@@ -223,21 +223,18 @@ class Trainer:
                 scheduler.load_state_dict(ckpt["scheduler"])
             if ckpt.get("scaler") is not None and scaler.is_enabled():
                 scaler.load_state_dict(ckpt["scaler"])
+
+        train_model: nn.Module = model
+        if ctx.enabled:
+            train_model = _wrap_ddp(model, device)
+
+        if ckpt is not None:  # per-rank random state: after DDP's start-up sync of the buffers
             self._restore_trainer_state(ckpt, ctx, model)
             resumed_from = self.step
             log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, self.step, self.epoch, self.position)
             if ckpt["config"] != to_dict(cfg):
                 log.warning("resuming with changed data/optim/train settings (the model is the same)")
         del ckpt
-
-        train_model: nn.Module = model
-        if ctx.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            # Buffers are not broadcast: the codebook keeps itself in sync across ranks,
-            # and its usage counts are per rank by design (summed when reported).
-            train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                              broadcast_buffers=False)
 
         metrics = MetricsLog(self.exp_dir) if ctx.is_main else None
         if ctx.is_main:
@@ -450,6 +447,22 @@ class Trainer:
         files = sorted((self.exp_dir / "checkpoints").glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
         for old in files[:-keep]:
             old.unlink(missing_ok=True)
+
+
+def _wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """DistributedDataParallel that leaves buffers alone after start-up: the codebook keeps
+    itself in sync across ranks, and its usage counts and k-means reservoir are per rank
+    by design (summed or gathered where needed)."""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    kwargs = {"device_ids": [device.index] if device.type == "cuda" else None}
+    if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters:  # torch >= 2.13
+        kwargs["forward_sync_buffers"] = False
+    else:
+        kwargs["broadcast_buffers"] = False
+    return DDP(model, **kwargs)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
