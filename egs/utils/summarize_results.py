@@ -51,6 +51,7 @@ def _level_key(level: str) -> tuple:
 def abx_section(exp: Path, systems: list[str]) -> list[str]:
     scores: dict[str, dict[tuple[str, str], float]] = {}
     contexts: dict[str, str] = {}
+    triplets: dict[tuple[str, str], int] = {}
     meta = None
     for system in systems:
         by_rep: dict[str, dict] = {}
@@ -62,6 +63,7 @@ def abx_section(exp: Path, systems: list[str]) -> list[str]:
             data = json.loads(path.read_text())
             by_rep.setdefault(rep, {})[(level, speaker)] = data["score"]
             contexts[level] = data.get("context", "?")
+            triplets.setdefault((level, speaker), data.get("n_triplets"))
             meta = meta or data
         for rep in sorted(by_rep, key=lambda r: (r != system, r != "dense", r)):
             scores[system if rep == system else f"{system} {rep}"] = by_rep[rep]
@@ -71,6 +73,7 @@ def abx_section(exp: Path, systems: list[str]) -> list[str]:
     columns = [(lvl, spk) for lvl in levels for spk in ("within", "across")]
     header = ["system"] + [f"{lvl} ({contexts[lvl]} ctx), {spk} spk" for lvl, spk in columns]
     rows = [[label] + [_fmt(s.get(c)) for c in columns] for label, s in scores.items()]
+    rows.append(["(triplets scored)"] + [_fmt(triplets.get(c)) for c in columns])
     opts = meta.get("options", {})
     note = (f"ABX error in % (lower is better); distance {meta.get('distance', '?')}, at most "
             f"{opts.get('max_size_group', '?')} tokens per cell and {opts.get('max_x_across', '?')} X speakers, "
