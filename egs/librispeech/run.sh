@@ -33,6 +33,9 @@
 # Relative paths in options are relative to this folder (the script cd's here first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+[ -r "$0" ] || exec bash "$PWD/${0##*/}" "$@"  # $0 relative to another cwd: --help reads the script
+# the command line, kept before the options are parsed (and shifted away)
+command_line="$0$(printf ' %q' "$@")"
 
 help_message="Usage: $0 --librispeech DIR [--alignments DIR | --align pocketsphinx] [options]"
 stage=0              # first stage to run
@@ -64,9 +67,9 @@ probe_opts="--max-utts 400"  # extra options of speechunits probe
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-log "$0 $*"
+log "$command_line"
 mkdir -p $exp/log
-echo "$0 $*" >> $exp/command_lines.txt
+echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
 if [ -z "$train_opts" ]; then
   case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
 fi
@@ -161,9 +164,9 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     {
       abx_suite mfcc $eval_dir $feats/$eval_set/mfcc_dd $exp/mfcc/abx --num-threads $nj
       for m in $models; do
-        abx_suite dense $eval_dir $exp/$m/units/$eval_set/dense $exp/$m/abx --num-threads $nj
+        abx_suite dense $eval_dir $exp/$m/units/$eval_set/dense $exp/$m/abx --num-threads $nj | sed "s/^/$m /"
         if [ -d $exp/$m/units/$eval_set/codes ]; then
-          abx_suite codes $eval_dir $exp/$m/units/$eval_set/codes $exp/$m/abx --num-threads $nj
+          abx_suite codes $eval_dir $exp/$m/units/$eval_set/codes $exp/$m/abx --num-threads $nj | sed "s/^/$m /"
         fi
       done
     } | tee $exp/abx.summary

@@ -29,6 +29,9 @@
 # Relative paths in options are relative to this folder (the script cd's here first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+[ -r "$0" ] || exec bash "$PWD/${0##*/}" "$@"  # $0 relative to another cwd: --help reads the script
+# the command line, kept before the options are parsed (and shifted away)
+command_line="$0$(printf ' %q' "$@")"
 
 help_message="Usage: $0 [options]   (the stages are described at the top of run.sh)"
 stage=0              # first stage to run
@@ -57,9 +60,9 @@ probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of spee
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-log "$0 $*"
+log "$command_line"
 mkdir -p $exp/log
-echo "$0 $*" >> $exp/command_lines.txt
+echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
 if [ -z "$train_opts" ]; then
   case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
 fi
@@ -121,9 +124,9 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   {
     abx_suite mfcc $data/data/dev $feats/dev/mfcc_dd $exp/mfcc/abx --num-threads $nj
     for m in $models; do
-      abx_suite dense $data/data/dev $exp/$m/units/dev/dense $exp/$m/abx --num-threads $nj
+      abx_suite dense $data/data/dev $exp/$m/units/dev/dense $exp/$m/abx --num-threads $nj | sed "s/^/$m /"
       if [ -d $exp/$m/units/dev/codes ]; then
-        abx_suite codes $data/data/dev $exp/$m/units/dev/codes $exp/$m/abx --num-threads $nj
+        abx_suite codes $data/data/dev $exp/$m/units/dev/codes $exp/$m/abx --num-threads $nj | sed "s/^/$m /"
       fi
     done
   } | tee $exp/abx.summary

@@ -21,6 +21,7 @@
 # ABX: triphone items with context within, phone items with any context; within and
 # across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/RESULTS.md.
 set -euo pipefail
+command_line="$0 $*"
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 stage=0              # first stage to run
@@ -46,8 +47,8 @@ feats=$out/feats
 exp=$out/exp
 model=$exp/small
 mkdir -p $exp/log
-log "$0 $*"
-echo "$(date '+%F %T') $0 $*" >> $exp/command_lines.txt
+log "$command_line"
+echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -f $corpus/corpus.json ]; then

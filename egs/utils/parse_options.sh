@@ -23,8 +23,12 @@ __su_print_help() {
       comment=${BASH_REMATCH[2]}
       printf '  --%-22s %-28s %s\n' "${name//_/-}" "$(printf '%q' "${!name}")" "$comment"
     fi
-  done < "$0"
+  done < "$__su_script"
 }
+
+# the calling script, also after it has changed directory into its own folder
+__su_script=$0
+[ -r "$__su_script" ] || __su_script=${0##*/}
 
 while [ $# -gt 0 ]; do
   case "$1" in

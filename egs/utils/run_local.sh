@@ -33,7 +33,7 @@ run_one() {
   mkdir -p "$(dirname "$log")"
   local start; start=$(date +%s)
   {
-    printf '# %q ' "${args[@]}"; echo
+    printf '#'; printf ' %q' "${args[@]}"; echo
     echo "# Started at $(date)"
   } > "$log"
   ( "${args[@]}" ) >> "$log" 2>&1

@@ -33,6 +33,9 @@
 # Relative paths in options are relative to this folder (the script cd's here first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+[ -r "$0" ] || exec bash "$PWD/${0##*/}" "$@"  # $0 relative to another cwd: --help reads the script
+# the command line, kept before the options are parsed (and shifted away)
+command_line="$0$(printf ' %q' "$@")"
 
 help_message="Usage: $0 --zr-root DIR [options]   (the stages are described at the top of run.sh)"
 stage=0              # first stage to run
@@ -64,9 +67,9 @@ export_codes=false   # also export the codes (one-hot) in the submission format
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-log "$0 $*"
+log "$command_line"
 mkdir -p $exp/log
-echo "$0 $*" >> $exp/command_lines.txt
+echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
 if [ -z "$train_opts" ]; then
   case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
 fi
@@ -211,9 +214,9 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       log "stage 5: ABX on test_$dur"
       zr_abx mfcc $data/test_$dur/abx.item $feats/test_$dur/mfcc_dd $exp/mfcc/abx $dur
       for m in $models; do
-        zr_abx dense $data/test_$dur/abx.item $exp/$m/units/test_$dur/dense $exp/$m/abx $dur
+        zr_abx dense $data/test_$dur/abx.item $exp/$m/units/test_$dur/dense $exp/$m/abx $dur | sed "s/^/$m /"
         if [ -d $exp/$m/units/test_$dur/codes ]; then
-          zr_abx codes $data/test_$dur/abx.item $exp/$m/units/test_$dur/codes $exp/$m/abx $dur
+          zr_abx codes $data/test_$dur/abx.item $exp/$m/units/test_$dur/codes $exp/$m/abx $dur | sed "s/^/$m /"
         fi
       done
     done

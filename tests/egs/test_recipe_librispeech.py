@@ -138,3 +138,20 @@ def test_rerun_skips_and_missing_alignments_skip_evaluation(ls_run):
     assert "has no phone alignments" in log and "will be skipped" in log
     log = check_ok(run_recipe("librispeech", "--stage", "4", "--stop-stage", "5", *no_ali))
     assert "skipping ABX" in log and "skipping probes and unit metrics" in log
+
+
+def test_pocketsphinx_alignment_option(ls_run):
+    """--align pocketsphinx aligns the eval set; its words are the transcript's, in order."""
+    pytest.importorskip("pocketsphinx")
+    tmp, _, _, args, _ = ls_run
+    no_ali = [a if a != str(tmp / "data") else str(tmp / "data_ps") for a in args]
+    i = no_ali.index("--alignments")
+    del no_ali[i:i + 2]
+    log = check_ok(run_recipe("librispeech", "--stage", "0", "--stop-stage", "0", "--align", "pocketsphinx",
+                              "--train-set", "dev-clean", *no_ali))  # one set to import: quicker
+    assert "forced alignment of dev-clean with pocketsphinx" in log
+    dev = tmp / "data_ps" / "dev-clean"
+    words, text = read_ctm(dev / "words.ctm"), DataDir.read(dev).text
+    assert set(words) == set(text) and (dev / "alignments.ctm").is_file() and (dev / "triphone.item").is_file()
+    for utt, segments in words.items():
+        assert [w for _, _, w in segments] == text[utt].split()

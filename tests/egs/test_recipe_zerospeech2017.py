@@ -125,7 +125,8 @@ def test_abx_and_results(zr_run):
                 for d in ("1s", "10s") for s in ("within", "across")]
     assert [float(x) for x in row.strip("| ").split(" | ")[1:]] == pytest.approx(expected, abs=0.006)
     assert (tmp / "exp" / "vq" / "report").is_dir()
-    assert "zerospeech2017/run.sh" in (tmp / "exp" / "command_lines.txt").read_text()
+    commands = (tmp / "exp" / "command_lines.txt").read_text()
+    assert "zerospeech2017/run.sh --stage 0 --stop-stage 6 --zr-root" in commands and "--durations 1s\\ 10s" in commands
     assert (tmp / "exp" / "vq" / "config.yaml").is_file() and (tmp / "exp" / "vq" / "command.txt").is_file()
 
 
