@@ -67,17 +67,10 @@ probe_opts="--max-utts 400"  # extra options of speechunits probe
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-log "$command_line"
-mkdir -p $exp/log
-echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
-if [ -z "$train_opts" ]; then
-  case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
-fi
+start_recipe
+[ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
 conf_args $train_opts > /dev/null
-case $input_type in
-  fbank) input_dim=80 ;; mfcc_dd) input_dim=39 ;; mfcc) input_dim=13 ;;
-  *) echo "$0: --input-type must be fbank, mfcc_dd or mfcc" >&2; exit 1 ;;
-esac
+input_dim=$(input_dim_of $input_type)
 case $align in none|pocketsphinx) ;; *) echo "$0: --align must be none or pocketsphinx" >&2; exit 1 ;; esac
 for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
 eval_dir=$data/$eval_set

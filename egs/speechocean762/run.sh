@@ -60,16 +60,9 @@ probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of spee
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-log "$command_line"
-mkdir -p $exp/log
-echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
-if [ -z "$train_opts" ]; then
-  case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
-fi
-case $input_type in
-  fbank) input_dim=80 ;; mfcc_dd) input_dim=39 ;; mfcc) input_dim=13 ;;
-  *) echo "$0: --input-type must be fbank, mfcc_dd or mfcc" >&2; exit 1 ;;
-esac
+start_recipe
+[ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
+input_dim=$(input_dim_of $input_type)
 
 conf_args $train_opts > /dev/null
 for m in $models; do model_overrides conf/models.txt $m > /dev/null; done

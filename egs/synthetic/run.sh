@@ -46,9 +46,7 @@ corpus=$out/data/synthetic
 feats=$out/feats
 exp=$out/exp
 model=$exp/small
-mkdir -p $exp/log
-log "$command_line"
-echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
+start_recipe
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -f $corpus/corpus.json ]; then

@@ -125,3 +125,24 @@ run_limited() {
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   return $failed
 }
+
+# start_recipe: log the command line (saved as $command_line before option parsing) and
+# append it to $exp/command_lines.txt.
+start_recipe() {
+  mkdir -p "$exp/log"
+  log "$command_line"
+  echo "$(date '+%F %T') $command_line" >> "$exp/command_lines.txt"
+}
+
+# default_train_opts DEVICE: the training settings file for DEVICE (GPU or CPU budget).
+default_train_opts() {
+  case $1 in cuda*) echo conf/train_gpu.conf ;; *) echo conf/train_cpu.conf ;; esac
+}
+
+# input_dim_of TYPE: the feature dimension of a feature type the recipes train on.
+input_dim_of() {
+  case $1 in
+    fbank) echo 80 ;; mfcc_dd) echo 39 ;; mfcc) echo 13 ;;
+    *) echo "input type must be fbank, mfcc_dd or mfcc, got '$1'" >&2; return 1 ;;
+  esac
+}

@@ -67,17 +67,10 @@ export_codes=false   # also export the codes (one-hot) in the submission format
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-log "$command_line"
-mkdir -p $exp/log
-echo "$(date '+%F %T') $command_line" >> $exp/command_lines.txt
-if [ -z "$train_opts" ]; then
-  case $device in cuda*) train_opts=conf/train_gpu.conf ;; *) train_opts=conf/train_cpu.conf ;; esac
-fi
+start_recipe
+[ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
 conf_args $train_opts > /dev/null
-case $input_type in
-  fbank) input_dim=80 ;; mfcc_dd) input_dim=39 ;; mfcc) input_dim=13 ;;
-  *) echo "$0: --input-type must be fbank, mfcc_dd or mfcc" >&2; exit 1 ;;
-esac
+input_dim=$(input_dim_of $input_type)
 for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
 
 # The two layouts: train/<lang> + test/<lang> (2017), or <lang>/train + <lang>/test (2020).

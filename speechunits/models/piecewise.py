@@ -40,9 +40,10 @@ import torch
 from torch import Tensor, nn
 
 from speechunits.models.bottleneck import BOTTLENECKS, Bottleneck, BottleneckOutput
-from speechunits.models.codebook import Codebook, CodebookConfig, perplexity, sq_distances
-from speechunits.models.common import all_reduce_sum, as_lengths, length_mask, masked_mean
+from speechunits.models.codebook import Codebook, CodebookConfig, sq_distances
+from speechunits.models.common import all_reduce_sum, as_lengths, length_mask
 from speechunits.models.segmentation import dp_segment, estimate_lambda, greedy_segment, segment_budget
+from speechunits.models.vq import batch_code_stats, quantize_with_codes
 
 log = logging.getLogger(__name__)
 
@@ -147,21 +148,11 @@ class PiecewiseVQ(Bottleneck):
         else:
             seg = dp_segment(dist, lengths, lam=self.inference_lambda, backend=self.cfg.dp_backend)
         codes = seg.codes.to(z.device)
-        q = self.codebook.lookup(codes).to(z.dtype) * mask[..., None].to(z.dtype)
-        latents = z + (q - z).detach()
-
-        losses = {"commitment": masked_mean((z - q.detach()).pow(2), mask)}
-        weights = {"commitment": self.cfg.commitment}
-        if not self.cfg.codebook.ema:
-            losses["codebook"] = masked_mean((z.detach() - q).pow(2), mask)
-            weights["codebook"] = self.cfg.codebook_weight
-
+        latents, losses, weights = quantize_with_codes(z, codes, mask, self.codebook, self.cfg)
         valid_codes = codes[mask]
+        stats.update(batch_code_stats(valid_codes, self.num_codes))
         with torch.no_grad():
             n_frames = mask.sum().clamp_min(1).double()
-            counts = torch.bincount(valid_codes, minlength=self.num_codes)
-            stats["batch_perplexity"] = perplexity(counts)
-            stats["batch_used_codes"] = (counts > 0).sum().float()
             stats["segments_per_frame"] = seg.num_segments.sum().double() / n_frames
             stats["distortion_per_frame"] = seg.distortion.sum().double() / n_frames
             stats["lambda"] = float(self.lam)

@@ -29,6 +29,30 @@ from speechunits.models.common import as_lengths, length_mask, masked_mean
 __all__ = ["VQConfig", "VQBottleneck"]
 
 
+
+def quantize_with_codes(z: Tensor, codes: Tensor, mask: Tensor, codebook: Codebook, cfg) -> tuple:
+    """Codewords of `codes` with straight-through gradients, and the VQ losses.
+
+    z: (B, T, D), codes: (B, T) (-1 on padding), mask: (B, T) ->
+    (latents (B, T, D), losses {"commitment"[, "codebook"]}, their weights). The codebook
+    loss is there only without EMA updates. `cfg` has commitment, codebook_weight, codebook.ema.
+    """
+    q = codebook.lookup(codes).to(z.dtype) * mask[..., None].to(z.dtype)
+    latents = z + (q - z).detach()
+    losses = {"commitment": masked_mean((z - q.detach()).pow(2), mask)}
+    weights = {"commitment": cfg.commitment}
+    if not cfg.codebook.ema:
+        losses["codebook"] = masked_mean((z.detach() - q).pow(2), mask)
+        weights["codebook"] = cfg.codebook_weight
+    return latents, losses, weights
+
+
+@torch.no_grad()
+def batch_code_stats(valid_codes: Tensor, num_codes: int) -> dict[str, Tensor]:
+    """Perplexity and number of codes used in this batch (valid frames only)."""
+    counts = torch.bincount(valid_codes, minlength=num_codes)
+    return {"batch_perplexity": perplexity(counts), "batch_used_codes": (counts > 0).sum().float()}
+
 @dataclass
 class VQConfig:
     dim: int = 64
@@ -64,21 +88,9 @@ class VQBottleneck(Bottleneck):
         if update:
             self.codebook.maybe_init(valid)
         codes = self.codebook.nearest(z).masked_fill(~mask, -1)
-        q = self.codebook.lookup(codes).to(z.dtype) * mask[..., None].to(z.dtype)
-        latents = z + (q - z).detach()
-
-        losses = {"commitment": masked_mean((z - q.detach()).pow(2), mask)}
-        weights = {"commitment": self.cfg.commitment}
-        if not self.cfg.codebook.ema:
-            losses["codebook"] = masked_mean((z.detach() - q).pow(2), mask)
-            weights["codebook"] = self.cfg.codebook_weight
-
+        latents, losses, weights = quantize_with_codes(z, codes, mask, self.codebook, self.cfg)
         valid_codes = codes[mask]
-        stats: dict[str, Tensor | float] = {}
-        with torch.no_grad():
-            batch_counts = torch.bincount(valid_codes, minlength=self.num_codes)
-            stats["batch_perplexity"] = perplexity(batch_counts)
-            stats["batch_used_codes"] = (batch_counts > 0).sum().float()
+        stats: dict[str, Tensor | float] = batch_code_stats(valid_codes, self.num_codes)
         if update:
             stats.update(self.codebook.update(valid, valid_codes))
         if record:
