@@ -101,9 +101,9 @@ class UnitSequence:
     def to_json(self) -> dict:
         return {
             "utt": self.utt,
-            "units": [int(u) for u in self.units],
-            "durations": [int(d) for d in self.durations],
-            "start": [round(float(s), 6) for s in self.starts],
+            "units": self.units.tolist(),
+            "durations": self.durations.tolist(),
+            "start": np.round(self.starts, 6).tolist(),
             "shift": self.shift,
         }
 
