@@ -139,13 +139,8 @@ fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   for m in $models; do
-    out=$exp/$m/units/$eval_set
-    if [ -f $out/extract.json ] && features_complete $eval_dir $out/dense; then
-      log "stage 3: units of $m for $eval_set complete in $out, skipping"; continue
-    fi
-    log "stage 3: extracting $eval_set with $m ($tap tap) -> $out"
-    $cmd $exp/log/extract.$m.$eval_set.log speechunits extract $exp/$m $eval_dir $out --tap $tap \
-      --nj $nj --device $device
+    log "stage 3: $eval_set units of $m ($tap tap)"
+    extract_units $exp/$m $eval_dir $exp/$m/units/$eval_set $nj extract.$m.$eval_set --tap $tap --device $device
   done
 fi
 

@@ -102,13 +102,8 @@ fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   for m in $models; do
-    out=$exp/$m/units/dev
-    if [ -f $out/extract.json ] && features_complete $data/data/dev $out/dense; then
-      log "stage 3: units of $m complete in $out, skipping"; continue
-    fi
-    log "stage 3: extracting dev units with $m ($tap tap) -> $out"
-    $cmd $exp/log/extract.$m.log speechunits extract $exp/$m $data/data/dev $out --tap $tap \
-      --nj $nj --device $device
+    log "stage 3: dev units of $m ($tap tap)"
+    extract_units $exp/$m $data/data/dev $exp/$m/units/dev $nj extract.$m --tap $tap --device $device
   done
 fi
 

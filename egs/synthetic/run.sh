@@ -28,9 +28,9 @@ stage=0              # first stage to run
 stop_stage=100       # last stage to run
 nj=2                 # parallel jobs
 out=.                # folder for data/, feats/, exp/ and RESULTS.md
-minutes=6            # minutes of synthetic speech to generate
+minutes=12           # minutes of synthetic speech to generate
 speakers=8           # speakers, alternately male and female
-test_speakers=2      # of which held out for testing
+test_speakers=3      # of which held out for testing (ABX, unseen-speaker probes)
 seed=0               # seed of everything random
 train_config=../../pipelines/small.yaml  # model recipe
 train_overrides=""   # extra key=value overrides for training, e.g. "train.max_steps=200"
@@ -79,8 +79,7 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "stage 4: units of the test speakers -> $model/units_test"
-  $cmd $exp/log/extract.log speechunits extract $model $corpus/data/test $model/units_test \
-    --tap projection --device $device
+  extract_units $model $corpus/data/test $model/units_test $nj extract --tap projection --device $device
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -59,6 +59,27 @@ compute_features() {
     speechunits features "$data" "$feats" --type "$type" --cmvn "$cmvn" --job JOB/$n "$@"
 }
 
+# extract_units MODEL DATA OUT NJ LOGNAME [options]: `speechunits extract` in NJ jobs through
+# $cmd (part JOB of NJ each, whole speakers), then one run that assembles OUT's text files;
+# logs $exp/log/LOGNAME.JOB.log and LOGNAME.log. Skipped when OUT is complete; resumes otherwise.
+extract_units() {
+  local model=$1 data=$2 out=$3 nj=$4 logname=$5
+  shift 5
+  if [ -f "$out/extract.json" ] && features_complete "$data" "$out/dense"; then
+    log "units of $data by $model are complete in $out, skipping"
+    return 0
+  fi
+  local nspk n
+  nspk=$(wc -l < "$data/spk2utt")
+  n=$(( nj < nspk ? nj : nspk ))
+  log "extracting $data with $model -> $out ($n jobs)"
+  if [ "$n" -gt 1 ]; then
+    $cmd JOB=1:$n "$exp/log/$logname.JOB.log" speechunits extract "$model" "$data" "$out" --job JOB/$n "$@" \
+      || return 1
+  fi
+  $cmd "$exp/log/$logname.log" speechunits extract "$model" "$data" "$out" "$@"
+}
+
 # abx_one ITEM FEATS JSON [options]: one ABX condition via $cmd (log: JSON with .log), skipped
 # when JSON exists; prints the score line.
 abx_one() {

@@ -38,10 +38,19 @@ run_one() {
   } > "$log"
   ( "${args[@]}" ) >> "$log" 2>&1
   local rc=$?
-  { echo "# Accounting: time=$(( $(date +%s) - start )) threads=1"
+  { echo "# Accounting: time=$(( $(date +%s) - start )) threads=${OMP_NUM_THREADS:-$(nproc)}"
     echo "# Ended (code $rc) at $(date)"; } >> "$log"
   return $rc
 }
+
+# Jobs running side by side share the cores: unless the caller chose, each gets its share of
+# threads (torch, OpenMP and MKL read these at start-up), so N jobs do not start N x cores threads.
+running=$(( last - first + 1 ))
+if [ "$max_jobs" -gt 0 ] && [ "$max_jobs" -lt "$running" ]; then running=$max_jobs; fi
+if [ "$running" -gt 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+  share=$(( $(nproc) / running )); [ "$share" -ge 1 ] || share=1
+  export OMP_NUM_THREADS=$share MKL_NUM_THREADS=$share
+fi
 
 pids=(); jobs_of=(); failed=()
 for ((j = first; j <= last; j++)); do

@@ -153,13 +153,9 @@ fi
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   for m in $models; do
     for dur in $durations; do
-      out=$exp/$m/units/test_$dur
-      if [ -f $out/extract.json ] && features_complete $data/test_$dur $out/dense; then
-        log "stage 3: units of $m for test_$dur complete in $out, skipping"; continue
-      fi
-      log "stage 3: extracting test_$dur with $m ($tap tap) -> $out"
-      $cmd $exp/log/extract.$m.test_$dur.log speechunits extract $exp/$m $data/test_$dur $out --tap $tap \
-        --nj $nj --device $device
+      log "stage 3: test_$dur units of $m ($tap tap)"
+      extract_units $exp/$m $data/test_$dur $exp/$m/units/test_$dur $nj extract.$m.test_$dur --tap $tap \
+        --device $device
     done
   done
 fi

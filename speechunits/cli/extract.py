@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from speechunits.cli import COMMANDS
-from speechunits.cli.features import report_failures
+from speechunits.cli.features import parse_part, report_failures
 
 
 @COMMANDS.register("extract")
@@ -30,6 +30,9 @@ class Extract:
     Examples:
       speechunits extract exp/vqvae data/test units/test
       speechunits extract exp/vqvae/best.pt wavs/ units/wavs --tap encoder --no-dedup
+      speechunits extract exp/vqvae data/test units/test --nj 4          # 4 processes
+      for k in 1 2 3; do sbatch ... speechunits extract M data/test OUT --job $k/3; done
+      speechunits extract M data/test OUT                                # then assemble
       speechunits abx data/test/abx.item units/test/dense --speaker across
     """
 
@@ -42,7 +45,12 @@ class Extract:
         p.add_argument("--format", choices=["npy", "ark"], default="npy", help="dense store (default: %(default)s)")
         p.add_argument("--no-dedup", action="store_true", help="keep one unit per latent frame (durations all 1)")
         p.add_argument("--batch-size", type=int, default=16, help="utterances per batch (default: %(default)s)")
-        p.add_argument("--nj", type=int, default=1, help="batches processed in parallel (threads; default: 1)")
+        p.add_argument("--nj", type=int, default=1,
+                       help="parallel processes, each with its share of the utterances and of the torch threads "
+                            "(default: 1)")
+        p.add_argument("--job", metavar="K/N",
+                       help="extract only part K of N (cluster job arrays); a final run without --job assembles "
+                            "the text files")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--chunk-seconds", type=float, default=30.0,
                        help="longer utterances are encoded in chunks of this length (default: %(default)s)")
@@ -55,14 +63,13 @@ class Extract:
         p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
 
     def run(self, args) -> int:
-        import torch
+        import functools
+
         from tqdm import tqdm
 
         from speechunits.errors import SpeechUnitsError
         from speechunits.train.checkpoint import resolve_checkpoint
-        from speechunits.units.extractor import UnitExtractor
-        from speechunits.units.job import ExtractOptions, extract_units
-        from speechunits.units.sources import open_audio_source
+        from speechunits.units.job import ExtractOptions, extract_units, extract_units_parallel, job_part
 
         features = None
         if args.input_features:
@@ -71,21 +78,28 @@ class Extract:
             features = feature_preset(args.input_features, [f"cmvn={args.cmvn}"] if args.cmvn else [])
         elif args.cmvn:
             raise SpeechUnitsError("--cmvn goes with --input-features")
-        if args.nj > 1:
-            torch.set_num_threads(max(1, torch.get_num_threads() // args.nj))
+        if args.nj < 1:
+            raise SpeechUnitsError("--nj must be at least 1")
+        if args.nj > 1 and args.job:
+            raise SpeechUnitsError("--nj and --job exclude each other (--job runs one part in this process)")
         path = resolve_checkpoint(args.model)
-        extractor = UnitExtractor.from_checkpoint(
-            path, device=args.device, tap=args.tap, input_features=features,
-            dedup=not args.no_dedup, chunk_seconds=args.chunk_seconds,
+        build = functools.partial(
+            build_extraction, str(path), args.input, device=args.device, tap=args.tap, input_features=features,
+            dedup=not args.no_dedup, chunk_seconds=args.chunk_seconds, base_dir=args.base_dir,
+            allow_pipes=args.allow_pipes,
         )
-        source = open_audio_source(args.input, sample_rate=extractor.sample_rate, base_dir=args.base_dir,
-                                   allow_pipes=args.allow_pipes)
+        options = ExtractOptions(format=args.format, batch_size=args.batch_size, model=str(path.resolve()),
+                                 part=parse_part(args.job) if args.job else None)
+        extractor, source = build()
         for message in source.problems:
             print(f"DATA ERROR {message}", file=sys.stderr)
-        options = ExtractOptions(format=args.format, batch_size=args.batch_size, num_workers=args.nj,
-                                 model=str(path.resolve()))
-        with tqdm(total=len(source), desc="extract", unit="utt", disable=None, file=sys.stderr) as bar:
-            report = extract_units(extractor, source, args.out, options, on_progress=bar.update)
+        total = len(job_part(source, *options.part, by_speaker=extractor.needs_speaker_stats)) if options.part \
+            else len(source)
+        with tqdm(total=total, desc="extract", unit="utt", disable=None, file=sys.stderr) as bar:
+            if args.nj > 1:
+                report = extract_units_parallel(build, args.out, options, args.nj, on_progress=bar.update)
+            else:
+                report = extract_units(extractor, source, args.out, options, on_progress=bar.update)
         if not extractor.discrete:
             print(f"extract: the {extractor.model.cfg.bottleneck} bottleneck is continuous: wrote dense features only",
                   file=sys.stderr)
@@ -94,3 +108,15 @@ class Extract:
             print(f"extract: {len(source.problems)} problem(s) in {args.input} (lines skipped)", file=sys.stderr)
             status = 1
         return status
+
+
+def build_extraction(model: str, input: str, *, device: str, tap: str, input_features, dedup: bool,
+                     chunk_seconds: float, base_dir: str | None, allow_pipes: bool):
+    """The extractor and the audio source of one `speechunits extract` (in each --nj process)."""
+    from speechunits.units.extractor import UnitExtractor
+    from speechunits.units.sources import open_audio_source
+
+    extractor = UnitExtractor.from_checkpoint(model, device=device, tap=tap, input_features=input_features,
+                                              dedup=dedup, chunk_seconds=chunk_seconds)
+    source = open_audio_source(input, sample_rate=extractor.sample_rate, base_dir=base_dir, allow_pipes=allow_pipes)
+    return extractor, source

@@ -75,9 +75,18 @@ def split_data_dir(datadir: DataDir, n: int, by: str = "speaker") -> list[DataDi
         if n > len(datadir.utt2spk):
             raise ValueError(f"cannot split {len(datadir.utt2spk)} utterances into {n} parts")
         groups = [[u] for u in datadir.utts]
+    return [datadir.subset(utts) for utts in split_groups(groups, n)]
+
+
+def split_groups(groups: Sequence[Sequence[str]], n: int) -> list[list[str]]:
+    """n contiguous parts of `groups` (lists of utterances kept together, e.g. one per
+    speaker), each the concatenation of its groups, balanced by utterance count;
+    needs 1 <= n <= len(groups)."""
+    if not 1 <= n <= len(groups):
+        raise ValueError(f"cannot split {len(groups)} groups into {n} parts")
     parts, start = [], 0
     for end in _boundaries([len(g) for g in groups], n):
-        parts.append(datadir.subset(u for g in groups[start:end] for u in g))
+        parts.append([u for g in groups[start:end] for u in g])
         start = end
     return parts
 

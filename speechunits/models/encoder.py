@@ -22,8 +22,8 @@ convention "frame i covers [i s, (i+1) s)" the latent frame j covers
 [j R s, (j+1) R s): the time convention holds at every rate, and an impulse at
 input frame t has its strongest path to output frame t // R. Output lengths are
 ceil(T / R). Batched inputs give the same valid outputs as one utterance at a
-time: padding is zeroed before every layer, which is exactly the zero padding a
-lone utterance would get.
+time: padding is zeroed before every layer with a kernel wider than 1 (and in the
+output), which is exactly the zero padding a lone utterance would get.
 """
 
 from __future__ import annotations
@@ -183,9 +183,11 @@ class Encoder(nn.Module):
             raise SpeechUnitsError(f"encoder expects {self.input_dim}-dim input frames, got shape {tuple(x.shape)}")
         padded = lengths is not None and bool((lengths != x.shape[1]).any())  # else no masking needed
         lengths = as_lengths(x, lengths)
-        h = zero_padding(x, lengths) if padded else x
+        h = x
         for layer in self.layers:
-            h, lengths = layer(h, lengths)
-            if padded:
+            if padded and layer.spec.kernel > 1:  # a 1x1 layer never mixes padding into valid frames
                 h = zero_padding(h, lengths)
+            h, lengths = layer(h, lengths)
+        if padded:
+            h = zero_padding(h, lengths)
         return EncoderOutput(h, lengths, self.frame_shift)

@@ -30,6 +30,12 @@ then starts over).
 Every failure (unreadable audio, ...) is recorded against its utterance and the
 job carries on; failed utterances are left out of the outputs.
 
+Parallel jobs: `ExtractOptions(part=(k, n))` does part k of n only (whole speakers
+under per-speaker CMVN) and leaves the text files alone; n such runs side by side
+(cluster job arrays: `speechunits extract ... --job K/N`), then one run without a
+part, which finds everything done and assembles the text files.
+`extract_units_parallel` does exactly that with n local processes (`--nj N`).
+
 Per-speaker CMVN: when the model's input features use cmvn=speaker and the source
 knows speakers (a data dir), each speaker's statistics are accumulated over all of
 its utterances first (as `speechunits features` does) and kept in .parts/cmvn/
@@ -40,18 +46,22 @@ warning is logged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
+from speechunits.audio import Audio
 from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureDir, write_kaldi_ark
+from speechunits.data.split import split_groups
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import save_npy, write_json, write_text
 from speechunits.frontends.cmvn import CmvnStats
@@ -61,7 +71,7 @@ from speechunits.units.sources import AudioSource
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtractOptions", "extract_units", "FORMATS", "PARTS_DIR", "SETTINGS_FILE"]
+__all__ = ["ExtractOptions", "extract_units", "extract_units_parallel", "job_part", "FORMATS", "PARTS_DIR", "SETTINGS_FILE"]
 
 FORMATS = ("npy", "ark")
 PARTS_DIR = ".parts"
@@ -74,20 +84,28 @@ class ExtractOptions:
 
     format: dense store, "npy" (one file per utterance) or "ark" (Kaldi ark/scp);
     batch_size: utterances loaded and encoded together (fewer when they add up to more
-    than max_batch_seconds of audio); num_workers: batches in flight at once (threads);
+    than max_batch_seconds of audio);
+    part: (k, n) to do only part k of n of the utterances (whole speakers when the
+    model's CMVN is per speaker), for n jobs side by side; such a run leaves the
+    text files (and the ark) to a final run without a part, which finds every
+    utterance done and only assembles them;
     model: names the model in extract.json (its path)."""
 
     format: str = "npy"
     batch_size: int = 16
-    num_workers: int = 1
     model: str = ""
-    max_batch_seconds: float = 600.0  # audio held in memory per worker before it is encoded
+    max_batch_seconds: float = 600.0  # audio held in memory (per batch) before it is encoded
+    part: tuple[int, int] | None = None
 
     def __post_init__(self):
         if self.format not in FORMATS:
             raise SpeechUnitsError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if self.batch_size < 1 or self.num_workers < 1:
-            raise SpeechUnitsError("batch_size and num_workers must be >= 1")
+        if self.batch_size < 1:
+            raise SpeechUnitsError("batch_size must be >= 1")
+        if self.part is not None:
+            k, n = self.part
+            if not 1 <= k <= n:
+                raise SpeechUnitsError(f"job part {k}/{n}: need 1 <= k <= n")
 
 
 class _Layout:
@@ -177,6 +195,43 @@ def _read_part(layout: _Layout, utt: str) -> UnitSequence | None:
                         float(obj["shift"]))
 
 
+def job_part(source: AudioSource, k: int, n: int, by_speaker: bool) -> list[str]:
+    """Utterances of part k (1-based) of n, in source order: contiguous runs of whole
+    speakers when `by_speaker` and the source knows speakers, else of utterances.
+    Parts beyond the number of speakers (utterances) are empty."""
+    utts = source.utts()
+    utt2spk = source.utt2spk if by_speaker and source.utt2spk else {}
+    groups: dict[str, list[str]] = {}
+    for utt in utts:
+        groups.setdefault(utt2spk[utt] if utt in utt2spk else "\0" + utt, []).append(utt)
+    parts = split_groups(list(groups.values()), min(n, len(groups))) if groups else []
+    mine = set(parts[k - 1]) if k <= len(parts) else set()
+    return [u for u in utts if u in mine]
+
+
+def _load_groups(source: AudioSource, utts: list[str], options: ExtractOptions
+                 ) -> Iterator[tuple[dict[str, Audio], BatchReport]]:
+    """The audio of `batch_size` utterances at a time (fewer when they add up to
+    `max_batch_seconds`, so a batch of long recordings never sits in memory at once),
+    with the failures and notes of loading them."""
+    audios, rep, seconds = {}, BatchReport(), 0.0
+    for utt in utts:
+        try:
+            audio = source.load(utt)
+        except SpeechUnitsError as e:
+            rep.failures[utt] = str(e)
+            continue
+        if audio.num_channels > 1:
+            rep.notes[utt] = f"{audio.num_channels} channels mixed down to mono (channel mean)"
+        audios[utt] = audio
+        seconds += audio.duration
+        if len(audios) >= options.batch_size or seconds >= options.max_batch_seconds:
+            yield audios, rep
+            audios, rep, seconds = {}, BatchReport(), 0.0
+    if audios or rep.failures or rep.notes:
+        yield audios, rep
+
+
 def extract_units(
     extractor: UnitExtractor,
     source: AudioSource,
@@ -184,8 +239,13 @@ def extract_units(
     options: ExtractOptions | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
-    """Extract every utterance of `source` into `out_dir` (see the module docstring).
-    `on_progress(n)` is called as utterances finish. Returns the per-utterance report."""
+    """Extract every utterance of `source` (or of options.part) into `out_dir` (see the
+    module docstring). `on_progress(n)` is called as utterances finish. Returns the
+    per-utterance report.
+
+    The model runs in the calling thread (torch ops measured ~3x slower in a pool
+    thread on CPU); one background thread reads the next batch's audio and writes
+    the finished outputs meanwhile."""
     options = options or ExtractOptions()
     layout = _Layout(Path(out_dir), options.format)
     layout.out.mkdir(parents=True, exist_ok=True)
@@ -198,13 +258,16 @@ def extract_units(
 
     report = BatchReport()
     utts = source.utts()
+    if options.part is not None:
+        utts = job_part(source, *options.part, by_speaker=extractor.needs_speaker_stats)
     bad = [u for u in utts if "/" in u or u.startswith(".")]
     for utt in bad:
         report.failures[utt] = "utterance id contains '/' or starts with '.': cannot name its output files"
     todo = [u for u in utts if u not in report.failures and not layout.finished(u)]
     report.skipped = len(utts) - len(todo) - len(bad)
-    if on_progress and report.skipped:
-        on_progress(report.skipped)
+    progress = on_progress or (lambda n: None)
+    if report.skipped:
+        progress(report.skipped)
 
     stats: dict[str, CmvnStats] = {}
     utt2spk = source.utt2spk or {}
@@ -223,58 +286,48 @@ def extract_units(
             return None
         return stats.get(utt2spk.get(utt, ""), None)
 
-    def encode(audios: dict, rep: BatchReport) -> None:
+    def encode(audios: dict[str, Audio]) -> list[tuple[str, Units]]:
         names = list(audios)
         try:
-            results = extractor.extract_batch([audios[u] for u in names], cmvn_stats=[stats_of(u) for u in names])
+            return list(zip(names, extractor.extract_batch([audios[u] for u in names],
+                                                           cmvn_stats=[stats_of(u) for u in names])))
         except SpeechUnitsError:  # find out which utterance it was
             results = []
-            for utt in list(names):
+            for utt in names:
                 try:
-                    results.append(extractor(audios[utt], cmvn_stats=stats_of(utt)))
+                    results.append((utt, extractor(audios[utt], cmvn_stats=stats_of(utt))))
                 except SpeechUnitsError as e:
-                    rep.failures[utt] = str(e)
-                    names.remove(utt)
-        for utt, units in zip(names, results):
-            with rep.attempt(utt):
-                _write(layout, utt, units)
+                    report.failures[utt] = str(e)
+                    progress(1)
+            return results
 
-    def run(batch: list[str]) -> BatchReport:
-        """Load and encode a batch; audio is encoded as soon as `max_batch_seconds` of it
-        has been loaded, so a batch of long recordings never sits in memory at once."""
-        rep = BatchReport()
-        audios, seconds = {}, 0.0
-        for utt in batch:
-            try:
-                audio = source.load(utt)
-            except SpeechUnitsError as e:
-                rep.failures[utt] = str(e)
-                continue
-            if audio.num_channels > 1:
-                rep.notes[utt] = f"{audio.num_channels} channels mixed down to mono (channel mean)"
-            audios[utt] = audio
-            seconds += audio.duration
-            if seconds >= options.max_batch_seconds:
-                encode(audios, rep)
-                audios, seconds = {}, 0.0
-        if audios:
-            encode(audios, rep)
-        return rep
+    def settle(writes: list[tuple[str, Future]]) -> None:
+        for utt, written in writes:
+            with report.attempt(utt):
+                written.result()
+            progress(1)
 
-    batches = [todo[i : i + options.batch_size] for i in range(0, len(todo), options.batch_size)]
-    def finish(rep: BatchReport) -> None:
-        report.merge(rep)
-        if on_progress:
-            on_progress(rep.done + len(rep.failures))
+    with ThreadPoolExecutor(1, thread_name_prefix="extract-io") as io:
+        groups = _load_groups(source, todo, options)
+        loading = io.submit(next, groups, None)
+        writes: list[tuple[str, Future]] = []
+        while (group := loading.result()) is not None:
+            loading = io.submit(next, groups, None)  # the next batch loads while this one encodes
+            audios, loaded = group
+            report.merge(loaded)
+            progress(len(loaded.failures))
+            results = encode(audios)
+            settle(writes)  # the previous batch's outputs
+            writes = [(utt, io.submit(_write, layout, utt, units)) for utt, units in results]
+        settle(writes)
 
-    if options.num_workers == 1:  # in this thread: torch ops run ~3x slower in a pool thread (measured)
-        for batch in batches:
-            finish(run(batch))
-    else:
-        with ThreadPoolExecutor(options.num_workers) as pool:
-            for rep in pool.map(run, batches):
-                finish(rep)
+    if options.part is None:
+        _assemble(layout, source.utts(), report, extractor.discrete, options.format)
+    return report
 
+
+def _assemble(layout: _Layout, utts: list[str], report: BatchReport, discrete: bool, fmt: str) -> None:
+    """units.txt, durations.txt, units.jsonl (and the ark) from the finished utterances' parts."""
     finished = [u for u in utts if u not in report.failures and layout.finished(u)]
     seqs = []
     for utt in finished:
@@ -285,10 +338,65 @@ def extract_units(
             continue
         if seq is not None:
             seqs.append(seq)
-    if extractor.discrete:
+    if discrete:
         write_units(layout.out, seqs)
-    if options.format == "ark":
+    if fmt == "ark":
         ok = [u for u in finished if u not in report.failures]
         write_kaldi_ark(layout.dense.path / "feats.ark", layout.dense.path / "feats.scp",
                         ((u, layout.arrays.load(u)) for u in ok))
+
+
+def _run_part(build: Callable[[], tuple[UnitExtractor, AudioSource]], out_dir: str, options: ExtractOptions,
+              threads: int) -> BatchReport:
+    """One worker process of `extract_units_parallel`."""
+    import torch
+
+    torch.set_num_threads(threads)
+    extractor, source = build()
+    return extract_units(extractor, source, out_dir, options)
+
+
+def extract_units_parallel(
+    build: Callable[[], tuple[UnitExtractor, AudioSource]],
+    out_dir: str | os.PathLike,
+    options: ExtractOptions | None = None,
+    num_jobs: int = 2,
+    on_progress: Callable[[int], None] | None = None,
+) -> BatchReport:
+    """`extract_units` in `num_jobs` processes side by side (parts 1..n of the
+    utterances, each process with torch threads / n), then the assembly.
+
+    `build()` makes the extractor and the source; it runs in every process, so it
+    must be picklable (a module-level function, or functools.partial of one).
+    Progress is read off the part files as they appear."""
+    import multiprocessing
+    import time
+
+    import torch
+
+    options = options or ExtractOptions()
+    extractor, source = build()  # fails early on a bad model or input
+    layout = _Layout(Path(out_dir), options.format)
+    count = lambda: sum(1 for _ in layout.parts.glob("*.json")) if layout.parts.is_dir() else 0  # noqa: E731
+    seen = count()
+    threads = max(1, torch.get_num_threads() // num_jobs)
+    report = BatchReport()
+    context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+    with ProcessPoolExecutor(num_jobs, mp_context=context) as pool:
+        jobs = [pool.submit(_run_part, build, str(out_dir), dataclasses.replace(options, part=(k, num_jobs)), threads)
+                for k in range(1, num_jobs + 1)]
+        pending = set(jobs)
+        while pending:
+            _, pending = wait(pending, timeout=0.5)
+            now = count()
+            if on_progress and now > seen:
+                on_progress(now - seen)
+            seen = now
+        for k, job in enumerate(jobs, 1):
+            try:
+                part = job.result()
+            except BrokenProcessPool as e:
+                raise SpeechUnitsError(f"extract: job {k}/{num_jobs} died ({e}); rerun to resume") from None
+            report.merge(part)
+    _assemble(layout, source.utts(), report, extractor.discrete, options.format)
     return report

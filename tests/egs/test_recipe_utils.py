@@ -57,6 +57,23 @@ def test_run_local_substitutes_job_and_reports_failures(tmp_path):
     assert "# Ended (code 1)" in (tmp_path / "log/y.2.log").read_text()
 
 
+def test_run_local_gives_each_job_its_share_of_threads(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    cores = len(os.sched_getaffinity(0))  # what nproc counts
+    show = ["bash", "-c", 'echo "threads=$OMP_NUM_THREADS"']
+    for jobs, max_run, share in ((2, 0, max(1, cores // 2)), (4, 1, None), (1, 0, None)):
+        args = [UTILS / "run_local.sh"] + (["--max-jobs-run", str(max_run)] if max_run else [])
+        out = subprocess.run(args + [f"JOB=1:{jobs}", "log/t.JOB.log"] + show, cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        expect = f"threads={share}" if share else "threads="
+        assert [line for line in (tmp_path / "log/t.1.log").read_text().splitlines()
+                if line.startswith("threads=")] == [expect]
+    chosen = subprocess.run([UTILS / "run_local.sh", "JOB=1:2", "log/c.JOB.log"] + show, cwd=tmp_path,
+                            env={**env, "OMP_NUM_THREADS": "7"}, capture_output=True, text=True)
+    assert chosen.returncode == 0 and "threads=7" in (tmp_path / "log/c.2.log").read_text()
+
+
 def test_slurm_runner_with_fake_sbatch(tmp_path):
     fake = tmp_path / "bin" / "sbatch"
     fake.parent.mkdir()

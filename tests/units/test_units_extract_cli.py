@@ -144,3 +144,57 @@ def test_ark_format_and_speaker_cmvn(tmp_path, setup):
     np.testing.assert_allclose(dense.load("spk_b-2"), ref.dense, atol=1e-4)
     assert not np.allclose(dense.load("spk_b-2"), ex(wavs[1]).dense, atol=1e-2)  # not per-utterance CMVN
     assert sorted(p.name for p in (out / ".parts" / "cmvn").iterdir()) == ["spk_a.npy", "spk_b.npy"]
+
+
+def _outputs(out):
+    """Everything a finished extraction holds, comparable across runs."""
+    files = {name: (out / name).read_text() for name in ("units.txt", "durations.txt", "units.jsonl")}
+    arrays = {p.relative_to(out).as_posix(): np.load(p) for p in sorted(out.glob("*/*.npy"))}
+    return files, arrays
+
+
+def test_job_parts_then_assembly_and_nj_processes_equal_one_run(tmp_path, setup, capsys):
+    """--job K/N parts (whole speakers under per-speaker CMVN) followed by a run without --job,
+    and --nj 2 worker processes, give exactly the outputs of one plain run."""
+    root, _, data, audio, _ = setup
+    feats = feature_preset("fbank", ["cmvn=speaker"])
+    model, _ = tiny_model("vq", features=feats)
+    ckpt = save_tiny_checkpoint(tmp_path / "spk.pt", model, feats)
+    one = tmp_path / "one"
+    assert main(["extract", str(ckpt), str(data), str(one)]) == 0
+    reference = _outputs(one)
+
+    parts = tmp_path / "parts"
+    assert main(["extract", str(ckpt), str(data), str(parts), "--job", "2/2"]) == 0
+    assert "2 done, 0 already done, 0 failed" in capsys.readouterr().err
+    assert not (parts / "units.txt").exists()  # a part leaves assembly to the final run
+    assert sorted(p.stem for p in (parts / "dense").glob("*.npy")) == ["spk_b-1", "spk_b-2"]  # one whole speaker
+    assert sorted(p.name for p in (parts / ".parts" / "cmvn").iterdir()) == ["spk_b.npy"]
+    assert main(["extract", str(ckpt), str(data), str(parts), "--job", "1/2"]) == 0
+    assert main(["extract", str(ckpt), str(data), str(parts)]) == 0
+    assert "0 done, 4 already done, 0 failed" in capsys.readouterr().err
+    files, arrays = _outputs(parts)
+    assert files == reference[0] and arrays.keys() == reference[1].keys()
+    for key in arrays:
+        np.testing.assert_array_equal(arrays[key], reference[1][key])
+
+    parallel = tmp_path / "parallel"
+    assert main(["extract", str(ckpt), str(data), str(parallel), "--nj", "2"]) == 0
+    assert "4 done, 0 already done, 0 failed" in capsys.readouterr().err
+    files, arrays = _outputs(parallel)
+    assert files == reference[0]
+    for key in arrays:
+        np.testing.assert_allclose(arrays[key], reference[1][key], atol=1e-5)  # 1 torch thread per process
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "x"), "--nj", "2", "--job", "1/2"]) == 1
+
+
+def test_job_part_splits_whole_speakers_or_utterances(setup):
+    from speechunits.units.job import job_part
+    from speechunits.units.sources import open_audio_source
+
+    _, _, data, _, _ = setup
+    source = open_audio_source(data)
+    by_spk = [job_part(source, k, 3, by_speaker=True) for k in (1, 2, 3)]
+    assert by_spk == [["spk_a-1", "spk_a-2"], ["spk_b-1", "spk_b-2"], []]  # 2 speakers: part 3 is empty
+    by_utt = [job_part(source, k, 3, by_speaker=False) for k in (1, 2, 3)]
+    assert sorted(u for part in by_utt for u in part) == sorted(UTTS) and all(by_utt)
