@@ -149,7 +149,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       --alignments $data/data/dev/alignments.ctm
   done
   log "stage 6: summary -> $exp/RESULTS.md"
-  python utils/summarize_results.py $exp --systems mfcc $models \
+  python utils/summarize_results.py --command "$command_line" --note "$(run_note 6)" $exp --systems mfcc $models \
     --title "speechocean762 ($(basename $corpus)): dev speakers" --out $exp/RESULTS.md
 fi
 

@@ -111,7 +111,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "stage 8: report and RESULTS.md"
   $cmd $exp/log/report.log speechunits report $model --alignments $corpus/data/test/alignments.ctm \
     --fbank $feats/fbank --units $model/units_test
-  python utils/summarize_results.py $exp --systems mfcc small --out $out/RESULTS.md
+  python utils/summarize_results.py --command "$command_line" --note "$(run_note 8)" $exp --systems mfcc small --out $out/RESULTS.md
   log "report: $model/report/report.html; results: $out/RESULTS.md"
 fi
 

@@ -42,6 +42,13 @@ features_complete() {
   done < "$list"
 }
 
+# speaker_jobs DATA NJ: how many jobs holding whole speakers DATA can fill (at most NJ).
+speaker_jobs() {
+  local nspk
+  nspk=$(wc -l < "$1/spk2utt")
+  echo $(( $2 < nspk ? $2 : nspk ))
+}
+
 # compute_features DATA FEATS TYPE CMVN NJ LOGNAME [key=value...]: jobs hold whole
 # speakers, so per-speaker CMVN statistics stay within a job; logs $exp/log/LOGNAME.JOB.log.
 compute_features() {
@@ -51,9 +58,8 @@ compute_features() {
     log "$type features of $data are complete in $feats, skipping"
     return 0
   fi
-  local nspk n
-  nspk=$(wc -l < "$data/spk2utt")
-  n=$(( nj < nspk ? nj : nspk ))
+  local n
+  n=$(speaker_jobs "$data" "$nj")
   log "$type features of $data -> $feats ($n jobs)"
   $cmd JOB=1:$n "$exp/log/$logname.JOB.log" \
     speechunits features "$data" "$feats" --type "$type" --cmvn "$cmvn" --job JOB/$n "$@"
@@ -69,9 +75,8 @@ extract_units() {
     log "units of $data by $model are complete in $out, skipping"
     return 0
   fi
-  local nspk n
-  nspk=$(wc -l < "$data/spk2utt")
-  n=$(( nj < nspk ? nj : nspk ))
+  local n
+  n=$(speaker_jobs "$data" "$nj")
   log "extracting $data with $model -> $out ($n jobs)"
   if [ "$n" -gt 1 ]; then
     $cmd JOB=1:$n "$exp/log/$logname.JOB.log" speechunits extract "$model" "$data" "$out" --job JOB/$n "$@" \
@@ -147,9 +152,19 @@ run_limited() {
   return $failed
 }
 
+# run_note LAST: how this run went so far, for RESULTS.md ("stages 0-8 of this run took 5.6 min
+# on 2 cores"); LAST is the recipe's last stage.
+run_note() {
+  local last=$stop_stage
+  [ "$last" -lt "$1" ] || last=$1
+  awk -v s="$(( $(date +%s) - recipe_started ))" -v a="$stage" -v b="$last" -v c="$(nproc)" \
+    'BEGIN { printf "stages %d-%d of this run took %.1f min on %d cores", a, b, s / 60, c }'
+}
+
 # start_recipe: log the command line (saved as $command_line before option parsing) and
 # append it to $exp/command_lines.txt.
 start_recipe() {
+  recipe_started=$(date +%s)
   mkdir -p "$exp/log"
   log "$command_line"
   echo "$(date '+%F %T') $command_line" >> "$exp/command_lines.txt"

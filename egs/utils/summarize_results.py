@@ -203,10 +203,12 @@ def probes_section(exp: Path, systems: list[str]) -> list[str]:
             "", *out]
 
 
-def summarize(exp: Path, systems: list[str], title: str) -> str:
+def summarize(exp: Path, systems: list[str], title: str, command: str = "", note: str = "") -> str:
     if not systems:
         systems = sorted(p.name for p in exp.iterdir() if p.is_dir() and p.name != "log")
     lines = [f"# {title}", ""]
+    if command:
+        lines += [f"Command: `{command.strip()}`" + (f" ({note})" if note else ""), ""]
     for section in (abx_section, training_section, unit_metrics_section, probes_section):
         lines += section(exp, systems)
     return "\n".join(lines).rstrip() + "\n"
@@ -218,8 +220,10 @@ def main(argv=None) -> int:
     p.add_argument("--systems", nargs="*", default=[], help="sub-folders to report, in order (default: all)")
     p.add_argument("--title", default="Results")
     p.add_argument("--out", type=Path, help="write here (default: stdout)")
+    p.add_argument("--command", default="", help="the recipe command line that produced the results")
+    p.add_argument("--note", default="", help="said after the command (e.g. how long the run took)")
     args = p.parse_args(argv)
-    text = summarize(args.exp, args.systems, args.title)
+    text = summarize(args.exp, args.systems, args.title, args.command, args.note)
     if args.out:
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(text)

@@ -218,7 +218,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     $cmd $exp/log/report.$m.log speechunits report $exp/$m
   done
   log "stage 6: summary -> $exp/RESULTS.md"
-  python utils/summarize_results.py $exp --systems mfcc $models \
+  python utils/summarize_results.py --command "$command_line" --note "$(run_note 6)" $exp --systems mfcc $models \
     --title "ZeroSpeech 2017 track 1, $lang (test: $durations)" --out $exp/RESULTS.md
 fi
 

@@ -97,7 +97,7 @@ def test_rerun_skips_and_unknown_model_fails(so_run):
     before = last.stat().st_mtime_ns
     log = check_ok(run_recipe("speechocean762", "--stage", "0", "--stop-stage", "5", *args))
     assert last.stat().st_mtime_ns == before
-    for what in ("corpus prepared in", "are complete in", "finished training, skipping", "units of pcvq complete",
+    for what in ("corpus prepared in", "are complete in", "finished training, skipping", "pcvq are complete in",
                  "exists, skipping", "probes of pcvq done, skipping"):
         assert what in log, what
     bad = run_recipe("speechocean762", "--models", "vq nosuch", "--exp", str(tmp / "exp2"), "--stage", "9")
