@@ -14,7 +14,10 @@ on the weights. Audio: synthetic utterances of 3-15 s (a new pair of tones every
 2. Baseline: one utterance at a time, unbatched and unchunked (each utterance
    features + `model.encode` alone) on the same audio; the ratio batched/baseline.
 3. The whole job (`speechunits extract` without the CLI: WAV files read from disk,
-   npy + part files + units.txt/jsonl written) on the same audio.
+   npy + part files + units.txt/jsonl written) on the same audio: in this process
+   with `--threads` threads, and (with --threads 2) as `extract --nj 2` runs it, two
+   processes of one thread with half the files each, started together once both
+   have loaded the model (process start-up excluded).
 4. Peak memory for one long recording (`--hour-seconds`, default an hour) through
    the extract job in a fresh process: peak RSS (ru_maxrss) of that process, and of
    a process that only imports torch and builds the model, for comparison.
@@ -119,6 +122,48 @@ def hour_child(args) -> None:
     print(f"SECONDS {elapsed:.2f}")
 
 
+def worker_child(args) -> None:
+    """Runs in a fresh process with 1 torch thread: the extract job on one list of files,
+    started by a line on stdin so that two workers run at the same time; prints its seconds
+    (best of --repeats, each into a new folder)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from speechunits.units.extractor import UnitExtractor
+    from speechunits.units.job import ExtractOptions, extract_units
+    from speechunits.units.sources import open_audio_source
+
+    ex = UnitExtractor.from_checkpoint(args.hour_checkpoint)
+    source = open_audio_source(args.worker_child)
+    extract_units(ex, source, Path(args.hour_out) / "warm-up", ExtractOptions(model="bench"))
+    print("READY", flush=True)
+    sys.stdin.readline()
+    best = float("inf")
+    for r in range(args.repeats):
+        t0 = time.perf_counter()
+        extract_units(ex, source, Path(args.hour_out) / f"run{r}", ExtractOptions(model="bench"))
+        best = min(best, time.perf_counter() - t0)
+    print(f"SECONDS {best:.4f}", flush=True)
+
+
+def two_workers(base_cmd: list[str], lists: list[Path], out: Path) -> float:
+    """Two 1-thread worker processes, one list each, started together; the slower one's seconds."""
+    procs = [subprocess.Popen(base_cmd + ["--worker-child", str(lst), "--hour-out", str(out / lst.stem)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for lst in lists]
+    for p in procs:
+        while p.stdout.readline().strip() != "READY":
+            if p.poll() is not None:
+                raise RuntimeError("extraction worker failed")
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    seconds = []
+    for p in procs:
+        out_text, _ = p.communicate()
+        seconds += [float(line.split()[1]) for line in out_text.splitlines() if line.startswith("SECONDS")]
+    return max(seconds)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", help="a trained checkpoint (default: pipelines/small.yaml, random weights)")
@@ -130,9 +175,13 @@ def main() -> None:
     p.add_argument("--hour-child", help=argparse.SUPPRESS)
     p.add_argument("--hour-checkpoint", help=argparse.SUPPRESS)
     p.add_argument("--hour-out", help=argparse.SUPPRESS)
+    p.add_argument("--worker-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.hour_child:
         hour_child(args)
+        return
+    if args.worker_child:
+        worker_child(args)
         return
 
     import soundfile as sf
@@ -191,18 +240,29 @@ def main() -> None:
             extract_units(batched, open_audio_source(tmp / "list.txt"), out, ExtractOptions(model="bench"))
 
         t_job = timed(job, args.repeats)
-        print(f"extract job (files):   {t_job:7.2f} s = {total / t_job:7.0f} x real time")
+        print(f"extract job (files):   {t_job:7.2f} s = {total / t_job:7.0f} x real time "
+              f"(one process, {args.threads} threads)")
+
+        ckpt = tmp / "model.pt"
+        save_checkpoint_for(batched, ckpt)
+        base_cmd = [sys.executable, __file__, "--threads", str(args.threads), "--hour-checkpoint", str(ckpt),
+                    "--repeats", str(args.repeats)]
+        if args.threads == 2:  # what `extract --nj 2` does: two processes of one thread, half the files each
+            halves = [tmp / "half1.txt", tmp / "half2.txt"]
+            by_length = sorted(range(len(waves)), key=lambda i: -waves[i].size)
+            for h, path in enumerate(halves):  # alternate by length: equal work
+                path.write_text("".join(listing[i] + "\n" for i in by_length[h::2]))
+            t_two = two_workers(base_cmd, halves, tmp / "workers")
+            print(f"extract job (files):   {t_two:7.2f} s = {total / t_two:7.0f} x real time "
+                  f"(two 1-thread processes side by side, as --nj 2; start-up excluded)")
 
         if args.skip_hour:
             return
-        ckpt = tmp / "model.pt"
-        save_checkpoint_for(batched, ckpt)
         long_wav = tmp / "long.wav"
         with sf.SoundFile(long_wav, "w", SR, 1, subtype="PCM_16") as f:
             for k in range(int(np.ceil(args.hour_seconds / 60))):
                 f.write(synthetic(min(60.0, args.hour_seconds - 60 * k), 1000 + k))
         (tmp / "long.txt").write_text(f"long {long_wav}\n")
-        base_cmd = [sys.executable, __file__, "--threads", str(args.threads), "--hour-checkpoint", str(ckpt)]
 
         def child(which: str) -> dict[str, float]:
             res = subprocess.run(base_cmd + ["--hour-child", which, "--hour-out", str(tmp / "long_out")],
