@@ -157,7 +157,7 @@ run_limited() {
 run_note() {
   local last=$stop_stage
   [ "$last" -lt "$1" ] || last=$1
-  awk -v s="$(( $(date +%s) - recipe_started ))" -v a="$stage" -v b="$last" -v c="$(nproc)" \
+  awk -v s="$(( $(date +%s) - recipe_started ))" -v a="$stage" -v b="$last" -v c="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" \
     'BEGIN { printf "stages %d-%d of this run took %.1f min on %d cores", a, b, s / 60, c }'
 }
 

@@ -58,6 +58,10 @@ def test_every_stage_leaves_its_outputs(recipe):
     assert len(wavs) == 3 and sf.info(wavs[0]).samplerate == 16000
     results = (out / "RESULTS.md").read_text()
     assert "| mfcc |" in results and "| small dense |" in results and "| small codes |" in results
+    cores = len(os.sched_getaffinity(0))  # the machine's, not the single thread OMP_NUM_THREADS gives jobs
+    assert f"Command: `{RECIPE} --out {out} --minutes 2" in results and "stages 0-8 of this run took" in results
+    assert f"min on {cores} cores" in results
+    assert (out / "exp/log/extract.log").is_file()  # --nj 1: one extraction job, no parts
     assert (model / "report/report.html").is_file()
 
 
