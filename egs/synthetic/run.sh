@@ -21,7 +21,7 @@
 # ABX: triphone items with context within, phone items with any context; within and
 # across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/RESULTS.md.
 set -euo pipefail
-command_line="$0 $*"
+command_line="$0${*:+$(printf ' %q' "$@")}"  # as typed, shell-quoted
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 stage=0              # first stage to run

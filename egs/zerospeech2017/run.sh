@@ -35,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 [ -r "$0" ] || exec bash "$PWD/${0##*/}" "$@"  # $0 relative to another cwd: --help reads the script
 # the command line, kept before the options are parsed (and shifted away)
-command_line="$0$(printf ' %q' "$@")"
+command_line="$0${*:+$(printf ' %q' "$@")}"  # as typed, shell-quoted
 
 help_message="Usage: $0 --zr-root DIR [options]   (the stages are described at the top of run.sh)"
 stage=0              # first stage to run
