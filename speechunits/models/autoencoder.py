@@ -27,7 +27,6 @@ so the saved config of an experiment lists every value used.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -288,9 +287,10 @@ class SpeechAutoencoder(nn.Module):
     def latent_usage(self, batch: Mapping[str, Tensor]) -> dict[str, float]:
         """Does the decoder use the latents? Reconstruction loss with the true latents,
         with all latents zeroed, and with latents shuffled across the batch (utterance b
-        gets utterance b-1's). A decoder that ignores its latents (silent collapse) scores
-        the same on all three. `batch` holds forward()'s keyword arguments. Runs with
-        inference behaviour; the shuffled figure is NaN for a batch of one."""
+        gets utterance b-1's; a batch of one gets its own latents rotated by half their
+        length). A decoder that ignores its latents (silent collapse) scores the same on
+        all three. `batch` holds forward()'s keyword arguments. Runs with inference
+        behaviour."""
         was_training = self.training
         self.eval()
         try:
@@ -300,10 +300,10 @@ class SpeechAutoencoder(nn.Module):
             true = self._decode(bn.latents, enc.lengths, *args)[1].loss
             zero = self._decode(torch.zeros_like(bn.latents), enc.lengths, *args)[1].loss
             if bn.latents.shape[0] > 1:
-                shuffled = self._decode(torch.roll(bn.latents, 1, dims=0), enc.lengths, *args)[1].loss
-                shuffled = float(shuffled)
-            else:
-                shuffled = math.nan
+                wrong = torch.roll(bn.latents, 1, dims=0)
+            else:  # one utterance: its latents from half its length away
+                wrong = torch.roll(bn.latents, max(1, int(enc.lengths[0]) // 2), dims=1)
+            shuffled = float(self._decode(wrong, enc.lengths, *args)[1].loss)
         finally:
             self.train(was_training)
         true, zero = float(true), float(zero)
