@@ -132,7 +132,7 @@ class _ConvLayer(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, T, C_in) with zero padding -> (B, ceil(T / s), C_out), new lengths."""
-        k, s, left = self.spec.kernel, self.spec.stride, self.spec.pad_left
+        s, left = self.spec.stride, self.spec.pad_left
         T = x.shape[1]
         extra = -(-T // s) * s - T  # the last window needs `left + extra` frames of padding on the right
         h = F.pad(x, (0, 0, 0, extra)) if extra else x  # the convolution pads `left` on each side

@@ -370,7 +370,6 @@ def extract_units_parallel(
     must be picklable (a module-level function, or functools.partial of one).
     Progress is read off the part files as they appear."""
     import multiprocessing
-    import time
 
     import torch
 
