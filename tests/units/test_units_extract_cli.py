@@ -123,6 +123,12 @@ def test_corrupt_file_is_reported(setup, tmp_path, capsys):
     assert "FAILED spk_a-2" in err and "3 done, 0 already done, 1 failed" in err
     check_outputs(out, ["spk_a-1", "spk_b-1", "spk_b-2"])
     assert main(["extract", str(ckpt), str(bad), str(out), "--allow-failures"]) == 0
+    # worker processes report their parts' failures the same way
+    out2 = tmp_path / "out2"
+    assert main(["extract", str(ckpt), str(bad), str(out2), "--nj", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED spk_a-2" in err and "3 done, 0 already done, 1 failed" in err
+    check_outputs(out2, ["spk_a-1", "spk_b-1", "spk_b-2"])
 
 
 def test_ark_format_and_speaker_cmvn(tmp_path, setup):
