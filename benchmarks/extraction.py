@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -69,24 +70,6 @@ def build_extractor(checkpoint: str | None, **options):
     torch.manual_seed(0)
     cfg = load_model_config(ROOT / "pipelines" / "small.yaml", ["speakers=[s0]"])
     return UnitExtractor(SpeechAutoencoder(cfg).eval(), feature_preset("fbank"), **options)
-
-
-def timed(fn, repeats: int) -> float:
-    """Best wall-clock seconds of `repeats` runs."""
-    return timed_cpu(fn, repeats)[0]
-
-
-def timed_cpu(fn, repeats: int) -> tuple[float, float]:
-    """(best wall seconds, CPU seconds of that run, all threads): on a busy machine the CPU
-    time says what the work costs; wall / CPU below the thread count means we were starved."""
-    best = (float("inf"), float("inf"))
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if wall < best[0]:
-            best = (wall, cpu)
-    return best
 
 
 def save_checkpoint_for(extractor, path: Path) -> None:
@@ -208,9 +191,9 @@ def main() -> None:
         ws, total = audio(minutes, lo, hi, 0 if lo > 1 else 10000)
         times = {"batched": (float("inf"), 0.0), "baseline": (float("inf"), 0.0)}
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
-            times["batched"] = min(times["batched"], timed_cpu(lambda: batched.extract_batch(ws), 1))
-            times["baseline"] = min(times["baseline"], timed_cpu(lambda: [baseline(w) for w in ws], 1))
-        t_feats = timed(lambda: [batched.features(w) for w in ws], 1)
+            times["batched"] = min(times["batched"], best_of(lambda: batched.extract_batch(ws), 1))
+            times["baseline"] = min(times["baseline"], best_of(lambda: [baseline(w) for w in ws], 1))
+        t_feats = best_of(lambda: [batched.features(w) for w in ws], 1)[0]
         print(f"utterances of {name} ({len(ws)}, {total / 60:.1f} min):")
         for key, label in (("batched", "batched API:        "), ("baseline", "unbatched baseline: ")):
             wall, cpu = times[key]
@@ -239,7 +222,7 @@ def main() -> None:
             out = tmp / f"out{time.perf_counter_ns()}"
             extract_units(batched, open_audio_source(tmp / "list.txt"), out, ExtractOptions(model="bench"))
 
-        t_job = timed(job, args.repeats)
+        t_job = best_of(job, args.repeats)[0]
         print(f"extract job (files):   {t_job:7.2f} s = {total / t_job:7.0f} x real time "
               f"(one process, {args.threads} threads)")
 

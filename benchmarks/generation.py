@@ -42,19 +42,11 @@ import time
 
 import numpy as np
 import torch
+from timing import best_of
 
 from speechunits.models.wavenet import WaveNet, WaveNetConfig
 
 SR = 16000
-
-
-def timed(fn, repeats: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
@@ -99,7 +91,7 @@ def main() -> None:
     steps = min(n, args.quick_steps) if args.quick else n
     net.generate(50, cond[:1], spk[:1], generator=g.manual_seed(0))  # warm-up
     sync()
-    t_inc = timed(lambda: (net.generate(steps, cond[:1], spk[:1], generator=g.manual_seed(0)), sync()))
+    t_inc = best_of(lambda: (net.generate(steps, cond[:1], spk[:1], generator=g.manual_seed(0)), sync()))[0]
     per_step_inc = t_inc / steps
     total_inc = per_step_inc * n
     note = "" if steps == n else f" (timed {steps} steps, extrapolated at constant cost per step)"
@@ -122,7 +114,7 @@ def main() -> None:
                 net(inp, c, spk[:1])
             sync()
 
-        return timed(run, args.repeats)
+        return best_of(run, args.repeats)[0]
 
     lengths = sorted({1, max(1, ns // 2), ns, 1000, rf, 4000, 8000, n} & set(range(1, n + 1)))
     costs = np.array([fwd(t) for t in lengths])
@@ -153,8 +145,8 @@ def main() -> None:
     # 4. batched vs unbatched
     bs = min(args.batch_steps, n)
     sync()
-    t1 = timed(lambda: (net.generate(bs, cond[:1], spk[:1], generator=g.manual_seed(0)), sync()))
-    tb = timed(lambda: (net.generate(bs, cond, spk, generator=g.manual_seed(0)), sync()))
+    t1 = best_of(lambda: (net.generate(bs, cond[:1], spk[:1], generator=g.manual_seed(0)), sync()))[0]
+    tb = best_of(lambda: (net.generate(bs, cond, spk, generator=g.manual_seed(0)), sync()))[0]
     r1, rb = bs / t1, args.batch * bs / tb
     print(f"\n4. incremental over {bs} steps: batch 1 {r1:8.1f} samples/s; batch {args.batch} {rb:8.1f} samples/s "
           f"(all utterances) -> batching gives {rb / r1:.1f}x")

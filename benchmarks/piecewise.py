@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 import torch
+from timing import best_of
 
 from speechunits.models.segmentation import (
     dp_segment,
@@ -66,16 +66,6 @@ def naive_dp(d: np.ndarray, lam: float) -> float:
     return min(best)
 
 
-def timed(fn, repeats):
-    fn()  # warm-up (numba compile / caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def bench_dp(args, rng):
     B, T = args.batch, int(args.seconds * FRAME_RATE)
     hours = B * args.seconds / 3600.0
@@ -85,12 +75,12 @@ def bench_dp(args, rng):
         lengths = torch.full((B,), T)
         lam = 5.0
         short = dist[0, : args.naive_frames].double().numpy()
-        t_naive = timed(lambda: naive_dp(short, lam), 3) / args.naive_frames * (B * T)
+        t_naive = best_of(lambda: naive_dp(short, lam), 3, warmup=True)[0] / args.naive_frames * (B * T)
         print(f"  K={K}: naive Python DP {t_naive:8.3f} s/batch (scaled from {args.naive_frames} frames)")
         backends = ["torch"] + (["numba"] if numba_available() else [])
         results = {}
         for be in backends:
-            t = timed(lambda: dp_segment(dist, lengths, lam, backend=be), args.repeats)
+            t = best_of(lambda: dp_segment(dist, lengths, lam, backend=be), args.repeats, warmup=True)[0]
             results[be] = dp_segment(dist, lengths, lam, backend=be)
             print(
                 f"  K={K}: {be:6s} {t * 1e3:8.1f} ms/batch = {hours / t:7.2f} h of latents/s"
@@ -114,12 +104,12 @@ def bench_greedy(args, rng):
     times = {}
     for name, use in variants:
         reps = args.repeats if use else max(1, args.repeats // 3)
-        times[name] = timed(lambda: greedy_segment(dist, lengths, budget, use_numba=use), reps)
+        times[name] = best_of(lambda: greedy_segment(dist, lengths, budget, use_numba=use), reps, warmup=True)[0]
         print(f"  {name:6s} {times[name] * 1e3:8.1f} ms/batch ({B * T - budget} merges)")
     if len(times) == 2:
         print(f"  numba / python speed-up: {times['python'] / times['numba']:.1f}x")
     # Cost in context: the same batch through the DP.
-    t_dp = timed(lambda: dp_segment(dist, lengths, 5.0), args.repeats)
+    t_dp = best_of(lambda: dp_segment(dist, lengths, 5.0), args.repeats, warmup=True)[0]
     print(f"  greedy / DP time on the same batch: {times[variants[-1][0]] / t_dp:.1f}x")
 
 

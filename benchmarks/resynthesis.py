@@ -22,11 +22,11 @@ add hand-off cost). Timings are best of `--repeats`.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -54,19 +54,6 @@ def random_units(rs, frames: int, count: int, seed: int = 0):
     return out
 
 
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(best wall seconds, CPU seconds of that run): on a busy machine the CPU time says
-    what the work costs (wall > CPU with one thread means the process waited for a core)."""
-    best = (float("inf"), float("inf"))
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if wall < best[0]:
-            best = (wall, cpu)
-    return best
-
-
 def wavenet_rate(name: str, pipeline: str, steps: int, batch: int, repeats: int) -> None:
     rs = build(pipeline)
     f = rs.model.upsample_factor
@@ -79,7 +66,7 @@ def wavenet_rate(name: str, pipeline: str, steps: int, batch: int, repeats: int)
     for b in sorted({1, batch}):
         seqs = random_units(rs, frames, b)
         rs.synthesize(seqs[:1], "s0", generator=gen)  # warm-up
-        dt, cpu = timed(lambda: rs.synthesize(seqs, "s0", generator=gen), repeats)
+        dt, cpu = best_of(lambda: rs.synthesize(seqs, "s0", generator=gen), repeats)
         rate = b * n / dt
         print(f"  batch {b:2d}: {rate:7.0f} samples/s in all = {rate / SR:6.3f} x real time "
               f"({n / dt:5.0f} samples/s per utterance; per CPU second: {b * n / cpu:7.0f} samples)")
@@ -103,7 +90,7 @@ def main() -> None:
     frames = int(args.fbank_seconds / rs.frame_shift)
     seqs = random_units(rs, frames, 1)
     rs.synthesize(seqs, "s0")
-    dt, cpu = timed(lambda: rs.synthesize(seqs, "s0"), args.repeats)
+    dt, cpu = best_of(lambda: rs.synthesize(seqs, "s0"), args.repeats)
     print(f"filterbank decoder + Griffin-Lim ({rs.griffin_lim.iterations} iterations), small.yaml: "
           f"{args.fbank_seconds / dt:.1f} x real time ({args.fbank_seconds / cpu:.1f} s of audio per CPU second)")
 
