@@ -67,12 +67,8 @@ probe_opts="--max-utts 400"  # extra options of speechunits probe
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-start_recipe
-[ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
-conf_args $train_opts > /dev/null
-input_dim=$(input_dim_of $input_type)
+start_model_recipe
 case $align in none|pocketsphinx) ;; *) echo "$0: --align must be none or pocketsphinx" >&2; exit 1 ;; esac
-for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
 eval_dir=$data/$eval_set
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then

@@ -60,12 +60,7 @@ probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of spee
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-start_recipe
-[ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
-input_dim=$(input_dim_of $input_type)
-
-conf_args $train_opts > /dev/null
-for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
+start_model_recipe
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   if [ -f $data/corpus.json ]; then

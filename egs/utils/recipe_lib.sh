@@ -170,6 +170,18 @@ start_recipe() {
   echo "$(date '+%F %T') $command_line" >> "$exp/command_lines.txt"
 }
 
+# start_model_recipe: start_recipe, then the settings of recipes that train models from
+# conf/models.txt: train_opts defaults to conf/train_{cpu,gpu}.conf by $device, input_dim
+# follows $input_type, and bad settings files or model names fail before any stage runs.
+start_model_recipe() {
+  start_recipe
+  [ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
+  conf_args $train_opts > /dev/null
+  input_dim=$(input_dim_of $input_type)
+  local m
+  for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
+}
+
 # default_train_opts DEVICE: the training settings file for DEVICE (GPU or CPU budget).
 default_train_opts() {
   case $1 in cuda*) echo conf/train_gpu.conf ;; *) echo conf/train_cpu.conf ;; esac

@@ -67,11 +67,7 @@ export_codes=false   # also export the codes (one-hot) in the submission format
 . utils/recipe_lib.sh
 . utils/parse_options.sh
 
-start_recipe
-[ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
-conf_args $train_opts > /dev/null
-input_dim=$(input_dim_of $input_type)
-for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
+start_model_recipe
 
 # The two layouts: train/<lang> + test/<lang> (2017), or <lang>/train + <lang>/test (2020).
 train_audio=; test_audio=
