@@ -30,8 +30,6 @@ from speechunits.data.datadir import Segment, read_wav_scp
 from speechunits.errors import AudioError, DataFormatError
 from speechunits.resample import resample, resample_torch, resampled_length
 
-CORPUS = Path("/work/shared/corpora/speechocean762-train60")
-
 
 def sine(freq: float, sr: int, dur: float, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(round(sr * dur))) / sr
@@ -481,10 +479,10 @@ def test_resample_torch_on_gpu(rng):
 # Real data
 
 
-@pytest.mark.skipif(not (CORPUS / "wav.scp").exists(), reason="speechocean762 subset not present")
-def test_real_flacs_from_speechocean():
-    loader = AudioLoader.from_data_dir(CORPUS, base_dir=CORPUS)
-    assert len(loader) == 1200
+def test_real_flacs_from_speechocean(shared):
+    corpus = shared.speechocean762()
+    loader = AudioLoader.from_data_dir(corpus, base_dir=corpus)
+    assert len(loader) == 2500
     for utt in loader.utts()[:2]:
         a = loader.load(utt)
         assert a.sample_rate == 16000 and a.orig_sample_rate == 16000

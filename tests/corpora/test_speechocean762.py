@@ -18,9 +18,9 @@ from speechunits.corpora.speechocean762 import (
 )
 from speechunits.errors import SpeechUnitsError
 
-CORPUS = Path("/work/shared/corpora/speechocean762-train60")
-# one speaker of each group: adult f, adult m, child f, child m (ages from spk2age)
-SPEAKERS = {"0001": ("m", 6), "0006": ("f", 6), "0026": ("m", 25), "0036": ("f", 24)}
+# one speaker of each group of the shared corpus: child m, child f, adult f, adult m
+# (gender and age as its spk2gender and spk2age give them)
+SPEAKERS = {"0001": ("m", 6), "0006": ("f", 6), "0036": ("f", 21), "0482": ("m", 28)}
 
 
 @pytest.mark.parametrize("tagged,phone", [("W_B", "W"), ("IY0_E", "IY"), ("AO1_I", "AO"), ("AH0_S", "AH"), ("IH_I", "IH"), ("NG", "NG")])
@@ -98,15 +98,22 @@ def test_find_layout_refuses_other_folders(tmp_path):
 
 # ----------------------------------------------------------------------------- end to end
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"{CORPUS} not available")
+@pytest.fixture(scope="module")
+def corpus(shared) -> Path:
+    """The shared speechocean762 corpus, whose metadata SPEAKERS repeats."""
+    corpus = shared.speechocean762()
+    gender = dict(line.split() for line in (corpus / "spk2gender").read_text().splitlines())
+    age = dict(line.split() for line in (corpus / "spk2age").read_text().splitlines())
+    assert {s: (gender[s], int(age[s])) for s in SPEAKERS} == SPEAKERS
+    return corpus
 
 
-def _subset(n_utts: int):
+def _subset(corpus: Path, n_utts: int):
     """The first n_utts utterances of each of SPEAKERS: {corpus id: (spk, audio rel path, text, text-phone lines)}."""
-    utt2spk = dict(line.split() for line in (CORPUS / "utt2spk").read_text().splitlines())
-    wav = dict(line.split() for line in (CORPUS / "wav.scp").read_text().splitlines())
-    text = dict(line.split(maxsplit=1) for line in (CORPUS / "text").read_text().splitlines())
-    tp_lines = (CORPUS / "text-phone").read_text().splitlines()
+    utt2spk = dict(line.split() for line in (corpus / "utt2spk").read_text().splitlines())
+    wav = dict(line.split() for line in (corpus / "wav.scp").read_text().splitlines())
+    text = dict(line.split(maxsplit=1) for line in (corpus / "text").read_text().splitlines())
+    tp_lines = (corpus / "text-phone").read_text().splitlines()
     chosen = {}
     for spk in SPEAKERS:
         for cid in sorted(u for u, s in utt2spk.items() if s == spk)[:n_utts]:
@@ -115,35 +122,34 @@ def _subset(n_utts: int):
     return chosen
 
 
-def _make_flat(root: Path, chosen) -> None:
+def _make_flat(corpus: Path, root: Path, chosen) -> None:
     for cid, (spk, rel, _, _) in chosen.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(CORPUS / rel, root / rel)
+        shutil.copy(corpus / rel, root / rel)
     _write(root / "wav.scp", [f"{c} {v[1]}" for c, v in sorted(chosen.items())])
     _write(root / "utt2spk", [f"{c} {v[0]}" for c, v in sorted(chosen.items())])
     _write(root / "text", [f"{c} {v[2]}" for c, v in sorted(chosen.items())])
     _write(root / "text-phone", [line for _, v in sorted(chosen.items()) for line in v[3]])
     _write(root / "spk2gender", [f"{s} {g}" for s, (g, _) in sorted(SPEAKERS.items())])
     _write(root / "spk2age", [f"{s} {a}" for s, (_, a) in sorted(SPEAKERS.items())])
-    shutil.copy(CORPUS / "lexicon.txt", root / "lexicon.txt")
+    shutil.copy(corpus / "lexicon.txt", root / "lexicon.txt")
 
 
 def _canonical(lines):
     return [normalise_phone(p) for line in lines for p in line.split()[1:]]
 
 
-@needs_corpus
-def test_prepare_flat_subset_end_to_end(tmp_path, capsys):
+def test_prepare_flat_subset_end_to_end(corpus, tmp_path, capsys):
     pytest.importorskip("pocketsphinx")
     from speechunits.cli import main
     from speechunits.data.ctm import read_ctm
     from speechunits.data.datadir import DataDir, validate_data_dir
     from speechunits.data.items import read_items
 
-    chosen = _subset(2)
-    corpus, out = tmp_path / "corpus", tmp_path / "out"
-    _make_flat(corpus, chosen)
-    assert main(["prepare", "speechocean762", str(corpus), str(out), "--dev-speakers", "2", "--seed", "1"]) == 0
+    chosen = _subset(corpus, 2)
+    flat, out = tmp_path / "corpus", tmp_path / "out"
+    _make_flat(corpus, flat, chosen)
+    assert main(["prepare", "speechocean762", str(flat), str(out), "--dev-speakers", "2", "--seed", "1"]) == 0
     assert "8 of 8 utterances aligned" in capsys.readouterr().out
     info = json.loads((out / "corpus.json").read_text())
     assert info["num_aligned"] == 8 and info["layout"] == "flat" and (out / "failed.txt").read_text() == ""
@@ -154,7 +160,7 @@ def test_prepare_flat_subset_end_to_end(tmp_path, capsys):
     assert all_dir.extra["utt2corpus_id"] == {f"{v[0]}-{c}": c for c, v in chosen.items()}
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in all_dir.wav_scp.values())
     assert all_dir.spk2gender == {s: g for s, (g, _) in SPEAKERS.items()}
-    assert all_dir.extra["spk2agegroup"] == {"0001": "child", "0006": "child", "0026": "adult", "0036": "adult"}
+    assert all_dir.extra["spk2agegroup"] == {"0001": "child", "0006": "child", "0036": "adult", "0482": "adult"}
     # speaker-disjoint train/dev that together make all; dev balanced (one adult, one child)
     train, dev = DataDir.read(out / "data" / "train"), DataDir.read(out / "data" / "dev")
     assert not set(train.speakers) & set(dev.speakers)
@@ -178,29 +184,28 @@ def test_prepare_flat_subset_end_to_end(tmp_path, capsys):
     assert len(items) > 0 and set(items.file) <= set(dev.utts)
 
 
-@needs_corpus
-def test_prepare_release_layout_and_failures(tmp_path, capsys):
+def test_prepare_release_layout_and_failures(corpus, tmp_path, capsys):
     """train/ test/ resource/ WAVE/ as the full release; a broken file fails by name; exit 1 unless allowed."""
     pytest.importorskip("pocketsphinx")
     from speechunits.cli import main
     from speechunits.data.datadir import DataDir
 
-    chosen = _subset(1)
+    chosen = _subset(corpus, 1)
     root = tmp_path / "release"
-    parts = {"train": ["0001", "0026", "0036"], "test": ["0006"]}
+    parts = {"train": ["0001", "0036", "0482"], "test": ["0006"]}
     for part, spks in parts.items():
         mine = {c: v for c, v in chosen.items() if v[0] in spks}
         for cid, (spk, rel, _, _) in mine.items():
             dest = root / "WAVE" / f"SPEAKER{spk}" / f"{cid}.WAV"
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(CORPUS / rel, dest)  # FLAC data under a .WAV name: libsndfile reads by content
+            shutil.copy(corpus / rel, dest)  # FLAC data under a .WAV name: libsndfile reads by content
         _write(root / part / "wav.scp", [f"{c}\tWAVE/SPEAKER{v[0]}/{c}.WAV" for c, v in sorted(mine.items())])
         _write(root / part / "utt2spk", [f"{c}\t{v[0]}" for c, v in sorted(mine.items())])
         _write(root / part / "text", [f"{c}\t{v[2]}" for c, v in sorted(mine.items())])
         _write(root / part / "spk2gender", [f"{s}\t{SPEAKERS[s][0]}" for s in spks])
         _write(root / part / "spk2age", [f"{s}\t{SPEAKERS[s][1]}" for s in spks])
     _write(root / "resource" / "text-phone", [line for _, v in sorted(chosen.items()) for line in v[3]])
-    shutil.copy(CORPUS / "lexicon.txt", root / "resource" / "lexicon.txt")
+    shutil.copy(corpus / "lexicon.txt", root / "resource" / "lexicon.txt")
     broken = next(c for c, v in chosen.items() if v[0] == "0036")
     (root / "WAVE" / "SPEAKER0036" / f"{broken}.WAV").write_bytes(b"not audio at all" * 100)
 
@@ -213,7 +218,7 @@ def test_prepare_release_layout_and_failures(tmp_path, capsys):
     assert len(failed) == 1 and failed[0].startswith(f"0036-{broken} {broken} ")
     test = DataDir.read(out / "data" / "test")
     assert test.speakers == ["0006"]
-    assert set(DataDir.read(out / "data" / "all").speakers) == {"0001", "0006", "0026"}  # 0036 lost its only utterance
+    assert set(DataDir.read(out / "data" / "all").speakers) == {"0001", "0006", "0482"}  # 0036 lost its only utterance
 
     assert main(["prepare", "speechocean762", str(root), str(out), "--dev-speakers", "1", "--allow-failures"]) == 0
     info = json.loads((out / "corpus.json").read_text())

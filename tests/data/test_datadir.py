@@ -21,8 +21,6 @@ from speechunits.data.datadir import (
 )
 from speechunits.errors import AudioError, DataFormatError, SpeechUnitsError
 
-CORPUS = Path("/work/shared/corpora/speechocean762-train60")
-
 GOOD = {
     "wav.scp": "spkA-u1 a1.wav\nspkA-u2 sox a2.wav -t wav - |\nspkB-u1 b1.wav\n",
     "utt2spk": "spkA-u1 spkA\nspkA-u2 spkA\nspkB-u1 spkB\n",
@@ -314,16 +312,16 @@ def test_cli_every_problem_printed(tmp_path, capsys):
     assert "FAILED" in out
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not available")
-def test_real_corpus_validates(capsys, monkeypatch):
-    assert main(["validate-data", str(CORPUS), "--base-dir", str(CORPUS)]) == 0
+def test_real_corpus_validates(shared, capsys, monkeypatch):
+    corpus = shared.speechocean762()
+    assert main(["validate-data", str(corpus), "--base-dir", str(corpus)]) == 0
     out = capsys.readouterr().out
     assert "error:" not in out and "OK (0 errors" in out
     # relative paths resolve against the current directory, as in a recipe
-    monkeypatch.chdir(CORPUS)
+    monkeypatch.chdir(corpus)
     assert main(["validate-data", "."]) == 0
-    dd = DataDir.read(CORPUS)
-    assert len(dd.utts) == 1200 and len(dd.speakers) == 60
+    dd = DataDir.read(corpus)
+    assert len(dd.utts) == 2500 and len(dd.speakers) == 125
     assert set(dd.spk2gender.values()) == {"m", "f"}
     assert "spk2age" in dd.extra and "text-phone" not in dd.extra
 

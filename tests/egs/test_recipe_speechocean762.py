@@ -1,9 +1,10 @@
-"""egs/speechocean762: every stage on a tiny subset of the shared 60-speaker corpus.
+"""egs/speechocean762: every stage on a tiny subset of the shared speechocean762 corpus.
 
 The subset (8 speakers, two of each gender x age group, 3 utterances each) is
 written in the corpus's flat layout in tmp_path, with the audio linked, so the
 recipe's forced alignment runs on real speech; training is a few steps of a tiny
-piecewise-constant VQ model. Skipped when the shared corpus is not there.
+piecewise-constant VQ model. The corpus comes through the `shared` fixture (skipped when
+it is not there, failed under CI=true).
 """
 
 from __future__ import annotations
@@ -14,23 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from recipe_fixtures import REPO, TINY_TRAIN, check_ok, run_recipe
+from recipe_fixtures import TINY_TRAIN, check_ok, run_recipe
 
 from speechunits.data.datadir import DataDir
 
-CORPUS = REPO.parent / "shared" / "corpora" / "speechocean762-train60"
 pytest.importorskip("pocketsphinx")
-pytestmark = pytest.mark.skipif(not (CORPUS / "wav.scp").is_file(), reason="shared speechocean762 subset not present")
+pytestmark = pytest.mark.slow
 
 
 def table(path: Path) -> dict[str, str]:
     return dict(line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
 
 
-def make_subset(out: Path, per_group: int = 2, utts_per_speaker: int = 3) -> dict[str, list[str]]:
-    """A flat-layout subset of the shared corpus; returns speaker -> utterances."""
-    gender, age = table(CORPUS / "spk2gender"), table(CORPUS / "spk2age")
-    spk2utt = {s: u.split() for s, u in table(CORPUS / "spk2utt").items()}
+def make_subset(corpus: Path, out: Path, per_group: int = 2, utts_per_speaker: int = 3) -> dict[str, list[str]]:
+    """A flat-layout subset of the speechocean762 corpus `corpus`; returns speaker -> utterances."""
+    gender, age = table(corpus / "spk2gender"), table(corpus / "spk2age")
+    spk2utt = {s: u.split() for s, u in table(corpus / "spk2utt").items()}
     chosen: dict[str, list[str]] = {}
     for g in ("f", "m"):
         for child in (True, False):
@@ -39,24 +39,24 @@ def make_subset(out: Path, per_group: int = 2, utts_per_speaker: int = 3) -> dic
                 chosen[s] = sorted(spk2utt[s])[:utts_per_speaker]
     utts = {u for us in chosen.values() for u in us}
     out.mkdir(parents=True)
-    os.symlink(CORPUS / "audio", out / "audio")
+    os.symlink(corpus / "audio", out / "audio")
     for name in ("wav.scp", "text", "utt2spk"):
-        rows = table(CORPUS / name)
+        rows = table(corpus / name)
         (out / name).write_text("".join(f"{u} {rows[u]}\n" for u in sorted(utts)))
     for name in ("spk2gender", "spk2age"):
-        rows = table(CORPUS / name)
+        rows = table(corpus / name)
         (out / name).write_text("".join(f"{s} {rows[s]}\n" for s in sorted(chosen)))
     (out / "spk2utt").write_text("".join(f"{s} {' '.join(chosen[s])}\n" for s in sorted(chosen)))
-    lines = (CORPUS / "text-phone").read_text().splitlines()
+    lines = (corpus / "text-phone").read_text().splitlines()
     (out / "text-phone").write_text("".join(f"{line}\n" for line in lines if line.split(".", 1)[0] in utts))
-    (out / "lexicon.txt").write_text((CORPUS / "lexicon.txt").read_text())
+    (out / "lexicon.txt").write_text((corpus / "lexicon.txt").read_text())
     return chosen
 
 
 @pytest.fixture(scope="module")
-def so_run(tmp_path_factory):
+def so_run(shared, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("so762")
-    chosen = make_subset(tmp / "corpus")
+    chosen = make_subset(shared.speechocean762(), tmp / "corpus")
     args = ["--corpus", str(tmp / "corpus"), "--data", str(tmp / "data"), "--feats", str(tmp / "feats"),
             "--exp", str(tmp / "exp"), "--nj", "1", "--dev-speakers", "4", "--models", "pcvq",
             "--train-overrides", TINY_TRAIN, "--probe-opts", "--epochs 1 --heads linear --max-frames 2000"]  # fmt: skip

@@ -1,9 +1,9 @@
 """ABX on the generated benchmark agrees with fastabx 0.9.0 (an independent implementation).
 
-The reference values are in /work/shared/reference/abx-synthetic/EXPECTED.md (no
-subsampling, angular distance, 10 ms frames); gen_synth.py regenerates the problem
-bit for bit. The whole module takes some 20 s (the across-speaker, any-context runs
-score 1.1 G triplets each).
+The reference values are in ../shared/reference/abx-synthetic/EXPECTED.md beside the
+repository, reached through the `shared` fixture (no subsampling, angular distance,
+10 ms frames); gen_synth.py regenerates the problem bit for bit. The whole module
+takes some 20 s (the across-speaker, any-context runs score 1.1 G triplets each).
 """
 
 import re
@@ -17,14 +17,15 @@ from speechunits.data.featdir import FeatureDir
 from speechunits.data.items import read_items
 from speechunits.eval.abx import AbxConfig, compute_abx
 
-REFERENCE = Path("/work/shared/reference/abx-synthetic")
-pytestmark = pytest.mark.skipif(not (REFERENCE / "gen_synth.py").is_file(), reason="abx-synthetic reference not available")
+# the four conditions of EXPECTED.md: (item file, speaker, context)
+CONDITIONS = [("phoneme.item", "across", "any"), ("phoneme.item", "within", "any"),
+              ("triphone.item", "across", "within"), ("triphone.item", "within", "within")]  # fmt: skip
 
 
-def expected_values():
+def expected_values(reference: Path):
     """(item file, speaker, context) -> (centres %, libri-light %) from the EXPECTED.md table."""
     table = {}
-    for line in (REFERENCE / "EXPECTED.md").read_text().splitlines():
+    for line in (reference / "EXPECTED.md").read_text().splitlines():
         m = re.match(r"\|\s*(\w+\.item)\s*\|\s*(within|across)\s*\|\s*(within|any)\s*\|\s*([\d.]+) %\s*\|\s*([\d.]+) %", line)
         if m:
             table[m.group(1), m.group(2), m.group(3)] = (float(m.group(4)), float(m.group(5)))
@@ -32,20 +33,25 @@ def expected_values():
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
+def reference(shared):
+    return shared.abx_reference()
+
+
+@pytest.fixture(scope="module")
+def synth(reference, tmp_path_factory):
     out = tmp_path_factory.mktemp("abx_synth")
-    subprocess.run([sys.executable, str(REFERENCE / "gen_synth.py"), "--out", str(out)], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(reference / "gen_synth.py"), "--out", str(out)], check=True, capture_output=True)
     return out
 
 
-def test_expected_table_is_complete():
-    assert len(expected_values()) == 4
+def test_expected_table_is_complete(reference):
+    assert sorted(expected_values(reference)) == CONDITIONS
 
 
-@pytest.mark.parametrize("key", sorted(expected_values()) if REFERENCE.is_dir() else [])
-def test_matches_fastabx(synth, key):
+@pytest.mark.parametrize("key", CONDITIONS, ids=["-".join(c) for c in CONDITIONS])
+def test_matches_fastabx(reference, synth, key):
     item_file, speaker, context = key
-    centres, libri_light = expected_values()[key]
+    centres, libri_light = expected_values(reference)[key]
     items = read_items(synth / item_file)
     for libri, features, expected in ((False, "feats_npy", centres), (True, "feats_pt", libri_light)):
         config = AbxConfig(speaker=speaker, context=context, max_size_group=-1, max_x_across=-1, libri_light_slicing=libri)

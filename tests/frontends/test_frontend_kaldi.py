@@ -12,8 +12,6 @@ with 80 bins), so from each other by up to ~2e-3. Hence a tight bound on the
 framing, mel weights, energy) moves many values by far more.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -21,7 +19,6 @@ from speechunits.frontends import build_frontend
 
 knf = pytest.importorskip("kaldi_native_fbank")
 
-CORPUS = Path("/work/shared/corpora/speechocean762-train60")
 TOL = 3e-3  # max abs difference on log-mel values and cepstra (float32 noise floor)
 TOL_999 = {"fbank": 3e-4, "mfcc": 1e-3}  # on the 99.9th percentile (the lifter scales cepstra up to ~16x)
 
@@ -69,13 +66,13 @@ def synthetic(seconds: float = 1.3) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def real_utterance() -> np.ndarray:
+@pytest.fixture(scope="module")
+def real_utterance(shared) -> np.ndarray:
+    """The first utterance of the shared speechocean762 corpus."""
     sf = pytest.importorskip("soundfile")
-    scp = CORPUS / "wav.scp"
-    if not scp.exists():
-        pytest.skip(f"{CORPUS} is not available")
-    rel = scp.read_text().split("\n", 1)[0].split()[1]
-    samples, rate = sf.read(CORPUS / rel, dtype="float32")
+    corpus = shared.speechocean762()
+    rel = (corpus / "wav.scp").read_text().split("\n", 1)[0].split()[1]
+    samples, rate = sf.read(corpus / rel, dtype="float32")
     assert rate == 16000
     return samples
 
@@ -143,11 +140,11 @@ def test_mfcc_matches_kaldi_on_synthetic_audio(options):
 
 @pytest.mark.parametrize("kind", ["fbank", "mfcc"])
 @pytest.mark.parametrize("snip_edges", [False, True])
-def test_real_utterance_matches_kaldi(kind, snip_edges):
+def test_real_utterance_matches_kaldi(real_utterance, kind, snip_edges):
     options = {"frame_opts.snip_edges": snip_edges}
     if kind == "fbank":
         options["mel_opts.num_bins"] = 80
-    check(kind, real_utterance(), options)
+    check(kind, real_utterance, options)
 
 
 @pytest.mark.parametrize("snip_edges", [False, True])
