@@ -37,8 +37,9 @@ Kaldi data
     whose standard output is a WAV file). Relative paths are resolved against
     ``base_dir`` (default: the current directory, as in Kaldi). Pipe entries run
     arbitrary shell commands, so they are **refused** unless the caller passes
-    ``allow_pipes=True``; they then run through the shell, in ``base_dir`` when it
-    is given. ``segments`` lines are ``seg-id rec-id start end`` in seconds, end
+    ``allow_pipes=True`` or runs inside ``speechunits.data.pipes.allowing_pipes()``
+    (the gate every Kaldi table reader goes through); they then run through the
+    shell, in ``base_dir`` when it is given. ``segments`` lines are ``seg-id rec-id start end`` in seconds, end
     ``-1`` meaning the end of the recording; sample indices are
     ``round(time * sample_rate)``, and only the needed frames are read from files.
     Both files are parsed by :mod:`speechunits.data.datadir` (``read_wav_scp``,
@@ -59,7 +60,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.datadir import Segment, is_pipe, read_segments, read_wav_scp
+from .data.datadir import Segment, read_segments, read_wav_scp
+from .data.pipes import is_pipe, pipes_allowed, refusal
 from .errors import AudioError, DataFormatError
 from .resample import DEFAULT_QUALITY, resample as _soxr_resample
 
@@ -151,7 +153,7 @@ def _missing_hint(entry: str, base_dir: str | os.PathLike | None) -> str:
         return "; Kaldi archive offsets (file.ark:offset) are not supported, convert the audio to files first"
     if not os.path.isabs(entry):
         where = os.fspath(base_dir) if base_dir is not None else f"the current directory ({os.getcwd()})"
-        return f"; relative paths are resolved against {where}, pass base_dir= to change that"
+        return f"; relative paths are resolved against {where}: use --base-dir (Python: base_dir=) to change that"
     return ""
 
 
@@ -196,14 +198,10 @@ def _open_entry(
 ) -> tuple[object, str, bool]:
     """What to hand to soundfile for a wav.scp entry: ``(file-or-bytes, source, is_pipe)``."""
     if is_pipe(entry):
-        cmd = entry.rstrip()[:-1].strip()
-        if not allow_pipes:
-            raise AudioError(
-                "wav.scp entry is a shell command ('... |'); running commands from data files is off. "
-                "Pass allow_pipes=True (or --allow-pipes) if you trust this file",
-                utt=utt,
-                path=entry,
-            )
+        if not pipes_allowed(allow_pipes):
+            raise AudioError(refusal("wav.scp entry"), utt=utt, path=entry)
+        cmd = entry.strip()
+        cmd = cmd[:-1].strip() if cmd.endswith("|") else cmd[1:].strip()
         try:
             proc = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=base_dir, check=False)
         except OSError as e:
@@ -341,7 +339,8 @@ def _finish(
     if target_sr is not None and sr != target_sr:
         if not resample:
             raise AudioError(
-                f"sample rate is {sr} Hz but {target_sr} Hz is required and resampling is off (resample=False; CLI: --resample)",
+                f"sample rate is {sr} Hz but {target_sr} Hz is required and resampling is off: use --resample "
+                "(Python: resample=True) to resample it",
                 utt=utt,
                 path=src,
             )
@@ -430,6 +429,17 @@ def audio_duration(
     except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as e:
         raise AudioError(f"unreadable or corrupt audio: {e}", utt=utt, path=source) from None
     return info.frames / info.samplerate
+
+
+def audio_note(audio: Audio) -> str | None:
+    """What was done to an utterance's audio that a batch job should say (a NOTE line):
+    a down-mix to mono, a resampling; None when nothing was."""
+    notes = []
+    if audio.num_channels > 1:
+        notes.append(f"{audio.num_channels} channels mixed down to mono (channel mean)")
+    if audio.orig_sample_rate is not None and audio.orig_sample_rate != audio.sample_rate:
+        notes.append(f"resampled from {audio.orig_sample_rate} Hz to {audio.sample_rate} Hz")
+    return "; ".join(notes) or None
 
 
 class _Unset:

@@ -26,3 +26,18 @@ class DataFormatError(SpeechUnitsError):
         self.path, self.line, self.reason = path, line, message
         where = f"{path}:{line}" if (path and line) else (path or "")
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class OutputError(SpeechUnitsError):
+    """An output could not be written (read-only folder, a path in the way, a full disk). Names the path."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path, self.reason = path, message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+def describe_os_error(error: OSError) -> str:
+    """`path: reason` of an OSError, for one-line messages."""
+    reason = error.strerror or str(error)
+    paths = [p for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(map(str, paths))}: {reason}" if paths else reason

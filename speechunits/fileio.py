@@ -7,6 +7,7 @@ can trust that every file it finds is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -16,14 +17,39 @@ from typing import IO, Iterator
 
 import numpy as np
 
+from speechunits.errors import OutputError
+
+
+# errno values that mean "this output cannot be written", whatever the writer was doing
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def _output_error(path: Path, e: OSError) -> OutputError:
+    reason = e.strerror or str(e)
+    if isinstance(e, (FileExistsError, NotADirectoryError)) or e.errno == errno.ENOTDIR:
+        reason = f"{reason} (a file stands where a folder is needed: {e.filename})" if e.filename else reason
+    elif isinstance(e, IsADirectoryError):
+        reason = "is a folder, not a file"
+    return OutputError(f"cannot write: {reason}", str(path))
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on clean exit rename it onto `path`."""
+    """Open a temporary file beside `path`; on clean exit rename it onto `path`.
+
+    An output that cannot be written (a read-only folder, a file where a folder
+    should be, a folder where the file should be, a full disk) raises OutputError
+    naming `path`; the temporary file is removed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _output_error(path, e) from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as f:
@@ -31,10 +57,32 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and (e.errno in _WRITE_ERRNOS or isinstance(e, IsADirectoryError)):
+            raise _output_error(path, e) from None
         raise
+
+
+def check_writable(path: str | os.PathLike, folder: bool = False) -> None:
+    """Fail early (OutputError naming `path`) when an output cannot be written there:
+    its folder cannot be created or written, or a file/folder of the wrong kind is in
+    the way. Creates the folder(s), and probes the folder with a temporary file.
+    A full disk can only show when writing."""
+    path = Path(path)
+    target = path if folder else path.parent
+    try:
+        if folder and path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(path))
+        if not folder and path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise _output_error(path, e) from None
 
 
 def _read_umask() -> int:

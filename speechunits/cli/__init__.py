@@ -19,7 +19,8 @@ import inspect
 import logging
 import sys
 
-from speechunits.errors import SpeechUnitsError
+from speechunits.data.pipes import allowing_pipes
+from speechunits.errors import SpeechUnitsError, describe_os_error
 from speechunits.registry import Registry
 
 COMMANDS = Registry("command")
@@ -36,6 +37,7 @@ COMMAND_MODULES = [
     "train",
     "probe",
     "unit_metrics",
+    "kmeans",
     "report",
 ]
 
@@ -53,6 +55,9 @@ def add_subcommands(subparsers, registry: Registry, attribute: str) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         handler.add_arguments(p)
+        if "--allow-pipes" not in p._option_string_actions:  # every command reads Kaldi tables through the gate
+            p.add_argument("--allow-pipes", action="store_true",
+                           help="run `cmd |` entries of Kaldi tables (wav.scp, feats.scp): shell commands")
         p.set_defaults(**{attribute: handler})
 
 
@@ -80,10 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose + 1, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args._command.run(args) or 0)
+        with allowing_pipes(getattr(args, "allow_pipes", False)):
+            return int(args._command.run(args) or 0)
     except (SpeechUnitsError, FileNotFoundError, KeyError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"speechunits {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except OSError as e:  # an unwritable output, a full disk: one line, no traceback
+        print(f"speechunits {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         return 1
 
 

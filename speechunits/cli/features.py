@@ -34,7 +34,8 @@ class Features:
 
     Writes OUT/<utt>.npy (shape (T, D)) with OUT/frame_shift and OUT/meta.json, or
     Kaldi OUT/feats.scp + ark with --format ark. Resumable: utterances already in OUT
-    are skipped. Feature types: fbank (80 log-mel), mfcc (13), mfcc_dd (13 MFCC +
+    are skipped; a rerun with other settings (type, options, CMVN, format) is refused
+    unless --overwrite. Feature types: fbank (80 log-mel), mfcc (13), mfcc_dd (13 MFCC +
     deltas + delta-deltas, the WaveNet-autoencoder input), waveform. Any option of the
     feature type can be overridden as key=value, e.g.
     frontend_config.mel_opts.num_bins=40 or frontend_config.frame_opts.dither=1.0.
@@ -59,6 +60,8 @@ class Features:
                        help="resample audio at another rate (default: such utterances fail, as in Kaldi)")
         p.add_argument("--allow-pipes", action="store_true", help="run `cmd |` wav.scp entries (shell commands)")
         p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
+        p.add_argument("--overwrite", action="store_true",
+                       help="compute again and replace what OUT holds (default: a rerun with other settings is refused)")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
 
     def run(self, args) -> int:
@@ -66,6 +69,7 @@ class Features:
         from tqdm import tqdm
 
         from speechunits.data.datadir import DataDir
+        from speechunits.errors import SpeechUnitsError
         from speechunits.frontends.extract import FeatureJob, combine_scp, compute_features
         from speechunits.frontends.pipeline import FeaturePipeline, feature_preset
 
@@ -79,11 +83,14 @@ class Features:
             torch.set_num_threads(1)
         job = FeatureJob(
             base_dir=args.base_dir, allow_pipes=args.allow_pipes, resample=args.resample, format=args.format,
-            num_threads=args.nj, device=args.device,
+            num_threads=args.nj, device=args.device, overwrite=args.overwrite,
         )
         datadir, problems = DataDir.read_lenient(args.data)
         for message in problems.errors:
             print(f"DATA ERROR {message}", file=sys.stderr)
+        if not datadir.utts:  # nothing to compute: fail before OUT is created
+            raise SpeechUnitsError(f"{args.data}: no utterances to compute (see the DATA ERROR lines above)"
+                                   if problems.errors else f"{args.data}: no utterances (utt2spk is empty)")
         part = parse_part(args.job) if args.job else None
         total = len(datadir.utts) if part is None else None
         with tqdm(total=total, desc="features", unit="utt", disable=None, file=sys.stderr) as bar:

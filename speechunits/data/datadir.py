@@ -43,6 +43,7 @@ import unicodedata
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from speechunits.data.pipes import is_pipe
 from speechunits.errors import AudioError, DataFormatError, SpeechUnitsError
 from speechunits.fileio import write_lines
 
@@ -699,9 +700,6 @@ def _check_spk2utt(dd: DataDir, problems: _Problems) -> None:
         problems.at("spk2utt", None, f"no entry for {len(missing)} speakers of utt2spk: {_examples(missing)}")
 
 
-def is_pipe(value: str) -> bool:
-    """True when a wav.scp value is a shell command whose standard output is the audio ("... |")."""
-    return value.rstrip().endswith("|")
 
 
 def wav_scp_file(value: str) -> str | None:

@@ -4,7 +4,8 @@
 
 One `<utt>.npy` per utterance (atomic), with `frame_shift` and `meta.json` beside them
 (see speechunits.data.featdir), or Kaldi ark/scp. Utterances whose file exists are
-skipped, so a rerun after an interruption or a fix only computes what is missing.
+skipped, so a rerun after an interruption or a fix only computes what is missing; a
+rerun with other settings is refused unless `overwrite` (speechunits.frontends.store).
 Per-speaker CMVN needs every utterance of a speaker: speakers are processed whole
 (and rewritten whole on a rerun that finds one missing), and a job part
 (`part=(k, n)`) always holds whole speakers.
@@ -25,14 +26,15 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from speechunits.audio import AudioConfig, AudioLoader
+from speechunits.audio import AudioConfig, AudioLoader, audio_note
 from speechunits.batch import BatchReport
 from speechunits.data.datadir import DataDir
-from speechunits.data.featdir import FeatureDir, write_kaldi_ark
+from speechunits.data.featdir import write_kaldi_ark
 from speechunits.data.split import split_data_dir
 from speechunits.errors import AudioError, SpeechUnitsError
 from speechunits.fileio import write_lines
 from speechunits.frontends.pipeline import FeaturePipeline
+from speechunits.frontends.store import prepare_store
 
 FORMATS = ("npy", "ark")
 
@@ -46,6 +48,7 @@ class FeatureJob:
     resample: bool = False  # audio at another rate: resample it (True) or fail the utterance (False, as Kaldi)
     format: str = "npy"  # npy: <utt>.npy per utterance; ark: Kaldi feats.<k>.ark/.scp per part
     num_threads: int = 1  # utterance groups computed concurrently in this process
+    overwrite: bool = False  # recompute (and replace) what OUT holds; else other settings in OUT are refused
     device: str = "cpu"
 
 
@@ -78,13 +81,9 @@ class _Computer:
         if utt not in self.loader:
             raise AudioError("no entry in wav.scp (or segments) for this utterance", utt=utt)
         audio = self.loader.load(utt)
-        notes = []
-        if audio.num_channels > 1:
-            notes.append(f"{audio.num_channels} channels mixed down to mono (channel mean)")
-        if audio.orig_sample_rate != audio.sample_rate:
-            notes.append(f"resampled from {audio.orig_sample_rate} Hz to {audio.sample_rate} Hz")
-        if notes:
-            report.notes[utt] = "; ".join(notes)
+        note = audio_note(audio)
+        if note:
+            report.notes[utt] = note
         samples = torch.from_numpy(audio.samples).to(self.device)
         compute = self.pipeline.compute_static if self.pipeline.needs_speaker_pass else self.pipeline.compute
         feats = compute(samples).float().cpu().numpy()
@@ -126,10 +125,13 @@ def compute_features(
     if job.format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {job.format!r}")
     datadir = data_dir if isinstance(data_dir, DataDir) else DataDir.read(data_dir)
+    if not datadir.utts:
+        raise SpeechUnitsError(f"{datadir.path or 'data dir'}: no utterances (utt2spk is empty)")
     if part is not None:
         datadir = job_part(datadir, pipeline, *part)
-    store = FeatureDir(out_dir)
-    store.write_meta(**pipeline.describe())
+    settings = {**pipeline.describe(), "format": job.format}
+    store = prepare_store(out_dir, settings, datadir.utts, overwrite=job.overwrite, whole=part is None,
+                          ark_part=(part[0] if part else 1) if job.format == "ark" else None)
     report = BatchReport()
 
     if job.format == "ark":
