@@ -58,7 +58,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from speechunits.audio import Audio
+from speechunits.audio import Audio, audio_note
 from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureDir, write_kaldi_ark
 from speechunits.data.split import split_groups
@@ -221,8 +221,9 @@ def _load_groups(source: AudioSource, utts: list[str], options: ExtractOptions
         except SpeechUnitsError as e:
             rep.failures[utt] = str(e)
             continue
-        if audio.num_channels > 1:
-            rep.notes[utt] = f"{audio.num_channels} channels mixed down to mono (channel mean)"
+        note = audio_note(audio)  # the same NOTE lines as `features`
+        if note:
+            rep.notes[utt] = note
         audios[utt] = audio
         seconds += audio.duration
         if len(audios) >= options.batch_size or seconds >= options.max_batch_seconds:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from speechunits.audio import Audio, AudioConfig, AudioLoader
-from speechunits.errors import DataFormatError, SpeechUnitsError
+from speechunits.errors import AudioError, DataFormatError, SpeechUnitsError
 
 __all__ = ["AudioSource", "open_audio_source", "AUDIO_SUFFIXES", "folder_utt_id"]
 
@@ -54,14 +54,17 @@ class AudioSource:
     path: str
     utt2spk: dict[str, str] | None = None
     problems: list[str] = field(default_factory=list)
+    without_audio: list[str] = field(default_factory=list)  # utterances of utt2spk with no usable wav.scp line
 
     def utts(self) -> list[str]:
-        return self.loader.utts()
+        return sorted(self.loader.utts() + self.without_audio)
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.loader) + len(self.without_audio)
 
     def load(self, utt: str) -> Audio:
+        if utt in self.without_audio:  # failed and counted, as `features` does
+            raise AudioError("no entry in wav.scp (or segments) for this utterance", utt=utt)
         return self.loader.load(utt)
 
     def spk2utt(self) -> dict[str, list[str]] | None:
@@ -130,8 +133,9 @@ def open_audio_source(
 
         datadir, result = DataDir.read_lenient(path)
         loader = AudioLoader(datadir.wav_scp, datadir.segments, base_dir=base_dir, config=config)
-        utt2spk = {u: s for u, s in datadir.utt2spk.items() if u in loader}
-        return AudioSource(loader, "data dir", str(path), utt2spk or None, list(result.errors))
+        without_audio = sorted(u for u in datadir.utt2spk if u not in loader)
+        return AudioSource(loader, "data dir", str(path), dict(datadir.utt2spk) or None, list(result.errors),
+                           without_audio)
     if path.is_dir():
         loader = AudioLoader(_folder_table(path), base_dir=None, config=config)
         return AudioSource(loader, "folder", str(path))
