@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "probe",
     "unit_metrics",
     "kmeans",
+    "kmeans",
     "report",
 ]
 

@@ -1,0 +1,151 @@
+"""`speechunits kmeans fit|apply`: baseline units by k-means on any feature dir."""
+
+from __future__ import annotations
+
+import sys
+
+from speechunits.cli import COMMANDS, add_subcommands
+from speechunits.registry import Registry
+
+ACTIONS = Registry("kmeans action")
+
+
+@COMMANDS.register("kmeans")
+class KMeansCommand:
+    """Baseline units: k-means on a feature dir (MFCC, fbank, or an extract's dense/).
+
+    Actions:
+      fit     fit K centroids on a feature dir (a seeded frame sample, k-means++, Lloyd)
+      apply   write units (units.txt, durations.txt, units.jsonl, codes/) as extract does
+    Run `speechunits kmeans ACTION --help` for an action's options.
+
+    Examples:
+      speechunits kmeans fit feats/mfcc_dd exp/kmeans50.pt --k 50 --utts data/train
+      speechunits kmeans apply exp/kmeans50.pt feats/mfcc_dd units/kmeans50_test --utts data/test
+      speechunits abx data/test/triphone.item units/kmeans50_test/codes --speaker across
+    """
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="action", metavar="ACTION")
+        sub.required = True
+        add_subcommands(sub, ACTIONS, "_action")
+
+    def run(self, args) -> int:
+        return int(args._action.run(args) or 0)
+
+
+def _utts(path: str | None) -> list[str] | None:
+    from speechunits.units.kmeans.frames import utterance_list
+
+    return utterance_list(path) if path else None
+
+
+@ACTIONS.register("fit")
+class Fit:
+    """Fit k-means centroids on a feature dir and save them (MODEL, a .pt file).
+
+    FEATURES is a folder of <utt>.npy / .pt float arrays (T, D) with frame_shift and
+    meta.json beside them, or a Kaldi .scp. Memory stays bounded: one pass draws a
+    seeded uniform sample of at most --max-frames frames (all of them when there are
+    fewer); k-means++ picks the initial centroids among --init-frames of them; then
+    full-batch Lloyd iterations run on the sample until the inertia falls by less
+    than --tol (relative) or after --iterations; --full-passes more Lloyd iterations
+    stream over every frame; a last streamed pass measures the inertia and the
+    cluster sizes on all frames. Clusters left with fewer than --min-cluster-size
+    frames (always the empty ones) are re-seeded on the farthest frames and counted.
+    The same seed gives the same centroids (on a given device).
+
+    Utterances that cannot be read or are malformed (not float (T, D), another
+    dimension, NaN) are named; the model is then written, and the exit status 0,
+    only with --allow-failures. The model file holds the centroids, the features'
+    meta.json and frame shift, and the fit's report (torch.load(weights_only=True)).
+    """
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("features", help="feature dir (<utt>.npy arrays (T, D)) or Kaldi .scp")
+        p.add_argument("model", help="output model file (.pt)")
+        p.add_argument("--k", type=int, required=True, help="number of clusters")
+        p.add_argument("--max-frames", type=int, default=500_000,
+                       help="frames sampled for fitting (default: %(default)s; memory 4 * D bytes each)")
+        p.add_argument("--init-frames", type=int, default=100_000,
+                       help="sampled frames k-means++ chooses among (default: %(default)s)")
+        p.add_argument("--iterations", type=int, default=100,
+                       help="most Lloyd iterations on the sample (default: %(default)s)")
+        p.add_argument("--tol", type=float, default=1e-5,
+                       help="stop when the inertia falls by less than this fraction (default: %(default)s)")
+        p.add_argument("--full-passes", type=int, default=0,
+                       help="Lloyd iterations over every frame after the sample's (default: %(default)s)")
+        p.add_argument("--min-cluster-size", type=int, default=1,
+                       help="re-seed clusters with fewer frames (default: %(default)s, the empty ones)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default: 0)")
+        p.add_argument("--batch-frames", type=int, default=16384,
+                       help="frames per distance computation (default: %(default)s)")
+        p.add_argument("--utts", help="fit on these utterances only: a data dir or a file whose lines start with "
+                                      "utterance ids (utt2spk, a list, ...)")
+        p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+        p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+        p.add_argument("--allow-failures", action="store_true", help="write the model even if some utterances failed")
+
+    def run(self, args) -> int:
+        from speechunits.cli.features import report_failures
+        from speechunits.units.kmeans import KMeansConfig, fit_kmeans
+
+        cfg = KMeansConfig(k=args.k, max_frames=args.max_frames, init_frames=args.init_frames,
+                           iterations=args.iterations, tol=args.tol, full_passes=args.full_passes,
+                           min_cluster_size=args.min_cluster_size, seed=args.seed, batch_frames=args.batch_frames,
+                           device=args.device)
+        result = fit_kmeans(args.features, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
+        status = report_failures(result.report, args.allow_failures, "kmeans fit")
+        info = result.model.info
+        counts = sorted(info["counts"])
+        print(f"frames {info['frames']} from {info['utterances']} utterances, sample {info['sample_frames']}, "
+              f"dim {result.model.dim}, k {result.model.k}")
+        print(f"iterations {len(info['history'])} ({'converged' if info['converged'] else 'not converged'}), "
+              f"re-seeded clusters {info['reseeded']}, {info['seconds']:.1f} s")
+        print(f"inertia {info['inertia']:.6g} ({info['inertia_per_frame']:.6g} per frame)")
+        print(f"cluster sizes: min {counts[0]}, median {counts[len(counts) // 2]}, max {counts[-1]}; "
+              f"empty {info['empty_clusters']}, under --min-cluster-size {info['small_clusters']}")
+        if status:
+            print(f"kmeans fit: model not written to {args.model}", file=sys.stderr)
+            return status
+        result.model.save(args.model)
+        return 0
+
+
+@ACTIONS.register("apply")
+class Apply:
+    """Units from a k-means model for every utterance of a feature dir.
+
+    OUT gets what `speechunits extract` writes for units: units.txt (`utt u1 u2 ...`,
+    repeats merged), durations.txt (frames per unit), units.jsonl ({"utt", "units",
+    "durations", "start", "shift"}), frame_shift, and codes/<utt>.npy, the frame-level
+    codes (T,) with codes/frame_shift, which `speechunits abx ITEM OUT/codes` scores
+    as one-hot vectors; with --dense also dense/<utt>.npy, the squared distances to
+    every centroid (T, K). Resumable: finished utterances are skipped on a rerun;
+    every bad utterance is named and the exit status is 1 unless --allow-failures.
+    """
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("model", help="k-means model (.pt) from `speechunits kmeans fit`")
+        p.add_argument("features", help="feature dir or Kaldi .scp of the same kind the model was fitted on")
+        p.add_argument("out", help="output folder")
+        p.add_argument("--dense", action="store_true", help="also write the distances to the centroids (dense/)")
+        p.add_argument("--utts", help="only these utterances: a data dir or a file whose lines start with utterance ids")
+        p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+        p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+        p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
+
+    def run(self, args) -> int:
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        from speechunits.cli.features import report_failures
+        from speechunits.units.kmeans import ApplyOptions, KMeans, apply_kmeans
+
+        model = KMeans.load(args.model, device=args.device)
+        options = ApplyOptions(dense=args.dense, model=str(Path(args.model).resolve()), utts=_utts(args.utts))
+        with tqdm(desc="kmeans apply", unit="utt", disable=None, file=sys.stderr) as bar:
+            report = apply_kmeans(model, args.features, args.out, options, frame_shift=args.frame_shift,
+                                  on_progress=bar.update)
+        return report_failures(report, args.allow_failures, "kmeans apply")

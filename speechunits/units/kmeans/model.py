@@ -1,0 +1,124 @@
+"""A k-means model: centroids (K, D) and what they were fitted on; predict, save, load.
+
+    model = KMeans.fit(frames, KMeansConfig(k=50, seed=0))    # in memory, (N, D)
+    model = fit_kmeans("feats/train", KMeansConfig(k=50)).model  # a feature dir, streamed (fit.py)
+    codes = model.predict(frames)                              # (T,) int64
+    model.save("kmeans.pt"); KMeans.load("kmeans.pt")
+
+The file is a plain dict of tensors, numbers, strings and lists (torch.load with
+weights_only=True reads it): kind, version, centroids, k, dim, frame_shift,
+feature_meta (the feature dir's meta.json), info (the fit's report: config, inertia
+history, re-seeded clusters, cluster sizes, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from speechunits.errors import SpeechUnitsError
+from speechunits.fileio import save_torch
+from speechunits.units.kmeans.lloyd import assign, sq_distances
+
+if TYPE_CHECKING:
+    from speechunits.units.kmeans.fit import KMeansConfig
+
+__all__ = ["KMeans", "MODEL_KIND"]
+
+MODEL_KIND = "speechunits-kmeans"
+MODEL_VERSION = 1
+
+
+class KMeans:
+    """Centroids (K, D) float32 on a device, with the frame shift and feature meta of
+    the features they were fitted on, and the fit report (`info`)."""
+
+    def __init__(self, centroids, frame_shift: float | None = None, feature_meta: dict | None = None,
+                 info: dict | None = None, device: str | torch.device = "cpu"):
+        c = torch.as_tensor(np.asarray(centroids) if not isinstance(centroids, torch.Tensor) else centroids)
+        if c.ndim != 2 or c.shape[0] < 1 or c.shape[1] < 1:
+            raise SpeechUnitsError(f"k-means centroids must have shape (K, D), got {tuple(c.shape)}")
+        self.centroids = c.to(device=device, dtype=torch.float32).contiguous()
+        self.frame_shift = frame_shift
+        self.feature_meta = dict(feature_meta or {})
+        self.info = dict(info or {})
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.centroids.device
+
+    @classmethod
+    def fit(cls, frames, config: "KMeansConfig | None" = None, init=None) -> "KMeans":
+        """Fit on frames (N, D) held in memory (numpy or torch): k-means++ (or the
+        given `init` centroids (K, D)), then Lloyd iterations (see fit.py)."""
+        from speechunits.units.kmeans.fit import KMeansConfig, fit_frames
+
+        return fit_frames(frames, config or KMeansConfig(), init=init)
+
+    def model_id(self) -> str:
+        """A short hash of the centroids: names this model in apply outputs."""
+        return hashlib.sha1(self.centroids.cpu().numpy().tobytes()).hexdigest()[:16]
+
+    def _frames(self, x) -> torch.Tensor:
+        x = torch.as_tensor(x).to(device=self.device, dtype=torch.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise SpeechUnitsError(f"expected frames of shape (T, {self.dim}), got {tuple(x.shape)}")
+        return x
+
+    def predict(self, x, batch_frames: int = 16384) -> np.ndarray:
+        """Frames (T, D) -> the nearest centroid of each, (T,) int64 (ties: the lowest index)."""
+        labels, _ = assign(self._frames(x), self.centroids, batch_frames)
+        return labels.cpu().numpy()
+
+    def distances(self, x) -> np.ndarray:
+        """Frames (T, D) -> squared Euclidean distances to every centroid, (T, K) float32."""
+        return sq_distances(self._frames(x), self.centroids).cpu().numpy()
+
+    def inertia(self, x, batch_frames: int = 16384) -> float:
+        """Sum over frames (T, D) of the squared distance to the nearest centroid."""
+        _, d = assign(self._frames(x), self.centroids, batch_frames)
+        return float(d.double().sum())
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": MODEL_KIND,
+            "version": MODEL_VERSION,
+            "centroids": self.centroids.cpu(),
+            "k": self.k,
+            "dim": self.dim,
+            "frame_shift": self.frame_shift,
+            "feature_meta": self.feature_meta,
+            "info": self.info,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model atomically (torch.save of `to_dict()`)."""
+        save_torch(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "KMeans":
+        path = Path(path)
+        if not path.is_file():
+            raise SpeechUnitsError(f"{path}: k-means model not found")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise SpeechUnitsError(f"{path}: cannot read k-means model: {e}") from e
+        if not isinstance(obj, dict) or obj.get("kind") != MODEL_KIND:
+            raise SpeechUnitsError(f"{path}: not a k-means model (speechunits kmeans fit writes them)")
+        if obj.get("version", 0) > MODEL_VERSION:
+            raise SpeechUnitsError(f"{path}: k-means model version {obj['version']} is newer than this toolkit's")
+        return cls(obj["centroids"], obj.get("frame_shift"), obj.get("feature_meta"), obj.get("info"), device=device)

@@ -1,0 +1,295 @@
+"""k-means baseline units: the algorithm against scikit-learn and brute force, determinism,
+re-seeding, the frame sample, and the fit / apply commands (outputs, ABX, resume, bad input)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from speechunits.cli import main
+from speechunits.data.featdir import FeatureDir, open_feature_source
+from speechunits.data.items import ITEM_HEADER, read_items
+from speechunits.eval.abx import AbxConfig, compute_abx
+from speechunits.units.formats import read_units
+from speechunits.units.kmeans import (
+    ApplyOptions, FrameSample, KMeans, KMeansConfig, apply_kmeans, fit_frames, fit_kmeans,
+)
+from speechunits.units.kmeans.lloyd import PassStats, kmeans_plus_plus
+
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+
+
+def mixture(n=4000, dim=6, components=20, seed=0):
+    """Overlapping Gaussian blobs: k-means has many local optima, as on speech frames."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (components, dim))
+    return (centres[rng.integers(components, size=n)] + rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def write_feats(path, arrays, frame_shift=0.01):
+    store = FeatureDir(path)
+    store.write_meta(frame_shift=frame_shift, feature_dim=next(iter(arrays.values())).shape[-1])
+    for utt, x in arrays.items():
+        store.save(utt, x)
+    return store
+
+
+def split_utts(x, sizes):
+    out, s = {}, 0
+    for i, n in enumerate(sizes):
+        out[f"spk{i % 3}-u{i:02d}"] = x[s:s + n]
+        s += n
+    return out
+
+
+def sklearn_inertia(x, k, seeds=(0, 1, 2)):
+    return np.mean([sklearn_cluster.KMeans(k, n_init=1, random_state=s).fit(x.astype(np.float64)).inertia_
+                    for s in seeds])
+
+
+def test_inertia_matches_sklearn(tmp_path):
+    """More clusters than blobs (as on speech frames): the local optima differ little, and
+    the mean inertia over seeds is sklearn's to 1 %. Few clusters: the best of 5 seeds
+    finds sklearn's best of 5 initialisations."""
+    x = mixture()
+    store = write_feats(tmp_path / "feats", split_utts(x, [500] * 8))
+    ours = [fit_kmeans(store.path, KMeansConfig(k=32, seed=s)).model for s in (0, 1, 2)]
+    for m in ours:  # the reported inertia is that of the final centroids on all frames
+        assert m.info["frames"] == m.info["sample_frames"] == x.shape[0]
+        assert m.info["inertia"] == pytest.approx(m.inertia(x), rel=1e-5)
+    assert np.mean([m.info["inertia"] for m in ours]) == pytest.approx(sklearn_inertia(x, 32), rel=0.01)
+    best = min(KMeans.fit(x, KMeansConfig(k=8, seed=s)).info["inertia"] for s in range(5))
+    ref = sklearn_cluster.KMeans(8, n_init=5, random_state=0).fit(x.astype(np.float64)).inertia_
+    assert best == pytest.approx(ref, rel=0.01)
+
+
+def test_sampled_fit_with_full_passes(tmp_path):
+    x = mixture(n=6000)
+    store = write_feats(tmp_path / "feats", split_utts(x, [750] * 8))
+    cfg = KMeansConfig(k=32, max_frames=1500, init_frames=1000, full_passes=3, batch_frames=700)
+    m = fit_kmeans(store.path, cfg).model
+    assert m.info["sample_frames"] == 1500 and m.info["frames"] == 6000
+    assert [h["stage"] for h in m.info["history"]][-3:] == ["full"] * 3
+    assert m.info["inertia"] == pytest.approx(m.inertia(x), rel=1e-5)
+    assert sum(m.info["counts"]) == 6000
+    assert m.info["inertia"] == pytest.approx(sklearn_inertia(x, 32), rel=0.02)
+
+
+def test_predict_and_distances_brute_force(rng):
+    x = rng.normal(size=(500, 5)).astype(np.float32) + 10.0  # far from the origin: cancellation
+    c = rng.normal(size=(7, 5)).astype(np.float32) + 10.0
+    model = KMeans(c)
+    d = ((x[:, None, :].astype(np.float64) - c[None].astype(np.float64)) ** 2).sum(-1)
+    np.testing.assert_allclose(model.distances(x), d, rtol=1e-4, atol=1e-3)
+    assert np.array_equal(model.predict(x, batch_frames=64), d.argmin(1))
+    assert model.inertia(x) == pytest.approx(d.min(1).sum(), rel=1e-5)
+
+
+def test_pass_stats_brute_force(rng):
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    c = torch.as_tensor(x[:4].copy())
+    stats = PassStats(c, batch_frames=50)
+    stats.add(torch.as_tensor(x[:120]))
+    stats.add(torch.as_tensor(x[120:]))
+    d = ((x[:, None] - x[None, :4]) ** 2).sum(-1)
+    labels = d.argmin(1)
+    assert stats.counts.tolist() == np.bincount(labels, minlength=4).tolist()
+    sums = np.stack([x[labels == j].astype(np.float64).sum(0) for j in range(4)])
+    np.testing.assert_allclose(stats.sums.numpy(), sums, rtol=1e-6, atol=1e-5)
+    assert stats.inertia == pytest.approx(d.min(1).sum(), rel=1e-5)
+    new, reseeded = stats.update()
+    assert reseeded == 0
+    np.testing.assert_allclose(new.numpy(), sums / np.bincount(labels)[:, None], rtol=1e-5, atol=1e-6)
+
+
+def test_kmeans_plus_plus_covers_separated_blobs(rng):
+    centres = np.eye(6, dtype=np.float32) * 100
+    x = torch.as_tensor(np.repeat(centres, 50, axis=0) + rng.normal(size=(300, 6)).astype(np.float32))
+    c = kmeans_plus_plus(x, 6, np.random.default_rng(0), batch_frames=64)
+    rows = {tuple(r) for r in x.numpy()}
+    assert all(tuple(r) in rows for r in c.numpy())  # chosen among the frames
+    assert sorted(np.argmin(((c.numpy()[:, None] - centres[None]) ** 2).sum(-1), 1)) == list(range(6))
+
+
+def test_same_seed_same_centroids(tmp_path):
+    x = mixture(n=3000)
+    store = write_feats(tmp_path / "feats", split_utts(x, [300] * 10))
+    cfg = KMeansConfig(k=10, max_frames=1000, init_frames=500, full_passes=1, seed=3)
+    a, b = fit_kmeans(store.path, cfg).model, fit_kmeans(store.path, cfg).model
+    assert torch.equal(a.centroids, b.centroids) and a.info["history"] == b.info["history"]
+    c = fit_kmeans(store.path, KMeansConfig(k=10, max_frames=1000, init_frames=500, full_passes=1, seed=4)).model
+    assert not torch.equal(a.centroids, c.centroids)
+    assert torch.equal(fit_frames(x, KMeansConfig(k=5, seed=1)).centroids,
+                       KMeans.fit(x, KMeansConfig(k=5, seed=1)).centroids)
+
+
+def test_frame_sample_bounded_uniform_order_free(rng):
+    arrays = {f"u{i}": rng.normal(size=(int(rng.integers(20, 200)), 3)).astype(np.float32) for i in range(40)}
+    total = sum(len(a) for a in arrays.values())
+    s1, s2 = FrameSample(500, seed=1), FrameSample(500, seed=1)
+    for utt in arrays:
+        s1.add(utt, arrays[utt])
+        assert s1._held < 1000
+    for utt in reversed(list(arrays)):
+        s2.add(utt, arrays[utt])
+    f1, f2 = s1.frames(), s2.frames()
+    assert f1.shape == (500, 3) and np.array_equal(f1, f2)  # independent of the utterance order
+    rows = {tuple(r) for a in arrays.values() for r in a}
+    assert all(tuple(r) in rows for r in f1) and len({tuple(r) for r in f1}) == 500
+    small = FrameSample(10 * total, seed=0)
+    for utt, a in arrays.items():
+        small.add(utt, a)
+    assert small.frames().shape == (total, 3)  # fewer frames than max_frames: all of them
+
+
+def test_empty_cluster_reseeded(rng):
+    x = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(20, 1, (200, 2))]).astype(np.float32)
+    init = np.array([[0, 0], [20, 20], [1000, 1000]], dtype=np.float32)  # the third gets no frame
+    m = KMeans.fit(x, KMeansConfig(k=3, seed=0), init=init)
+    assert m.info["history"][0]["reseeded"] == 1 and m.info["reseeded"] >= 1
+    assert m.info["empty_clusters"] == 0 and min(m.info["counts"]) > 0
+    assert float(m.centroids.abs().max()) < 100  # moved onto the data
+    tiny = KMeans.fit(x, KMeansConfig(k=3, min_cluster_size=150, iterations=3), init=init)
+    assert tiny.info["history"][0]["reseeded"] >= 1
+
+
+def test_model_file_weights_only(tmp_path, rng):
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    store = write_feats(tmp_path / "feats", {"a-1": x[:100], "a-2": x[100:]}, frame_shift=0.02)
+    m = fit_kmeans(store.path, KMeansConfig(k=4)).model
+    m.save(tmp_path / "km.pt")
+    obj = torch.load(tmp_path / "km.pt", weights_only=True)
+    assert obj["kind"] == "speechunits-kmeans" and obj["k"] == 4 and obj["dim"] == 4
+    assert obj["frame_shift"] == 0.02 and obj["feature_meta"]["feature_dim"] == 4
+    assert len(obj["info"]["inertia_history"]) == len(obj["info"]["history"]) >= 1
+    back = KMeans.load(tmp_path / "km.pt")
+    assert torch.equal(back.centroids, m.centroids) and back.info == m.info
+    torch.save({"not": "a model"}, tmp_path / "other.pt")
+    with pytest.raises(Exception, match="not a k-means model"):
+        KMeans.load(tmp_path / "other.pt")
+
+
+# ---- the commands -------------------------------------------------------------------------
+
+PHONES = "abc"
+
+
+@pytest.fixture
+def phone_problem(tmp_path, rng):
+    """4 utterances of 40 frames (2 speakers); item k covers frames 3k+1..3k+3, phone 'abc'[k % 3];
+    frames of a phone sit around one centre, so k-means with K=3 finds the phones."""
+    centres = rng.normal(0, 5, (3, 4))
+    rows, arrays = [], {}
+    for u, spk in (("s0-u0", "s0"), ("s0-u1", "s0"), ("s1-u2", "s1"), ("s1-u3", "s1")):
+        for k in range(12):
+            rows.append(f"{u} {0.0125 + 0.03 * k:.4f} {0.0425 + 0.03 * k:.4f} {PHONES[k % 3]} x y {spk}")
+        phone = [max(i - 1, 0) // 3 % 3 for i in range(40)]
+        arrays[u] = (centres[phone] + 0.3 * rng.normal(size=(40, 4))).astype(np.float32)
+    item = tmp_path / "test.item"
+    item.write_text("\n".join([ITEM_HEADER, *rows]) + "\n")
+    store = write_feats(tmp_path / "feats", arrays)
+    return item, store, arrays
+
+
+def test_fit_apply_outputs_read_back_and_score(phone_problem, tmp_path, capsys):
+    item, store, arrays = phone_problem
+    model, out = tmp_path / "km.pt", tmp_path / "units"
+    assert main(["kmeans", "fit", str(store.path), str(model), "--k", "3", "--seed", "0"]) == 0
+    assert "inertia" in capsys.readouterr().out
+    assert main(["kmeans", "apply", str(model), str(store.path), str(out), "--dense"]) == 0
+    km = KMeans.load(model)
+    from_txt, from_jsonl = read_units(out / "units.txt"), read_units(out)
+    codes = open_feature_source(out / "codes")
+    assert codes.frame_shift == pytest.approx(0.01) and sorted(codes.utts()) == sorted(arrays)
+    for utt, x in arrays.items():
+        frame_codes = codes.load(utt)
+        assert frame_codes.dtype == np.int64 and frame_codes.shape == (40,)
+        assert np.array_equal(frame_codes, km.predict(x))
+        for seqs in (from_txt, from_jsonl):
+            assert np.array_equal(seqs[utt].frame_codes(), frame_codes) and seqs[utt].shift == pytest.approx(0.01)
+        assert open_feature_source(out / "dense").load(utt).shape == (40, 3)
+    result = compute_abx(read_items(item), codes, None, AbxConfig(speaker="across", context="any"))
+    assert result.percent == pytest.approx(0.0)  # the clusters are the phones
+    assert main(["abx", str(item), str(out / "codes"), "--speaker", "across", "--context", "any"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "ABX error (across, any): 0.000 %"
+    assert main(["unit-metrics", str(out), "--alignments", str(_ctm(tmp_path, arrays)), "--codebook-size", "3"]) == 0
+    assert "PNMI" in capsys.readouterr().out
+
+
+def _ctm(tmp_path, arrays):
+    lines = []
+    for utt in arrays:
+        lines.append(f"{utt} 1 0.000 0.010 a")
+        for k in range(13):
+            start, dur = 0.01 + 0.03 * k, 0.03 if k < 12 else 0.0
+            if dur:
+                lines.append(f"{utt} 1 {start:.3f} {dur:.3f} {PHONES[k % 3]}")
+        lines.append(f"{utt} 1 0.370 0.030 a")
+    path = tmp_path / "ali.ctm"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_apply_resumes_and_refuses_other_settings(phone_problem, tmp_path, capsys):
+    _, store, arrays = phone_problem
+    km = fit_kmeans(store.path, KMeansConfig(k=3)).model
+    out = tmp_path / "units"
+    first = apply_kmeans(km, store.path, out)
+    assert first.done == 4 and first.skipped == 0
+    text = (out / "units.jsonl").read_text()
+    (out / ".parts" / "s0-u1.json").unlink()  # as if interrupted before this utterance finished
+    (out / "units.jsonl").unlink()
+    again = apply_kmeans(km, store.path, out)
+    assert again.done == 1 and again.skipped == 3 and (out / "units.jsonl").read_text() == text
+    other = KMeans(km.centroids + 1.0)
+    with pytest.raises(Exception, match="other settings"):
+        apply_kmeans(other, store.path, out)
+    part = apply_kmeans(km, store.path, tmp_path / "some", ApplyOptions(utts=["s1-u3", "nope"]))
+    assert sorted(read_units(tmp_path / "some")) == ["s1-u3"] and "nope" in part.failures
+
+
+def test_bad_utterances_named(phone_problem, tmp_path, capsys):
+    _, store, arrays = phone_problem
+    good = tmp_path / "km.pt"
+    assert main(["kmeans", "fit", str(store.path), str(good), "--k", "3"]) == 0
+    bad = dict(arrays)
+    bad["s2-nan"] = arrays["s0-u0"].copy()
+    bad["s2-nan"][5, 1] = np.nan
+    bad["s2-dim"] = arrays["s0-u0"][:, :3].copy()
+    bad["s2-int"] = np.arange(40, dtype=np.int64)
+    bad["s2-empty"] = np.zeros((0, 4), dtype=np.float32)
+    store2 = write_feats(tmp_path / "bad", bad)
+    (store2.path / "s2-corrupt.npy").write_bytes(b"\x93NUMPY garbage")
+    capsys.readouterr()
+    model = tmp_path / "bad.pt"
+    assert main(["kmeans", "fit", str(store2.path), str(model), "--k", "3"]) == 1
+    err = capsys.readouterr().err
+    for utt in ("s2-nan", "s2-dim", "s2-int", "s2-empty", "s2-corrupt"):
+        assert f"FAILED {utt}:" in err
+    assert "non-finite" in err and "3-dimensional" in err and "integer unit ids" in err
+    assert not model.exists()
+    assert main(["kmeans", "fit", str(store2.path), str(model), "--k", "3", "--allow-failures"]) == 0
+    assert KMeans.load(model).info["utterances"] == 4
+
+    out = tmp_path / "units"
+    assert main(["kmeans", "apply", str(good), str(store2.path), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert all(f"FAILED {u}:" in err for u in ("s2-nan", "s2-dim", "s2-int", "s2-empty", "s2-corrupt"))
+    assert sorted(read_units(out)) == sorted(arrays)  # the good ones are written
+    assert main(["kmeans", "apply", str(good), str(store2.path), str(out), "--allow-failures"]) == 0
+    assert main(["kmeans", "apply", str(tmp_path / "missing.pt"), str(store.path), str(tmp_path / "x")]) == 1
+    assert "k-means model not found" in capsys.readouterr().err
+
+
+def test_fit_utts_restriction_and_too_few_frames(phone_problem, tmp_path, capsys):
+    _, store, arrays = phone_problem
+    listing = tmp_path / "utt2spk"
+    listing.write_text("s0-u0 s0\ns1-u2 s1\n")
+    m = fit_kmeans(store.path, KMeansConfig(k=3), utts=["s0-u0", "s1-u2"]).model
+    assert m.info["utterances"] == 2 and m.info["frames"] == 80
+    assert main(["kmeans", "fit", str(store.path), str(tmp_path / "k.pt"), "--k", "3", "--utts", str(listing)]) == 0
+    assert KMeans.load(tmp_path / "k.pt").info["frames"] == 80
+    assert main(["kmeans", "fit", str(store.path), str(tmp_path / "k2.pt"), "--k", "500"]) == 1
+    assert "160 frames for k=500" in capsys.readouterr().err
+    json.dumps(m.info)  # the report is plain data
