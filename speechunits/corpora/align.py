@@ -24,7 +24,7 @@ How an utterance is aligned
     utterance alone, not on the order or on nj. An utterance that finds no path
     is tried again with a wider beam.
 
-Time convention (DESIGN.md section 4)
+Time convention (docs/design.md section 4)
     pocketsphinx frame i is the analysis window of samples ``[i*160, i*160 + 410)``
     (10 ms shift, 25.625 ms window, frames start at sample 0), whose centre is at
     ``i*0.01 + 0.0128`` s. The project gives frame i the 10 ms cell around its

@@ -2,15 +2,15 @@
 
 Each latent position t of an utterance independently, with probability p, takes
 the value of a neighbour: t-1 with probability p/2, t+1 with probability p/2
-(DESIGN.md section 5; p = 0.12 by default). Replacements read the original
+(docs/design.md section 5; p = 0.12 by default). Replacements read the original
 sequence (no chains). At the utterance edges the neighbour index is clamped into
 [0, length-1], so position 0 "replaced by its left neighbour" keeps its own
 value: the realised replacement rate there is p/2. Padding frames are left alone.
 
 The paper phrases it as each latent possibly replacing one or both of its
-neighbours; the per-position formulation here is the one DESIGN.md fixes. Both
-make the decoder unable to rely on the exact position of a latent, which pushes
-the encoder towards slowly varying, phone-like codes.
+neighbours; the per-position formulation here is the one docs/design.md (section
+5) fixes. Both make the decoder unable to rely on the exact position of a latent,
+which pushes the encoder towards slowly varying, phone-like codes.
 
 At evaluation time (module in eval mode) the jitter is the identity.
 """

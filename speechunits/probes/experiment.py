@@ -5,7 +5,7 @@
     results.write("exp/small/probes")        # probes.json + probes.md
     print(results.to_markdown())
 
-Targets (the paper's four, section 5 of DESIGN.md) and how they are scored:
+Targets (the paper's four, section 5 of docs/design.md) and how they are scored:
 
     phone    frame phone (alignment label at the frame centre; silence is a class,
              `ignore_phones` drops others)               accuracy; majority baseline

@@ -1,7 +1,7 @@
 """Probe targets at a tap's frame rate: phone labels, per-utterance labels, filterbank frames.
 
 Every tap travels with its frame shift s; frame j covers [j s, (j + 1) s) and is
-centred at (j + 0.5) s (DESIGN.md section 4). Targets are put on that grid:
+centred at (j + 0.5) s (docs/design.md section 4). Targets are put on that grid:
 
 - phones: the label of the aligned segment that holds the frame centre
   (speechunits.data.labels.frame_labels); frames in no segment get -1 and are

@@ -5,7 +5,7 @@
     for plan in sampler.epoch(epoch):                # BatchPlan: utterance indices + crop draws
         batch = data.train.batch(plan)               # Batch: padded tensors + lengths
 
-Alignment (DESIGN.md section 4): input frame i covers [i s, (i+1) s). A crop of
+Alignment (docs/design.md section 4): input frame i covers [i s, (i+1) s). A crop of
 input frames [a, b) is paired with target positions [a h, b h), where h is the
 number of target positions per input frame: s x 16000 samples for the WaveNet
 decoder (160 at 10 ms), s / s_target frames for the filterbank decoder (1 when

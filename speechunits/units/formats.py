@@ -3,7 +3,7 @@
 A unit sequence is what `speechunits extract` writes per utterance: the codes with
 repeats removed (`units`), how many latent frames each one lasts (`durations`),
 and the latent frame shift in seconds. Frame i of the latent sequence covers
-[i * shift, (i + 1) * shift) (DESIGN.md section 4), so unit k starts at
+[i * shift, (i + 1) * shift) (docs/design.md section 4), so unit k starts at
 sum(durations[:k]) * shift seconds.
 
 Files (every one keyed by utterance id, sorted, Kaldi text style):
