@@ -4,7 +4,7 @@
     result = Trainer(cfg, "exp/small").fit()
     print(result.summary_line())
 
-What a run leaves in its experiment dir (see DESIGN.md and the checkpoint contract):
+What a run leaves in its experiment dir (see docs/design.md section 4 and the checkpoint contract):
 
     config.yaml          the resolved config (speakers and input features filled in)
     command.txt          the command line(s) that ran it (the CLI passes it)
