@@ -140,6 +140,20 @@ class Trainer:
         self.model: nn.Module | None = None  # the unwrapped model, after fit() set it up
 
     # ------------------------------------------------------------------ setup
+    # What a subclass replaces to train another model family with the same loop (the
+    # unit LM, speechunits/lm/trainer.py): _load_data, _build_model, _resolve, _evaluate.
+    # The loop needs of the data: .train / .dev (len(), .batch(plan) -> a batch with .to(),
+    # .model_inputs(), .audio_seconds) and .summary (.lines()); of the model: forward(**inputs)
+    # -> an output with .loss (and optional .recon_loss, .bottleneck_losses, .stats),
+    # usage_stats() and reset_usage().
+    def _load_data(self):
+        return TrainingData.from_config(self.config.data, self.config.model, seed=self.config.train.seed)
+
+    def _build_model(self, cfg) -> nn.Module:
+        from speechunits.models.autoencoder import build_model
+
+        return build_model(cfg.model)
+
     def _resolve(self, data: TrainingData) -> ExperimentConfig:
         """The config with what the data decides filled in: speakers, input features."""
         cfg = experiment_config_from_dict(to_dict(self.config))
@@ -188,7 +202,7 @@ class Trainer:
         if tcfg.deterministic:
             torch.use_deterministic_algorithms(True)
         seed_everything(tcfg.seed)
-        data = TrainingData.from_config(self.config.data, self.config.model, seed=tcfg.seed)
+        data = self._load_data()
         for line in data.summary.lines():
             log.info("%s", line)
         cfg = self.config = self._resolve(data)
@@ -200,10 +214,8 @@ class Trainer:
                 "--exp-dir, or --no-resume to start afresh in this one"
             )
 
-        from speechunits.models.autoencoder import build_model
-
         seed_everything(tcfg.seed)
-        model = build_model(cfg.model).to(device)
+        model = self._build_model(cfg).to(device)
         self.model = model
         if ctx.rank > 0:  # different jitter / sampling draws on every process
             seed_everything(tcfg.seed + 1_000_003 * ctx.rank)
@@ -479,9 +491,12 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _accumulate(window: dict, out, gnorm: torch.Tensor) -> None:
-    values = {"loss": out.loss, "recon": out.recon_loss, "grad_norm": gnorm}
-    values.update(out.bottleneck_losses)
-    values.update({k: v for k, v in out.stats.items() if isinstance(v, torch.Tensor)})
+    values = {"loss": out.loss}
+    if getattr(out, "recon_loss", None) is not None:
+        values["recon"] = out.recon_loss
+    values["grad_norm"] = gnorm
+    values.update(getattr(out, "bottleneck_losses", {}))
+    values.update({k: v for k, v in getattr(out, "stats", {}).items() if isinstance(v, torch.Tensor)})
     for k, v in values.items():
         v = v.detach().float()
         window[k] = window[k] + v if k in window else v.clone()
