@@ -40,6 +40,7 @@ COMMAND_MODULES = [
     "kmeans",
     "kmeans",
     "report",
+    "lm",
 ]
 
 
