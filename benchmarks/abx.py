@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE = Path("/work/shared/reference/abx-synthetic")
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "abx-synthetic"  # ../shared
 CONDITIONS = [
     ("triphone.item", "within", "within"),
     ("triphone.item", "across", "within"),

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/frontends.py [--seconds 600] [--repeats 5] [--threads 1]
 
-Audio: real utterances from the speechocean762 subset in /work/shared/corpora
-(concatenated up to --seconds; synthetic speech-like noise if the corpus is absent).
+Audio: real utterances of the speechocean762 corpus beside the repository
+(../shared/corpora/speechocean762-train, or --corpus), concatenated up to --seconds;
+synthetic speech-like noise if the corpus is absent.
 Two scenarios, one thread each, best of --repeats runs, timed as CPU time of the
 calling thread (robust when other processes share the machine; wall time printed too):
 
@@ -25,30 +26,30 @@ import sys
 import time
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpora/speechocean762-train60")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "speechocean762-train"  # ../shared
 RATE = 16000
 
 
-def load_audio(seconds: float):
+def load_audio(seconds: float, corpus: Path = CORPUS):
     """A list of utterances (float32 in [-1, 1)) totalling `seconds`, and where they came from."""
     import numpy as np
 
     utts, total = [], 0
-    scp = CORPUS / "wav.scp"
+    scp = corpus / "wav.scp"
     if scp.exists():
         import soundfile as sf
 
         from speechunits.data.datadir import read_wav_scp
 
         for rel in read_wav_scp(scp).values():
-            x, rate = sf.read(CORPUS / rel, dtype="float32")
+            x, rate = sf.read(corpus / rel, dtype="float32")
             if rate != RATE or x.ndim != 1:
                 continue
             utts.append(x)
             total += len(x)
             if total >= seconds * RATE:
                 break
-        source = f"{len(utts)} utterances of {CORPUS.name}"
+        source = f"{len(utts)} utterances of {corpus.name}"
     if total < seconds * RATE:  # no corpus (or too little): modulated noise bursts, 3 s each
         rng = np.random.default_rng(0)
         while total < seconds * RATE:
@@ -87,6 +88,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the best is kept")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-librosa", action="store_true", help="skip the librosa baseline")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="a data dir with wav.scp (default: %(default)s)")
     args = parser.parse_args()
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -98,7 +100,7 @@ def main() -> int:
     from speechunits.frontends import build_frontend
 
     torch.set_num_threads(args.threads)
-    utts, long, source = load_audio(args.seconds)
+    utts, long, source = load_audio(args.seconds, args.corpus)
     duration = len(long) / RATE
     print(f"audio: {duration:.0f} s ({source}); threads: {args.threads}; best of {args.repeats}")
     print(f"torch {torch.__version__}, kaldi-native-fbank {getattr(knf, '__version__', '?')}")

@@ -130,12 +130,13 @@ def _print_failures(failures: dict[str, str], where: str, allow: bool, limit: in
 class Speechocean762:
     """speechocean762: read English by Mandarin-L1 speakers; phone alignments by forced alignment.
 
-    CORPUS is the full release (train/, test/, resource/, WAVE/) or a flat subset
-    with wav.scp, text, text-phone, lexicon.txt, utt2spk, spk2gender, spk2age in one
-    folder (e.g. /work/shared/corpora/speechocean762-train60). Writes the Kaldi data
-    dirs OUT/data/{all,train,dev[,test]} (ids <spk>-<corpus id>, absolute wav paths,
-    utt2dur, spk2gender, spk2age, spk2agegroup, utt2corpus_id), alignments.ctm
-    (phones, ARPAbet + sil), words.ctm, phone.item and triphone.item per split,
+    CORPUS is the full release (train/, test/, resource/, WAVE/) or a flat folder
+    with wav.scp, text, text-phone, lexicon.txt, utt2spk, spk2gender, spk2age in it
+    (e.g. ../shared/corpora/speechocean762-train, the train split beside the
+    repository). Writes the Kaldi data dirs OUT/data/{all,train,dev[,test]} (ids
+    <spk>-<corpus id>, absolute wav paths, utt2dur, spk2gender, spk2age,
+    spk2agegroup, utt2corpus_id), alignments.ctm (phones, ARPAbet + sil),
+    words.ctm, phone.item and triphone.item per split,
     OUT/failed.txt and OUT/corpus.json. Phones come from pocketsphinx forced
     alignment with the corpus's canonical pronunciations (text-phone). dev holds
     --dev-speakers speakers of the train part, balanced by gender and age group.
@@ -145,7 +146,7 @@ class Speechocean762:
     Needs the `align` extra (pocketsphinx).
 
     Examples:
-      speechunits prepare speechocean762 /work/shared/corpora/speechocean762-train60 data/so762 --nj 4
+      speechunits prepare speechocean762 ../shared/corpora/speechocean762-train data/so762 --nj 4
       speechunits prepare speechocean762 ~/corpora/speechocean762 data/so762 --dev-speakers 12 --seed 1
     """
 

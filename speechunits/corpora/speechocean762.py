@@ -16,8 +16,9 @@ relative to the corpus folder):
       CORPUS/resource/{text-phone,lexicon.txt}
       CORPUS/WAVE/SPEAKER0001/000010011.WAV
 
-- a flat subset such as speechocean762-train60: the same tables, text-phone and
-  lexicon.txt directly in CORPUS (it is taken as the train part).
+- a flat folder such as speechocean762-train (the train split shipped beside the
+  repository, in ../shared/corpora) or a subset of it: the same tables, text-phone
+  and lexicon.txt directly in CORPUS (it is taken as the train part).
 
 Pronunciations: ``text-phone`` gives each word's canonical phones as
 ``<utt>.<word index> W_B IY0_E``; position tags (_B/_I/_E/_S) and stress digits
