@@ -117,6 +117,7 @@ def test_alignment_of_synthetic_speech_is_close_to_the_exact_times(synthetic):
     assert some.words[0][0] == pytest.approx(_onsets(some.phones)[0])
 
 
+@pytest.mark.slow  # two processes
 def test_results_do_not_depend_on_nj_or_order(synthetic):
     corpus, truth = synthetic
     requests = [AlignRequest(u.utt, str(corpus.root / u.audio_path), ("x",) * len(_chunks(truth[u.utt])), _chunks(truth[u.utt]))

@@ -117,6 +117,7 @@ def test_text_matches_the_alignment_length(corpus):
 # ----------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow  # two processes
 def test_same_seed_gives_identical_files_also_in_a_fresh_process_with_nj2(corpus, tmp_path):
     again = build_corpus(tmp_path / "again", SyntheticConfig(**CFG))
     assert files_of(again.root) == files_of(corpus.root)

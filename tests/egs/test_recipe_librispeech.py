@@ -17,8 +17,9 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("espeakng_loader")
+pytestmark = pytest.mark.slow  # runs the recipe
 
-from recipe_fixtures import TINY_TRAIN, check_ok, make_synthetic, read_audio, run_recipe  # noqa: E402
+from recipe_fixtures import TINY_TRAIN, check_ok, read_audio, run_recipe  # noqa: E402
 
 from speechunits.data.ctm import read_ctm  # noqa: E402
 from speechunits.data.datadir import DataDir  # noqa: E402
@@ -70,9 +71,9 @@ def make_librispeech(root, ali_root, corpus):
 
 
 @pytest.fixture(scope="module")
-def ls_run(tmp_path_factory):
+def ls_run(synthetic_corpus, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("librispeech")
-    corpus = make_synthetic(tmp / "synth", minutes=1.5, speakers=4)
+    corpus = synthetic_corpus
     ids = make_librispeech(tmp / "LibriSpeech", tmp / "mfa", corpus)
     args = ["--librispeech", str(tmp / "LibriSpeech"), "--alignments", str(tmp / "mfa"), "--data", str(tmp / "data"),
             "--feats", str(tmp / "feats"), "--exp", str(tmp / "exp"), "--nj", "1", "--train-overrides", TINY_TRAIN,

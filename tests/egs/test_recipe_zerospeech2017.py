@@ -16,7 +16,7 @@ import soundfile as sf
 
 pytest.importorskip("espeakng_loader")
 
-from recipe_fixtures import EGS, TINY_TRAIN, check_ok, make_synthetic, read_audio, run_recipe  # noqa: E402
+from recipe_fixtures import EGS, TINY_TRAIN, check_ok, read_audio, run_recipe  # noqa: E402
 
 from speechunits.data.datadir import DataDir  # noqa: E402
 from speechunits.data.items import read_items, write_items  # noqa: E402
@@ -56,9 +56,9 @@ def make_zr2017(root, corpus, lang="english"):
 
 
 @pytest.fixture(scope="module")
-def zr_run(tmp_path_factory):
+def zr_run(synthetic_corpus, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("zr2017")
-    corpus = make_synthetic(tmp / "synth", minutes=1.5, speakers=4)
+    corpus = synthetic_corpus
     made = make_zr2017(tmp / "zr", corpus)
     args = ["--zr-root", str(tmp / "zr"), "--durations", "1s 10s", "--data", str(tmp / "data"),
             "--feats", str(tmp / "feats"), "--exp", str(tmp / "exp"), "--nj", "1", "--segment-seconds", "4",
@@ -67,6 +67,7 @@ def zr_run(tmp_path_factory):
     return tmp, made, args, first
 
 
+@pytest.mark.slow  # runs the recipe
 def test_data_dirs_follow_the_layout(zr_run):
     tmp, made, _, _ = zr_run
     train = DataDir.read(tmp / "data" / "train")
@@ -87,6 +88,7 @@ def test_data_dirs_follow_the_layout(zr_run):
             tmp / "zr" / "test" / "english" / dur / f"{dur}.item").read_text()
 
 
+@pytest.mark.slow  # runs the recipe
 def test_submission_format(zr_run):
     tmp, made, _, _ = zr_run
     for dur, files in made.items():
@@ -107,6 +109,7 @@ def test_submission_format(zr_run):
         assert onehot.shape == (len(codes), 16) and (onehot.argmax(1) == codes).all() and (onehot.sum(1) == 1).all()
 
 
+@pytest.mark.slow  # runs the recipe
 def test_abx_and_results(zr_run):
     tmp, _, _, log = zr_run
     for system, rep in (("mfcc", "mfcc"), ("vq", "dense"), ("vq", "codes")):
@@ -130,6 +133,7 @@ def test_abx_and_results(zr_run):
     assert (tmp / "exp" / "vq" / "config.yaml").is_file() and (tmp / "exp" / "vq" / "command.txt").is_file()
 
 
+@pytest.mark.slow  # runs the recipe
 def test_rerun_skips_finished_stages(zr_run):
     tmp, _, args, _ = zr_run
     last = tmp / "exp" / "vq" / "last.pt"

@@ -47,6 +47,7 @@ def _worker(rank, world, init_file, out_dir):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two processes
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_statistics_are_synchronised_across_ranks(tmp_path):
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)

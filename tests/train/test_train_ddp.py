@@ -52,6 +52,7 @@ def _worker(rank, world, port, corpus_root, exp, out):
         json.dump(seen, f)
 
 
+@pytest.mark.slow  # two processes
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_two_process_replicas_agree(tmp_path):
     exp = tmp_path / "exp"

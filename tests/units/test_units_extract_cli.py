@@ -3,6 +3,7 @@ agree with each other and with the Python API; resume; per-utterance failures; a
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,21 +110,32 @@ def test_folder_and_list_file(setup, tmp_path):
     assert np.array_equal(run_length(frame_level.units)[0], ref.units)
 
 
-def test_corrupt_file_is_reported(setup, tmp_path, capsys):
-    root, ckpt, data, audio, ex = setup
+def with_corrupt_file(data: Path, tmp_path: Path) -> Path:
+    """A copy of data whose utterance spk_a-2 points at a corrupt WAV."""
     bad = tmp_path / "bad"
     shutil.copytree(data, bad)
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF not really a wav file")
     scp = (bad / "wav.scp").read_text().splitlines()
     scp[1] = f"spk_a-2 {tmp_path / 'corrupt.wav'}"
     (bad / "wav.scp").write_text("\n".join(scp) + "\n")
+    return bad
+
+
+def test_corrupt_file_is_reported(setup, tmp_path, capsys):
+    root, ckpt, data, audio, ex = setup
+    bad = with_corrupt_file(data, tmp_path)
     out = tmp_path / "out"
     assert main(["extract", str(ckpt), str(bad), str(out)]) == 1
     err = capsys.readouterr().err
     assert "FAILED spk_a-2" in err and "3 done, 0 already done, 1 failed" in err
     check_outputs(out, ["spk_a-1", "spk_b-1", "spk_b-2"])
     assert main(["extract", str(ckpt), str(bad), str(out), "--allow-failures"]) == 0
-    # worker processes report their parts' failures the same way
+
+
+@pytest.mark.slow  # two processes
+def test_worker_processes_report_failures_the_same_way(setup, tmp_path, capsys):
+    _, ckpt, data, _, _ = setup
+    bad = with_corrupt_file(data, tmp_path)
     out2 = tmp_path / "out2"
     assert main(["extract", str(ckpt), str(bad), str(out2), "--nj", "2"]) == 1
     err = capsys.readouterr().err
@@ -159,6 +171,7 @@ def _outputs(out):
     return files, arrays
 
 
+@pytest.mark.slow  # two processes
 def test_job_parts_then_assembly_and_nj_processes_equal_one_run(tmp_path, setup, capsys):
     """--job K/N parts (whole speakers under per-speaker CMVN) followed by a run without --job,
     and --nj 2 worker processes, give exactly the outputs of one plain run."""
