@@ -40,7 +40,7 @@ class SharedData:
     def path(self, rel: str, *needed: str) -> Path:
         """ROOT/rel, after checking that it (and each of `needed` inside it) exists."""
         where = self.root / rel
-        missing = [str(where / n) for n in needed or ("",) if not (where / n).exists()]
+        missing = [str(where / n) for n in needed if not (where / n).exists()] if where.is_dir() else [str(where)]
         if missing:
             reason = f"shared data not found: {', '.join(missing)} (expected ../shared beside the repository)"
             if IN_CI:
