@@ -38,7 +38,6 @@ COMMAND_MODULES = [
     "probe",
     "unit_metrics",
     "kmeans",
-    "kmeans",
     "report",
     "lm",
 ]
@@ -63,7 +62,26 @@ def add_subcommands(subparsers, registry: Registry, attribute: str) -> None:
         p.set_defaults(**{attribute: handler})
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose module is not named after them (module = command with "-" -> "_" otherwise).
+_MODULE_OF = {"split-data": "data_tools", "combine-data": "data_tools", "utt2dur": "data_tools"}
+
+
+def _only_module(command: str | None) -> str | None:
+    """The module that registers `command`, when it is one of COMMAND_MODULES (else None)."""
+    if not command:
+        return None
+    module = _MODULE_OF.get(command, command.replace("-", "_"))
+    return module if module in COMMAND_MODULES else None
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named in argv (the first word that is not a top-level option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or, given `command`, of that one only: the other
+    command modules are then not imported (start-up time)."""
     from speechunits import __version__
 
     parser = argparse.ArgumentParser(
@@ -71,15 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"speechunits {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    for module in COMMAND_MODULES:
+    only = _only_module(command)
+    for module in [only] if only else COMMAND_MODULES:
         importlib.import_module(f"speechunits.cli.{module}")
+    if only and command not in COMMANDS:  # the guess was wrong: build them all
+        return build_parser()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_subcommands(sub, COMMANDS, "_command")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_command", None):
         parser.print_help()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from speechunits.cli import COMMANDS
 
@@ -46,13 +47,20 @@ class Abx:
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from speechunits.data.featdir import open_feature_source
-        from speechunits.data.items import read_items
-        from speechunits.errors import SpeechUnitsError
-        from speechunits.eval.abx import AbxConfig, compute_abx
-        from speechunits.fileio import write_json
+        from speechunits.eval.abx.kernel_loader import preload_in_background
 
-        items = read_items(args.item)
+        kernels = preload_in_background()  # numba's start-up overlaps reading the items and features
+        from speechunits.data.featdir import open_feature_source
+        from speechunits.data.items import ItemProblems, read_items_lenient
+        from speechunits.errors import SpeechUnitsError
+        from speechunits.eval.abx import AbxConfig, SkippedItem, compute_abx
+        from speechunits.fileio import check_writable, write_json
+
+        if args.output:
+            check_writable(args.output)  # before the work, not after it
+        items, bad_lines = read_items_lenient(args.item)
+        if bad_lines and not args.skip_bad_items:
+            raise ItemProblems(str(args.item), bad_lines)
         source = open_feature_source(args.features, args.frame_shift)
         frame_shift = args.frame_shift if args.frame_shift is not None else source.frame_shift
         if frame_shift is None:
@@ -66,14 +74,39 @@ class Abx:
             libri_light_slicing=args.libri_light_slicing, skip_bad_items=args.skip_bad_items,
             num_threads=args.num_threads,
         )
+        kernels.result()
         result = compute_abx(items, source, frame_shift, config)
-        if args.output:
-            summary = result.to_dict()
-            summary.update(item_file=str(args.item), features=str(args.features), frame_shift=frame_shift)
-            write_json(args.output, summary)
+        line_skips = [SkippedItem(line, "", f"bad line: {message}") for line, message in bad_lines]
+        skipped = sorted(line_skips + list(result.skipped), key=lambda s: s.line)
+        if skipped:
+            print_skipped(str(args.item), skipped)
         print(
-            f"items: {result.n_items} scored, {result.n_items_skipped} skipped; "
+            f"items: {result.n_items} scored, {len(skipped)} skipped; "
             f"cells: {result.n_cells}; triplets: {result.n_triplets}"
         )
-        print(f"ABX error ({args.speaker}, {args.context}): {result.percent:.3f} %")
+        print(f"ABX error ({args.speaker}, {args.context}): {result.percent:.3f} %", flush=True)
+        if args.output:
+            summary = result.to_dict()
+            summary.update(item_file=str(args.item), features=str(args.features), frame_shift=frame_shift,
+                           n_items_skipped=len(skipped), skipped=[dataclasses.asdict(s) for s in skipped])
+            write_json(args.output, summary)
         return 0
+
+
+def print_skipped(path: str, skipped, limit: int = 20) -> None:
+    """The --skip-bad-items summary on stderr: runs of item lines skipped for one reason, the first `limit`."""
+    import sys
+
+    runs: list[tuple[int, int, int, str]] = []  # first line, last line, count, reason
+    for s in skipped:
+        if runs and runs[-1][3] == s.reason:
+            first, _, count, reason = runs[-1]
+            runs[-1] = (first, s.line, count + 1, reason)
+        else:
+            runs.append((s.line, s.line, 1, s.reason))
+    print(f"abx: skipped {len(skipped)} item line(s) of {path} (--skip-bad-items):", file=sys.stderr)
+    for first, last, count, reason in runs[:limit]:
+        where = f"{path}:{first}" + (f"-{last} ({count} items)" if count > 1 else "")
+        print(f"  {where}: {reason}", file=sys.stderr)
+    if len(runs) > limit:
+        print(f"  ... and {len(runs) - limit} more", file=sys.stderr)

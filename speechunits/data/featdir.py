@@ -28,6 +28,7 @@ import numpy as np
 
 from speechunits.data.pipes import HINT as PIPE_HINT
 from speechunits.data.pipes import PipeRefused, check_entry, is_pipe, pipes_allowed
+from speechunits.data.torchfile import NotPlainTensor, read_tensor
 from speechunits.errors import DataFormatError, SpeechUnitsError
 from speechunits.fileio import save_npy, write_json, write_text
 
@@ -69,6 +70,10 @@ def read_frame_shift(folder: str | os.PathLike) -> float | None:
 def _load_array(path: Path) -> np.ndarray:
     try:
         if path.suffix == ".pt":
+            try:
+                return read_tensor(path)  # without importing torch (start-up time)
+            except NotPlainTensor:
+                pass
             import torch
 
             array = torch.load(path, map_location="cpu", weights_only=True)

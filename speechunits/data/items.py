@@ -106,25 +106,50 @@ class ItemSet:
         )
 
 
-def _time(text: str, what: str, where: str, line: int) -> float:
+MAX_LISTED = 20  # problems listed one by one in an error or summary; the rest are counted
+
+
+class ItemProblems(DataFormatError):
+    """Every bad line of an item file (or every item that cannot be scored).
+
+    `problems` is [(line, message)] in line order; `line` is the first one's, so a
+    single problem reads like any DataFormatError (`path:line: message`).
+    """
+
+    def __init__(self, path: str | None, problems: list[tuple[int, str]]):
+        self.problems = sorted(problems)
+        line, message = self.problems[0]
+        super().__init__(message, path, line)
+        if len(self.problems) > 1:
+            Exception.__init__(self, list_problems(path, self.problems, "bad item line(s)"))
+
+
+def list_problems(path: str | None, problems: list[tuple[int, str]], what: str, limit: int = MAX_LISTED) -> str:
+    """`path: N <what>:` then one `path:line: message` line per problem (the first `limit`), then a count."""
+    where = path or "<items>"
+    lines = [f"{where}:{line}: {message}" for line, message in problems[:limit]]
+    more = [f"... and {len(problems) - limit} more"] if len(problems) > limit else []
+    return f"{where}: {len(problems)} {what}:\n  " + "\n  ".join(lines + more)
+
+
+def _time(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DataFormatError(f"{what} {text!r} is not a number", where, line) from None
+        raise ValueError(f"{what} {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise DataFormatError(f"{what} {text!r} is not finite", where, line)
+        raise ValueError(f"{what} {text!r} is not finite")
     if value < 0:
-        raise DataFormatError(f"{what} {text} is negative", where, line)
+        raise ValueError(f"{what} {text} is negative")
     return value
 
 
-def read_items(path: str | os.PathLike) -> ItemSet:
-    """Read and validate an item file.
+def read_items_lenient(path: str | os.PathLike) -> tuple[ItemSet, list[tuple[int, str]]]:
+    """The good lines of an item file, and every bad one as (line, message).
 
-    Raises DataFormatError (file and 1-based line) on a missing or wrong header, a
-    line without exactly 7 fields, a time that is not a finite non-negative number,
-    or offset <= onset. Blank lines are ignored; an empty item list is allowed here
-    (ABX itself refuses it).
+    A missing or wrong header is still an error (DataFormatError, line 1): without
+    it the file is not an item file. Bad lines: not exactly 7 fields, a time that is
+    not a finite non-negative number, offset <= onset. Blank lines are ignored.
     """
     where = str(path)
     try:
@@ -139,23 +164,44 @@ def read_items(path: str | os.PathLike) -> ItemSet:
         raise DataFormatError(f"expected header {ITEM_HEADER!r}, found {lines[0].strip()!r}", where, 1)
     cols: list[list] = [[] for _ in range(7)]
     numbers: list[int] = []
+    bad: list[tuple[int, str]] = []
     for n, line in enumerate(lines[1:], 2):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 7:
-            raise DataFormatError(f"expected 7 fields ({ITEM_HEADER}), found {len(fields)}", where, n)
-        onset = _time(fields[1], "onset", where, n)
-        offset = _time(fields[2], "offset", where, n)
+            bad.append((n, f"expected 7 fields ({ITEM_HEADER}), found {len(fields)}"))
+            continue
+        try:
+            onset = _time(fields[1], "onset")
+            offset = _time(fields[2], "offset")
+        except ValueError as e:
+            bad.append((n, str(e)))
+            continue
         if offset <= onset:
-            raise DataFormatError(f"offset {fields[2]} is not after onset {fields[1]}", where, n)
+            bad.append((n, f"offset {fields[2]} is not after onset {fields[1]}"))
+            continue
         for c, value in zip(cols, (fields[0], onset, offset, *fields[3:])):
             c.append(value)
         numbers.append(n)
-    return ItemSet(
+    items = ItemSet(
         cols[0], np.array(cols[1], dtype=np.float64), np.array(cols[2], dtype=np.float64), cols[3], cols[4], cols[5],
         cols[6], np.array(numbers, dtype=np.int64), where,
     )
+    return items, bad
+
+
+def read_items(path: str | os.PathLike) -> ItemSet:
+    """Read and validate an item file.
+
+    Raises DataFormatError (file and 1-based line) on a missing or wrong header, and
+    ItemProblems (a DataFormatError) naming every bad line (see read_items_lenient)
+    otherwise. An empty item list is allowed here (ABX itself refuses it).
+    """
+    items, bad = read_items_lenient(path)
+    if bad:
+        raise ItemProblems(str(path), bad)
+    return items
 
 
 def _seconds(x: float) -> str:
@@ -227,5 +273,6 @@ def make_items(
 
 
 __all__ = [
-    "ITEM_HEADER", "DEFAULT_SILENCES", "ItemRow", "ItemSet", "read_items", "write_items", "make_items", "sort_key",
+    "ITEM_HEADER", "DEFAULT_SILENCES", "ItemProblems", "ItemRow", "ItemSet", "list_problems", "read_items",
+    "read_items_lenient", "write_items", "make_items", "sort_key",
 ]

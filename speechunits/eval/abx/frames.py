@@ -24,8 +24,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from speechunits.data.items import ItemSet
-from speechunits.errors import DataFormatError, SpeechUnitsError
+from speechunits.data.items import ItemProblems, ItemSet
+from speechunits.errors import SpeechUnitsError
 from speechunits.eval.abx.options import AbxConfig, SkippedItem
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,16 @@ def check_array(array: Any, what: str) -> tuple[np.ndarray, bool]:
     return array, False
 
 
+def _ranges(lines: list[int]) -> str:
+    """`3-7, 9` for [3, 4, 5, 6, 7, 9]."""
+    out, start = [], lines[0]
+    for prev, cur in zip(lines, lines[1:] + [None]):
+        if cur != prev + 1 if cur is not None else True:
+            out.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = cur
+    return ", ".join(out)
+
+
 def _nature(discrete: bool, dim: int) -> str:
     return "unit ids" if discrete else f"dimension {dim}"
 
@@ -123,9 +133,9 @@ def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConf
     """Load the features of every item's utterance and compute the item frame ranges.
 
     source: an object with .load(utt) (and optionally .utts(), .array_path(utt)), or a
-    mapping utt -> array. Bad input raises DataFormatError naming the item file and line
-    (or SpeechUnitsError naming the utterance and feature file); with
-    config.skip_bad_items the items concerned are skipped and listed instead.
+    mapping utt -> array. Bad input raises ItemProblems (a DataFormatError) naming every
+    bad item line and every utterance without usable features (item file and line);
+    with config.skip_bad_items the items concerned are skipped and listed instead.
     A feature dimension that differs between utterances is always an error.
     """
     if not frame_shift or not frame_shift > 0:
@@ -134,12 +144,23 @@ def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConf
     start, end = frame_ranges(items.onset, items.offset, frame_shift, config.libri_light_slicing)
     ok = np.ones(n, dtype=bool)
     skipped: list[SkippedItem] = []
+    problems: list[tuple[int, str]] = []  # without skip_bad_items: all of them, raised at the end
 
     def bad(i: int, reason: str) -> None:
-        if not config.skip_bad_items:
-            raise DataFormatError(reason, items.path or "<items>", int(items.lines[i]))
         ok[i] = False
         skipped.append(SkippedItem(int(items.lines[i]), items.file[i], reason))
+        if not config.skip_bad_items:
+            problems.append((int(items.lines[i]), reason))
+
+    def bad_utterance(rows: list[int], reason: str) -> None:
+        """Every item of an utterance fails for one reason: one problem, its items counted."""
+        for i in rows:
+            ok[i] = False
+            skipped.append(SkippedItem(int(items.lines[i]), items.file[i], reason))
+        if not config.skip_bad_items:
+            lines = [int(items.lines[i]) for i in rows]
+            count = f" ({len(lines)} items, lines {_ranges(lines)})" if len(lines) > 1 else ""
+            problems.append((lines[0], reason + count))
 
     by_file: dict[str, list[int]] = {}
     for i, f in enumerate(items.file):
@@ -153,19 +174,15 @@ def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConf
         rows = by_file[utt]
         what = _describe(source, utt)
         if available is not None and utt not in available:
-            for i in rows:
-                bad(i, f"no features for {what}")
+            bad_utterance(rows, f"no features for {what}")
             continue
         try:
             array, is_discrete = check_array(_load(source, utt), what)
         except KeyError:
-            for i in rows:
-                bad(i, f"no features for {what}")
+            bad_utterance(rows, f"no features for {what}")
             continue
         except (SpeechUnitsError, OSError, ValueError) as e:
-            message = str(e) if isinstance(e, SpeechUnitsError) else f"{what}: {e}"
-            for i in rows:
-                bad(i, message)
+            bad_utterance(rows, str(e) if isinstance(e, SpeechUnitsError) else f"{what}: {e}")
             continue
         this_dim = 1 if is_discrete else array.shape[1]
         if discrete is None:
@@ -192,7 +209,9 @@ def load_tokens(items: ItemSet, source: Any, frame_shift: float, config: AbxConf
             used = True
         if used:
             features[utt] = array
+    if problems:
+        raise ItemProblems(items.path, problems)
     if skipped:
-        log.warning("skipped %d bad item(s); first: line %d: %s", len(skipped), skipped[0].line, skipped[0].reason)
+        log.info("skipped %d bad item(s); first: line %d: %s", len(skipped), skipped[0].line, skipped[0].reason)
     keep = np.flatnonzero(ok)
     return Tokens(keep, start[keep], end[keep], features, bool(discrete), int(dim or 0), skipped)
