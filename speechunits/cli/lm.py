@@ -231,3 +231,140 @@ class Sample:
         total = sum(s.units.size for s in out.values())
         print(f"{args.out}: {len(out)} sequences, {total} units ({seconds:.1f} s)")
         return 0
+
+
+@LM_ACTIONS.register("make-sets")
+class MakeSets:
+    """Spot-the-word and grammaticality test sets from a synthetic corpus's generator (ZeroSpeech 2021 layout).
+
+    Writes OUT/lexical/dev and OUT/syntactic/dev (<file>.wav, gold.csv, data/) and
+    OUT/sets.json (last: its presence marks a finished build). Voices: speakers of
+    CORPUS (default: its test speakers). Needs the `synth` extra (espeak-ng).
+
+    Examples:
+      speechunits lm make-sets data/synthetic data/spoken_lm
+      speechunits lm make-sets data/synthetic data/spoken_lm --words 200 --pairs-per-type 50 --voices spk02 spk05
+    """
+
+    def add_arguments(self, p):
+        from speechunits.lm.spoken_sets import SpokenSetsConfig
+
+        d = SpokenSetsConfig()
+        p.add_argument("corpus", help="synthetic corpus folder (with corpus.json)")
+        p.add_argument("out", help="output folder")
+        p.add_argument("--words", type=int, default=d.words, help="word / non-word pairs per voice (default: %(default)s)")
+        p.add_argument("--pairs-per-type", type=int, default=d.pairs_per_type,
+                       help="grammaticality pairs per subtype and voice (3 subtypes; default: %(default)s)")
+        p.add_argument("--voices", nargs="+", default=[], help="corpus speakers to speak with (default: test speakers)")
+        p.add_argument("--seed", type=int, default=d.seed)
+
+    def run(self, args) -> int:
+        from speechunits.lm.spoken_sets import SpokenSetsConfig, make_spoken_sets
+
+        cfg = SpokenSetsConfig(words=args.words, pairs_per_type=args.pairs_per_type, voices=tuple(args.voices),
+                               seed=args.seed)
+        info = make_spoken_sets(args.corpus, args.out, cfg)
+        print(f"{args.out}: {info['lexical_pairs']} spot-the-word pairs, {info['syntactic_pairs']} grammaticality "
+              f"pairs, voices {', '.join(info['config']['voices'])}")
+        return 0
+
+
+@LM_ACTIONS.register("eval")
+class Eval:
+    """Spot-the-word (sWUGGY-style) and grammaticality (sBLIMP-style) accuracy of a unit LM + unit extractor.
+
+    SETS holds lexical/<split> and/or syntactic/<split> (wavs + gold.csv): the sets of
+    `speechunits lm make-sets`, or the real ZeroSpeech 2021 dataset folder. Units come
+    from --extractor (a trained model; extracted into OUT/<task>_<split>/units, resumable)
+    or from --units TASK=UNITS (already extracted, e.g. by k-means; utterance ids =
+    the gold filenames). Writes OUT/<task>/<split>.txt (ZeroSpeech submission lines
+    `filename logprob`) and OUT/spoken_lm.json (accuracies with 95 % intervals and
+    binomial p-values, by voice and type). Chance is 50 %.
+
+    Examples:
+      speechunits lm eval exp/lm data/spoken_lm exp/lm/spoken --extractor exp/small
+      speechunits lm eval exp/lm/ngram.json data/spoken_lm exp/lm/spoken_ngram --extractor exp/small
+      speechunits lm eval exp/lm zerospeech2021 out/ --units lexical=units/lex syntactic=units/syn
+    """
+
+    def add_arguments(self, p):
+        p.add_argument("lm", help="LM checkpoint / experiment dir, or an n-gram .json")
+        p.add_argument("sets", help="folder with lexical/<split> and/or syntactic/<split>")
+        p.add_argument("out", help="output folder")
+        p.add_argument("--extractor", help="model (checkpoint or experiment dir) whose units the LM was trained on")
+        p.add_argument("--units", nargs="+", default=[], metavar="TASK=UNITS", help="pre-extracted units per task")
+        p.add_argument("--split", default="dev", help="set split (default: %(default)s)")
+        p.add_argument("--device", default="cpu")
+
+    def run(self, args) -> int:
+        from pathlib import Path
+
+        from speechunits.errors import SpeechUnitsError
+        from speechunits.fileio import write_json, write_lines
+        from speechunits.lm.scoring import load_scorer
+        from speechunits.lm.spoken_metrics import TASKS, extract_task_units, find_tasks, pair_accuracy, read_gold, score_pairs
+        from speechunits.units.formats import read_units
+
+        given = {}
+        for item in args.units:
+            if "=" not in item:
+                raise SpeechUnitsError(f"--units {item!r}: expected TASK=UNITS")
+            task, path = item.split("=", 1)
+            if task not in TASKS:
+                raise SpeechUnitsError(f"--units {item!r}: task must be one of {', '.join(TASKS)}")
+            given[task] = path
+        tasks = find_tasks(args.sets, args.split)
+        scorer = load_scorer(args.lm, device=args.device)
+        out = Path(args.out)
+        result = {"kind": "spoken-lm", "lm": str(args.lm), "model": scorer.name, "sets": str(args.sets),
+                  "split": args.split, "extractor": args.extractor, "tasks": {}}
+        for task, folder in tasks.items():
+            rows = read_gold(folder / "gold.csv")
+            if task in given:
+                units = read_units(given[task])
+            elif args.extractor:
+                units = extract_task_units(args.extractor, folder, rows, out / f"{task}_{args.split}", args.device)
+            else:
+                raise SpeechUnitsError(f"{task}: give --extractor MODEL or --units {task}=UNITS")
+            scores = {s.utt: s.logprob for s in scorer.score(units)}
+            pairs = score_pairs(rows, scores, where=str(folder / "gold.csv"))
+            write_lines(out / task / f"{args.split}.txt", [f"{u} {scores[u]:.6f}" for u in sorted(scores)])
+            by = ("voice", "subtype") if task == "syntactic" else ("voice",)
+            acc = pair_accuracy(pairs, by=by)
+            result["tasks"][task] = acc
+            lo, hi = acc["ci95"]
+            print(f"{TASKS[task]} ({task}/{args.split}): {100 * acc['accuracy']:.1f} % of {acc['pairs']} pairs "
+                  f"(95 % CI {100 * lo:.1f}-{100 * hi:.1f}, p = {acc['p_value']:.2g} vs chance 50 %)")
+            for sub, s in acc.get("by_subtype", {}).items():
+                print(f"  {sub}: {100 * s['accuracy']:.1f} % of {s['pairs']} pairs")
+        write_json(out / "spoken_lm.json", result)
+        return 0
+
+
+@LM_ACTIONS.register("snippets")
+class Snippets:
+    """Short audio snippets of where the most used units occur (OUT/unit<k>-<i>.wav + snippets.json).
+
+    Examples:
+      speechunits lm snippets exp/small/units_test data/test exp/small/lm/snippets --top 20 --per-unit 3
+    """
+
+    def add_arguments(self, p):
+        p.add_argument("units", help="unit file or extract folder (with the frame shift: units.jsonl)")
+        p.add_argument("audio", help="the audio the units came from: data dir, folder or list")
+        p.add_argument("out", help="output folder")
+        p.add_argument("--top", type=int, default=20, help="most used units (default: %(default)s)")
+        p.add_argument("--per-unit", type=int, default=3, help="snippets per unit (default: %(default)s)")
+        p.add_argument("--context", type=float, default=0.05, help="seconds around each unit (default: %(default)s)")
+        p.add_argument("--seed", type=int, default=0)
+
+    def run(self, args) -> int:
+        from speechunits.lm.snippets import unit_snippets
+        from speechunits.units.formats import read_units
+        from speechunits.units.sources import open_audio_source
+
+        res = unit_snippets(read_units(args.units), open_audio_source(args.audio), args.out, args.top,
+                            args.per_unit, args.context, args.seed)
+        n = sum(len(u["snippets"]) for u in res["units"])
+        print(f"{args.out}: {n} snippets of {len(res['units'])} units")
+        return 0

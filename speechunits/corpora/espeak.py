@@ -69,6 +69,7 @@ AUDIO_OUTPUT_SYNCHRONOUS = 2
 INITIALIZE_PHONEME_EVENTS = 0x0001
 INITIALIZE_DONT_EXIT = 0x8000
 CHARS_UTF8 = 1
+PHONEME_INPUT = 0x100  # espeakPHONEMES: text inside [[ ]] is phoneme mnemonics
 EVENT_LIST_TERMINATED = 0
 EVENT_PHONEME = 7
 EE_OK, EE_NOT_FOUND = 0, 2
@@ -341,8 +342,13 @@ class Espeak:
             raise EspeakError(f"unknown espeak voice {voice.name!r} (espeak_SetVoiceByName returned {status})")
         self._known_voices.add(voice.name)
 
-    def synthesize(self, text: str, voice: VoiceSettings, seed: int = 0, fresh: bool = True) -> Synthesis:
+    def synthesize(self, text: str, voice: VoiceSettings, seed: int = 0, fresh: bool = True,
+                   phonemes: bool = False) -> Synthesis:
         """Speak ``text`` (UTF-8, plain text) with ``voice``.
+
+        With ``phonemes``, text inside ``[[ ]]`` is read as espeak phoneme mnemonics
+        with stress marks, as the phoneme events report them (``"[[g'A@d@n]]"`` sounds
+        exactly like ``"garden"``): how non-words are spoken.
 
         ``seed`` seeds espeak's noise generator (aspiration, frication). With
         ``fresh`` (the default, POSIX only) the synthesis runs in a child forked
@@ -351,16 +357,16 @@ class Espeak:
         """
         self.check_voice(voice)
         if fresh and hasattr(os, "fork"):
-            return self._synthesize_forked(text, voice, seed)
+            return self._synthesize_forked(text, voice, seed, phonemes)
         if fresh:
             log.warning("os.fork is unavailable: espeak output will depend on earlier synthesis calls")
-        return self._synthesize_here(text, voice, seed)
+        return self._synthesize_here(text, voice, seed, phonemes)
 
-    def _synthesize_here(self, text: str, voice: VoiceSettings, seed: int) -> Synthesis:
+    def _synthesize_here(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> Synthesis:
         with _LOCK:
-            return self._synthesize_unlocked(text, voice, seed)
+            return self._synthesize_unlocked(text, voice, seed, phonemes)
 
-    def _synthesize_unlocked(self, text: str, voice: VoiceSettings, seed: int) -> Synthesis:
+    def _synthesize_unlocked(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> Synthesis:
         lib = self._lib
         status = lib.espeak_SetVoiceByName(voice.name.encode())
         if status != EE_OK:
@@ -375,7 +381,8 @@ class Espeak:
             lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
         self._chunks, self._events = [], []
         data = text.encode("utf-8")
-        status = lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+        flags = CHARS_UTF8 | (PHONEME_INPUT if phonemes else 0)
+        status = lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, flags, None, None)
         chunks, events = self._chunks, self._events
         self._chunks, self._events = [], []
         if status != EE_OK:
@@ -383,7 +390,7 @@ class Espeak:
         audio = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
         return Synthesis(audio.astype(np.int16, copy=False), self.sample_rate, events)
 
-    def _synthesize_forked(self, text: str, voice: VoiceSettings, seed: int) -> Synthesis:
+    def _synthesize_forked(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> Synthesis:
         with _LOCK:
             read_fd, write_fd = os.pipe()
             pid = os.fork()
@@ -392,7 +399,7 @@ class Espeak:
                 try:
                     os.close(read_fd)
                     try:
-                        result = self._synthesize_unlocked(text, voice, seed)
+                        result = self._synthesize_unlocked(text, voice, seed, phonemes)
                         payload = pickle.dumps(("ok", result.audio.tobytes(), [(e.sample, e.mnemonic) for e in result.events]))
                     except BaseException as e:  # noqa: BLE001 - reported to the parent
                         payload = pickle.dumps(("error", f"{type(e).__name__}: {e}", None))

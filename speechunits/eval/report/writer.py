@@ -55,6 +55,7 @@ class Section:
     text: list[str] = field(default_factory=list)
     tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
     figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png)
+    audio: list[tuple[str, Path]] = field(default_factory=list)  # (caption, wav): players in the HTML
 
 
 @dataclass
@@ -311,6 +312,10 @@ def _render_md(title: str, sections: list[Section], out_dir: Path) -> str:
         for caption, png in sec.figures:
             rel = os.path.relpath(png, out_dir)
             parts += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
+        for caption, wav in sec.audio:
+            parts += [f"- [{caption}]({os.path.relpath(wav, out_dir)})"]
+        if sec.audio:
+            parts.append("")
     return "\n".join(parts)
 
 
@@ -356,8 +361,18 @@ def _render_html(title: str, sections: list[Section]) -> str:
             data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
             out.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
                        f"<figcaption>{_inline_md(caption)}</figcaption></figure>")
+        for caption, wav in sec.audio:
+            data = base64.b64encode(Path(wav).read_bytes()).decode("ascii")
+            out.append(f"<figure><figcaption>{_inline_md(caption)}</figcaption>"
+                       f"<audio controls preload='none' src='data:audio/wav;base64,{data}'></audio></figure>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _lm_report():
+    from speechunits.eval.report import lm
+
+    return lm
 
 
 def write_report(exp_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
@@ -382,6 +397,9 @@ def write_report(exp_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         lambda: _abx_section(parts),
         lambda: _unit_section(parts, fig_dir),
         lambda: _segmentation_section(parts, cfg, fig_dir),
+        lambda: _lm_report().lm_section(exp, fig_dir),
+        lambda: _lm_report().lm_audio_section(exp),
+        lambda: _lm_report().unit_snippet_section(exp),
     )
     missing = list(parts.missing)
     for build in builders:

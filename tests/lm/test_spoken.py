@@ -1,0 +1,95 @@
+"""Spoken-LM sets and metrics: legal non-words, minimal pairs, pairing and accuracy, the eval CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import numpy as np
+import pytest
+
+from speechunits.errors import SpeechUnitsError
+from speechunits.lm.spoken_metrics import Pair, pair_accuracy, read_gold, score_pairs, wilson_interval
+from speechunits.lm.spoken_sets import BOUNDARY, grammar_pairs, make_nonword
+from speechunits.units.formats import UnitSequence, write_units
+
+LEXICON = [["d", "'0", "g"], ["k", "'a", "t"], ["b", "'a", "t"], ["d", "'a", "g"], ["k", "'0", "t"], ["g", "'0", "d"]]
+
+
+def test_nonwords_are_legal_and_not_words():
+    rng = random.Random(0)
+    words = {tuple(p.lstrip("',") for p in w) for w in LEXICON}
+    bigrams = set()
+    for w in words:
+        seq = (BOUNDARY, *w, BOUNDARY)
+        bigrams.update(zip(seq[:-1], seq[1:]))
+    for w in LEXICON:
+        nw = make_nonword(w, LEXICON, rng)
+        assert nw is not None and len(nw) == len(w)
+        bare = tuple(p.lstrip("',") for p in nw)
+        assert bare not in words
+        seq = (BOUNDARY, *bare, BOUNDARY)
+        assert all(b in bigrams for b in zip(seq[:-1], seq[1:]))
+        assert sum(a != b for a, b in zip(w, nw)) == 1  # one phone changed, stress kept
+        assert [p.startswith("'") for p in nw] == [p.startswith("'") for p in w]
+
+
+def test_grammar_pairs_are_minimal():
+    pairs = grammar_pairs(4, seed=1)
+    assert [p["subtype"] for p in pairs] == ["det_noun"] * 4 + ["adj_noun"] * 4 + ["subj_verb"] * 4
+    for p in pairs:
+        good, bad = p["good"].lower().rstrip(".").split(), p["bad"].lower().rstrip(".").split()
+        if p["type"] == "word_order":
+            assert sorted(good) == sorted(bad) and good != bad
+        else:
+            assert len(good) == len(bad) and sum(a != b for a, b in zip(good, bad)) == 1
+    assert grammar_pairs(4, seed=1) == pairs
+
+
+def _gold(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "filename", "voice", "correct", "subtype"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_pairs_and_accuracy(tmp_path):
+    rows = [{"id": i, "filename": f"v-{i}-{c}", "voice": "v", "correct": c, "subtype": "x"} for i in range(4) for c in (1, 0)]
+    _gold(tmp_path / "gold.csv", rows)
+    gold = read_gold(tmp_path / "gold.csv")
+    scores = {f"v-{i}-1": -1.0 for i in range(4)} | {"v-0-0": -2.0, "v-1-0": -2.0, "v-2-0": -1.0, "v-3-0": 0.0}
+    pairs = score_pairs(gold, scores)
+    assert [p.credit for p in pairs] == [1.0, 1.0, 0.5, 0.0]
+    acc = pair_accuracy(pairs, by=("voice", "subtype"))
+    assert acc["accuracy"] == pytest.approx(0.625) and acc["ties"] == 1
+    assert acc["p_value"] == pytest.approx(0.5)  # 2 wins, 1 loss: P(X >= 2 | n=3) = 4/8
+    assert acc["by_subtype"]["x"]["pairs"] == 4
+    del scores["v-3-0"]
+    with pytest.raises(SpeechUnitsError, match="v-3-0"):
+        score_pairs(gold, scores)
+    lo, hi = wilson_interval(50, 100)
+    assert lo < 0.5 < hi and hi - lo == pytest.approx(0.192, abs=0.002)
+
+
+def test_eval_cli_with_given_units(tmp_path, capsys):
+    from speechunits.cli import main
+    from speechunits.lm.ngram import NgramLM
+
+    rows, seqs = [], {}
+    for i in range(6):
+        for c in (1, 0):
+            name = f"v-w{i}-{c}"
+            rows.append({"id": i, "filename": name, "voice": "v", "correct": c, "subtype": ""})
+            units = [1, 2, 3] if c else [3, 2, 1]
+            seqs[name] = UnitSequence(name, np.array(units), np.ones(3, dtype=np.int64), 0.02)
+    (tmp_path / "sets" / "lexical" / "dev").mkdir(parents=True)
+    _gold(tmp_path / "sets" / "lexical" / "dev" / "gold.csv", rows)
+    write_units(tmp_path / "units", seqs)
+    NgramLM.fit([[1, 2, 3]] * 5, order=2, vocab_size=4).save(tmp_path / "ng.json")
+    assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(tmp_path / "out"),
+                 "--units", f"lexical={tmp_path / 'units'}"]) == 0
+    res = json.loads((tmp_path / "out" / "spoken_lm.json").read_text())
+    assert res["tasks"]["lexical"]["accuracy"] == 1.0 and res["tasks"]["lexical"]["pairs"] == 6
+    assert len((tmp_path / "out" / "lexical" / "dev.txt").read_text().splitlines()) == 12
+    assert "100.0 % of 6 pairs" in capsys.readouterr().out
