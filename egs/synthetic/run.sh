@@ -4,6 +4,7 @@
 #   bash egs/synthetic/run.sh                         # everything, default settings
 #   bash egs/synthetic/run.sh --stage 3 --nj 4        # from training on
 #   bash egs/synthetic/run.sh --out /tmp/synth-run    # outputs elsewhere
+#   bash egs/synthetic/run.sh --publish true          # also refresh the committed RESULTS.md
 #   bash egs/synthetic/run.sh --help                  # all options
 #
 # Stages (each skips work that is complete; rerunning resumes):
@@ -16,10 +17,14 @@
 #   5  ABX of the learned representations: dense projection and units
 #   6  probes (phone, speaker, gender, fbank at the four taps) and unit metrics
 #   7  resynthesis: test speakers' units decoded in a training speaker's voice
-#   8  report (Markdown + HTML with plots) and RESULTS.md
+#   8  report (Markdown + HTML with plots) and $out/exp/RESULTS.md, compared with the
+#      committed egs/synthetic/RESULTS.md (key figures of this run vs the committed ones)
 #
 # ABX: triphone items with context within, phone items with any context; within and
-# across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/RESULTS.md.
+# across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/exp/RESULTS.md
+# (all ignored by git: a run leaves the checkout clean). The committed RESULTS.md beside
+# this script changes only with --publish true (or `cp exp/RESULTS.md RESULTS.md` here
+# after a full run); commit it after looking at the diff.
 set -euo pipefail
 command_line="$0${*:+$(printf ' %q' "$@")}"  # as typed, shell-quoted
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -27,7 +32,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 stage=0              # first stage to run
 stop_stage=100       # last stage to run
 nj=2                 # parallel jobs
-out=.                # folder for data/, feats/, exp/ and RESULTS.md
+out=.                # folder for data/, feats/ and exp/ (exp/RESULTS.md: this run's figures)
 minutes=12           # minutes of synthetic speech to generate
 speakers=8           # speakers, alternately male and female
 test_speakers=3      # of which held out for testing (ABX, unseen-speaker probes)
@@ -36,6 +41,7 @@ train_config=../../pipelines/small.yaml  # model recipe
 train_overrides=""   # extra key=value overrides for training, e.g. "train.max_steps=200"
 device=cpu           # torch device for training and extraction
 n_resynth=3          # utterances to resynthesize
+publish=false        # true: copy exp/RESULTS.md over the committed RESULTS.md (then commit it)
 . ./path.sh
 . ./cmd.sh
 . utils/log.sh
@@ -108,11 +114,16 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "stage 8: report and RESULTS.md"
+  log "stage 8: report and $exp/RESULTS.md"
   $cmd $exp/log/report.log speechunits report $model --alignments $corpus/data/test/alignments.ctm \
     --fbank $feats/fbank --units $model/units_test
-  python utils/summarize_results.py --command "$command_line" --note "$(run_note 8)" $exp --systems mfcc small --out $out/RESULTS.md
-  log "report: $model/report/report.html; results: $out/RESULTS.md"
+  python utils/summarize_results.py --command "$command_line" --note "$(run_note 8)" $exp --systems mfcc small --out $exp/RESULTS.md
+  python utils/compare_results.py $exp/RESULTS.md RESULTS.md
+  if [ "$publish" = true ]; then
+    cp $exp/RESULTS.md RESULTS.md
+    log "published: $exp/RESULTS.md -> egs/synthetic/RESULTS.md (review with git diff, then commit it)"
+  fi
+  log "report: $model/report/report.html; results: $exp/RESULTS.md"
 fi
 
 log "done"

@@ -16,6 +16,7 @@ import soundfile as sf
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs" / "synthetic" / "run.sh"
 TINY = "train.max_steps=20 train.eval_every=10 train.checkpoint_every=10"
+pytestmark = pytest.mark.slow  # runs the recipe
 
 
 def run(out: Path, *args: str) -> subprocess.CompletedProcess:
@@ -26,12 +27,17 @@ def run(out: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+COMMITTED = RECIPE.parent / "RESULTS.md"
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     pytest.importorskip("espeakng_loader")
     out = tmp_path_factory.mktemp("synthetic-recipe")
+    committed = COMMITTED.read_bytes()
     result = run(out)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert COMMITTED.read_bytes() == committed  # the committed figures change only with --publish true
     return out, result
 
 
@@ -56,13 +62,17 @@ def test_every_stage_leaves_its_outputs(recipe):
     assert "PNMI" in (model / "report/report.md").read_text()
     wavs = sorted((model / "resynth").glob("*/*.wav"))
     assert len(wavs) == 3 and sf.info(wavs[0]).samplerate == 16000
-    results = (out / "RESULTS.md").read_text()
+    assert not (out / "RESULTS.md").exists()
+    results = (out / "exp" / "RESULTS.md").read_text()
     assert "| mfcc |" in results and "| small dense |" in results and "| small codes |" in results
     cores = len(os.sched_getaffinity(0))  # the machine's, not the single thread OMP_NUM_THREADS gives jobs
     assert f"Command: `{RECIPE} --out {out} --minutes 2" in results and "stages 0-8 of this run took" in results
     assert f"min on {cores} cores" in results
     assert (out / "exp/log/extract.log").is_file()  # --nj 1: one extraction job, no parts
     assert (model / "report/report.html").is_file()
+    # this run's key figures beside the committed ones
+    assert f"Key figures of {out}/exp/RESULTS.md vs the committed RESULTS.md:" in result.stdout
+    assert "  mfcc " in result.stdout and " / " in result.stdout and "figures equal the committed ones" in result.stdout
 
 
 def test_rerun_skips_finished_stages(recipe):

@@ -1,4 +1,5 @@
-"""Recipe machinery: option parsing, the local job runner and the Slurm runner.
+"""Recipe machinery: option parsing, the local job runner, the Slurm runner, and the
+comparison of a run's RESULTS.md with the committed one.
 
 The Slurm runner is checked with a fake `sbatch` that runs the array tasks itself,
 the way Slurm would (one process per index, SLURM_ARRAY_TASK_ID set).
@@ -7,6 +8,7 @@ the way Slurm would (one process per index, SLURM_ARRAY_TASK_ID set).
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 UTILS = Path(__file__).resolve().parents[2] / "egs" / "utils"
@@ -94,3 +96,43 @@ def test_slurm_runner_with_fake_sbatch(tmp_path):
     bad = subprocess.run([UTILS / "slurm.sh", "JOB=1:2", "log/t.JOB.log", "bash", "-c", "test JOB = 1"],
                          cwd=tmp_path, capture_output=True, text=True, env=env)
     assert bad.returncode == 1 and "job 2 failed" in bad.stderr
+
+
+RESULTS = """# Results
+
+Command: `egs/x/run.sh` (stages 0-8 of this run took 5.7 min on 2 cores)
+
+## ABX
+
+| system | triphone, within spk | triphone, across spk |
+|---|---:|---:|
+| mfcc | {mfcc} | 5.21 |
+| small dense | 3.02 | 3.25 |
+| (triplets scored) | 2236 | {triplets} |
+
+ABX error in %.
+
+## Training
+
+| model | steps | wall min | dev loss | codes used | code perplexity |
+|---|---:|---:|---:|---:|---:|
+| small | 1000 | {wall} | 2.026 (1000) | 64 | 54.6 |
+"""
+
+
+def test_compare_results_prints_this_run_beside_the_committed_figures(tmp_path):
+    run, committed = tmp_path / "run.md", tmp_path / "committed.md"
+    run.write_text(RESULTS.format(mfcc="1.60", triplets=4460, wall=4.4))
+    committed.write_text(RESULTS.format(mfcc="1.57", triplets=4455, wall=4.2))
+    out = subprocess.run([sys.executable, UTILS / "compare_results.py", run, committed], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"Key figures of {run} vs the committed {committed}:"
+    assert "  mfcc             1.60 / 1.57   5.21 / 5.21" in lines
+    assert "  small            2.026 (1000) / 2.026 (1000)   64 / 64   54.6 / 54.6" in lines
+    assert not any("triplets" in line or "4.4" in line for line in lines)  # counts and timings are not figures
+    assert lines[-1].startswith("6 of 7 figures equal the committed ones")
+    same = subprocess.run([sys.executable, UTILS / "compare_results.py", committed, committed], capture_output=True, text=True)
+    assert same.stdout.splitlines()[-1] == "7 of 7 figures equal the committed ones"
+    gone = subprocess.run([sys.executable, UTILS / "compare_results.py", run, tmp_path / "none.md"], capture_output=True, text=True)
+    assert gone.returncode == 0 and "no committed" in gone.stdout
