@@ -36,6 +36,7 @@ class SampleOptions:
     temperature: float = 1.0
     top_k: int = 0  # 0 = the whole distribution
     use_cache: bool = True
+    stop_at_end: bool = True  # False: the end token is never drawn (fixed-length generation, benchmarks)
 
     def __post_init__(self):
         if self.temperature <= 0:
@@ -80,7 +81,10 @@ def sample_tokens(model: UnitLM, prompt_units: list[int], prompt_classes: list[i
             d = torch.tensor([dur_in], device=dev) if with_durs else None
             h, _ = model.hidden(x, d)
         last = h[:, -1:]
-        unit = _pick(model.unit_logits(last)[0, 0], opts, generator)
+        logits = model.unit_logits(last)[0, 0]
+        if not opts.stop_at_end:
+            logits[model.bos] = float("-inf")
+        unit = _pick(logits, opts, generator)
         if unit == model.bos:
             break
         cls = 0

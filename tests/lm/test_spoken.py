@@ -93,3 +93,30 @@ def test_eval_cli_with_given_units(tmp_path, capsys):
     assert res["tasks"]["lexical"]["accuracy"] == 1.0 and res["tasks"]["lexical"]["pairs"] == 6
     assert len((tmp_path / "out" / "lexical" / "dev.txt").read_text().splitlines()) == 12
     assert "100.0 % of 6 pairs" in capsys.readouterr().out
+
+
+def test_make_sets_tiny(tmp_path):
+    pytest.importorskip("espeakng_loader")
+    from speechunits.lm.spoken_metrics import find_tasks
+    from speechunits.lm.spoken_sets import SpokenSetsConfig, make_spoken_sets
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "corpus.json").write_text(json.dumps({"config": {"speakers": 2, "test_speakers": 1},
+                                                    "test_speakers": ["spk02"]}))
+    cfg = SpokenSetsConfig(words=3, pairs_per_type=1, text_sentences=20)
+    info = make_spoken_sets(corpus, tmp_path / "sets", cfg)
+    assert info["lexical_pairs"] == 3 and info["syntactic_pairs"] == 3
+    tasks = find_tasks(tmp_path / "sets")
+    lex = read_gold(tasks["lexical"] / "gold.csv")
+    assert [r["correct"] for r in lex[:2]] == ["1", "0"] and lex[0]["word"] and not lex[1]["word"]
+    assert lex[0]["phones"] != lex[1]["phones"]
+    for r in lex + read_gold(tasks["syntactic"] / "gold.csv"):
+        task = "lexical" if "phones" in r else "syntactic"
+        assert (tasks[task] / f"{r['filename']}.wav").is_file()
+    assert (tasks["lexical"] / "data" / "wav.scp").read_text().count("\n") == 6
+    again = make_spoken_sets(corpus, tmp_path / "again", cfg)  # seeded: the same sets
+    assert again["words"] == info["words"]
+    assert (tmp_path / "again/lexical/dev/gold.csv").read_text() == (tmp_path / "sets/lexical/dev/gold.csv").read_text()
+    with pytest.raises(SpeechUnitsError, match="unknown voice"):
+        make_spoken_sets(corpus, tmp_path / "x", SpokenSetsConfig(words=1, voices=("spk09",)))

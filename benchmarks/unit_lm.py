@@ -1,0 +1,188 @@
+#!/usr/bin/env python
+"""The unit LM's figures: held-out perplexity against n-grams, spoken-LM accuracies, sampling speed.
+
+    python benchmarks/unit_lm.py perplexity --exp egs/synthetic/exp/small
+    python benchmarks/unit_lm.py spoken --exp egs/synthetic/exp/small [--kmeans --feats egs/synthetic/feats/mfcc_dd \
+        --corpus egs/synthetic/data/synthetic --sets egs/synthetic/data/spoken_lm --workdir /tmp/lm-kmeans]
+    python benchmarks/unit_lm.py speed [--exp egs/synthetic/exp/small] [--tokens 400]
+
+`--exp` is an autoencoder experiment after the synthetic recipe's stage 9 (EXP/units_train,
+EXP/units_test, EXP/lm/{transformer,ngram.json,spoken/}).
+
+perplexity: the recipe's transformer LM and n-gram LMs of orders 1-5 (interpolated
+Kneser-Ney, fitted here on the same training units) on the test speakers' units.
+
+spoken: spot-the-word and grammaticality accuracy of the transformer and the 4-gram
+from the recipe's evaluations, with 95 % intervals, p-values against chance and a
+paired sign test transformer vs n-gram (pairs one gets right and the other wrong).
+With --kmeans the same for k-means units (K=64, like the codebook) on the MFCC
+features: `speechunits kmeans fit/apply`, features of the sets' audio, a transformer
+LM (pipelines/unit-lm.yaml) and a 4-gram trained on them, all through the CLI.
+
+speed: units per second sampling with the KV cache (or the LSTM state) against
+recomputing the prefix at every step, one thread, best of 3, fixed-length
+generation (the end token masked): the recipe's transformer when --exp is given,
+and random-weight models of two sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_of  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def speechunits(*args: str) -> None:
+    exe = shutil.which("speechunits") or str(Path(sys.executable).parent / "speechunits")
+    print("+ speechunits " + " ".join(args), flush=True)
+    subprocess.run([exe, *args], check=True)
+
+
+def perplexity(args) -> None:
+    from speechunits.lm.ngram import NgramLM
+    from speechunits.lm.scoring import load_scorer, perplexity as ppl
+    from speechunits.units.formats import read_units
+
+    exp = Path(args.exp)
+    train, test = read_units(exp / "units_train"), read_units(exp / "units_test")
+    rows = []
+    neural = load_scorer(exp / "lm" / "transformer")
+    vocab = neural.config.model.vocab_size
+    rows.append(("transformer (recipe)", ppl(neural.score(test))))
+    for order in range(1, 6):
+        lm = NgramLM.fit(train.values(), order=order, vocab_size=vocab)
+        rows.append((f"{order}-gram Kneser-Ney", ppl(lm.score(test))))
+    print(f"\nheld-out units: {len(test)} test utterances, {rows[0][1]['tokens']} tokens; "
+          f"{sum(s.units.size + 1 for s in train.values())} training tokens; {vocab} units")
+    print(f"{'LM':<24} {'NLL nats':>9} {'perplexity':>11}")
+    for name, r in rows:
+        print(f"{name:<24} {r['nll']:>9.4f} {r['perplexity']:>11.3f}")
+
+
+def _pairs(spoken_dir: Path, sets: Path, task: str) -> dict:
+    """(id, voice) -> credit of one LM's evaluation, from its submission file and the gold."""
+    from speechunits.lm.spoken_metrics import read_gold, score_pairs
+
+    scores = {}
+    for line in (spoken_dir / task / "dev.txt").read_text().splitlines():
+        f, s = line.split()
+        scores[f] = float(s)
+    return {(p.id, p.voice): p.credit for p in score_pairs(read_gold(sets / task / "dev" / "gold.csv"), scores)}
+
+
+def _report(label: str, a_dir: Path, b_dir: Path, sets: Path) -> None:
+    from speechunits.lm.spoken_metrics import sign_test
+
+    for task in ("lexical", "syntactic"):
+        if not (a_dir / task / "dev.txt").is_file():
+            continue
+        a, b = _pairs(a_dir, sets, task), _pairs(b_dir, sets, task)
+        for name, d in (("transformer", a), ("4-gram", b)):
+            res = json.loads((a_dir if d is a else b_dir).joinpath("spoken_lm.json").read_text())["tasks"][task]
+            lo, hi = res["ci95"]
+            print(f"{label:<22} {task:<10} {name:<12} {100 * res['accuracy']:6.1f} %  ({res['pairs']} pairs, "
+                  f"95 % CI {100 * lo:.1f}-{100 * hi:.1f}, p = {res['p_value']:.2g})")
+        better = sum(1 for k in a if a[k] > b[k])
+        worse = sum(1 for k in a if a[k] < b[k])
+        print(f"{'':<22} {task:<10} transformer right / 4-gram wrong: {better}, the reverse: {worse}, "
+              f"sign test p = {sign_test(better, worse):.2g}")
+
+
+def spoken(args) -> None:
+    exp = Path(args.exp)
+    sets = Path(args.sets)
+    _report("learned units (VQ)", exp / "lm" / "spoken" / "transformer", exp / "lm" / "spoken" / "ngram", sets)
+    if not args.kmeans:
+        return
+    work = Path(args.workdir)
+    corpus = Path(args.corpus)
+    model = work / "kmeans64.pt"
+    if not model.is_file():
+        speechunits("kmeans", "fit", args.feats, str(model), "--k", "64", "--utts", str(corpus / "data" / "train"))
+    for split in ("train", "test"):
+        if not (work / f"units_{split}" / "units.jsonl").is_file():
+            speechunits("kmeans", "apply", str(model), args.feats, str(work / f"units_{split}"), "--utts",
+                        str(corpus / "data" / split))
+    given = []
+    for task in ("lexical", "syntactic"):
+        feats, units = work / f"{task}_mfcc", work / f"{task}_units"
+        if not (feats / "meta.json").is_file():
+            speechunits("features", str(sets / task / "dev" / "data"), str(feats), "--type", "mfcc_dd", "--cmvn", "speaker")
+        if not (units / "units.jsonl").is_file():
+            speechunits("kmeans", "apply", str(model), str(feats), str(units))
+        given.append(f"{task}={units}")
+    lm = work / "lm"
+    if not (lm / "best.pt").is_file():
+        speechunits("lm", "train", str(work / "units_train"), str(lm), "--config", str(ROOT / "pipelines" / "unit-lm.yaml"))
+    if not (work / "ngram.json").is_file():
+        speechunits("lm", "ngram", str(work / "units_train"), str(work / "ngram.json"), "--order", "4")
+    for name, path in (("transformer", lm), ("ngram", work / "ngram.json")):
+        speechunits("lm", "score", str(path), str(work / "units_test"))
+        if not (work / "spoken" / name / "spoken_lm.json").is_file():
+            speechunits("lm", "eval", str(path), str(sets), str(work / "spoken" / name), "--units", *given)
+    _report("k-means on MFCC (64)", work / "spoken" / "transformer", work / "spoken" / "ngram", sets)
+
+
+def speed(args) -> None:
+    from speechunits.lm.checkpoint import load_lm
+    from speechunits.lm.models import UnitLMConfig, build_lm
+    from speechunits.lm.sample import SampleOptions, sample_tokens
+
+    torch.set_num_threads(1)
+    models = []
+    if args.exp:
+        m = load_lm(Path(args.exp) / "lm" / "transformer").model
+        models.append(("recipe transformer", m))
+    for kind, dim, layers in (("transformer", 128, 3), ("transformer", 256, 6), ("lstm", 256, 2)):
+        torch.manual_seed(0)
+        cfg = UnitLMConfig(kind=kind, vocab_size=64, dim=dim, layers=layers, heads=4, ff_dim=4 * dim, dropout=0.0,
+                           max_len=2048)
+        models.append((f"{kind} {dim}x{layers} (random)", build_lm(cfg).eval()))
+    n = args.tokens
+    print(f"\nsampling {n} units from scratch, 1 thread, best of 3 (units per second)")
+    print(f"{'model':<28} {'cached':>9} {'recompute':>10} {'speed-up':>9}")
+    for name, model in models:
+        res = {}
+        for cache in (True, False):
+            opts = SampleOptions(max_units=n, use_cache=cache, stop_at_end=False)
+            out = {}
+
+            def run():
+                out["u"] = sample_tokens(model, [], None, opts, torch.Generator().manual_seed(0))[0]
+
+            wall, _ = best_of(run, repeats=3, warmup=False)
+            res[cache] = len(out["u"]) / wall
+        print(f"{name:<28} {res[True]:>9.0f} {res[False]:>10.0f} {res[True] / res[False]:>8.1f}x")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("perplexity")
+    a.add_argument("--exp", default=str(ROOT / "egs/synthetic/exp/small"))
+    b = sub.add_parser("spoken")
+    b.add_argument("--exp", default=str(ROOT / "egs/synthetic/exp/small"))
+    b.add_argument("--sets", default=str(ROOT / "egs/synthetic/data/spoken_lm"))
+    b.add_argument("--kmeans", action="store_true")
+    b.add_argument("--feats", default=str(ROOT / "egs/synthetic/feats/mfcc_dd"))
+    b.add_argument("--corpus", default=str(ROOT / "egs/synthetic/data/synthetic"))
+    b.add_argument("--workdir", default="/tmp/lm-kmeans")
+    c = sub.add_parser("speed")
+    c.add_argument("--exp")
+    c.add_argument("--tokens", type=int, default=400)
+    args = p.parse_args()
+    {"perplexity": perplexity, "spoken": spoken, "speed": speed}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
