@@ -15,7 +15,7 @@ from speechunits.units.formats import read_units
 from speechunits.units.kmeans import (
     ApplyOptions, FrameSample, KMeans, KMeansConfig, apply_kmeans, fit_frames, fit_kmeans,
 )
-from speechunits.units.kmeans.lloyd import PassStats, kmeans_plus_plus
+from speechunits.units.kmeans.lloyd import PassStats, cluster_sums, kmeans_plus_plus
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
 
@@ -101,6 +101,16 @@ def test_pass_stats_brute_force(rng):
     new, reseeded = stats.update()
     assert reseeded == 0
     np.testing.assert_allclose(new.numpy(), sums / np.bincount(labels)[:, None], rtol=1e-5, atol=1e-6)
+
+
+def test_cluster_sums_both_paths(rng):
+    x = torch.as_tensor(rng.normal(size=(1000, 3)).astype(np.float32))
+    labels = torch.as_tensor(rng.integers(0, 6, size=1000))
+    labels[labels == 4] = 5  # an empty cluster
+    counts = torch.bincount(labels, minlength=6)
+    ref = np.stack([x.numpy()[labels.numpy() == j].astype(np.float64).sum(0) for j in range(6)])
+    for segments in (False, True):  # index_add_ (CPU), sorted segment sums (GPU)
+        np.testing.assert_allclose(cluster_sums(x, labels, counts, segments).numpy(), ref, rtol=1e-9, atol=1e-9)
 
 
 def test_kmeans_plus_plus_covers_separated_blobs(rng):

@@ -6,8 +6,9 @@ large temporary. Distances are computed as |x|^2 - 2 x.c + |c|^2 after moving th
 origin to the centroids' mean (translation leaves distances unchanged and keeps the
 float32 cancellation small); sums over frames are accumulated in float64.
 
-The update is deterministic on every device: cluster sums are segment sums of the
-frames sorted by label (stable), not scatter-adds with atomics.
+The update is deterministic on every device: cluster sums are a serial index_add_ on
+the CPU, and elsewhere segment sums of the frames sorted by label (stable), not
+scatter-adds with float atomics.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["sq_distances", "assign", "kmeans_plus_plus", "PassStats"]
+__all__ = ["sq_distances", "assign", "kmeans_plus_plus", "cluster_sums", "PassStats"]
 
 
 def sq_distances(x: torch.Tensor, centroids: torch.Tensor, origin: torch.Tensor | None = None) -> torch.Tensor:
@@ -25,18 +26,33 @@ def sq_distances(x: torch.Tensor, centroids: torch.Tensor, origin: torch.Tensor 
     if origin is None:
         origin = centroids.mean(0)
     xc, cc = x - origin, centroids - origin
-    d = (xc * xc).sum(1, keepdim=True) - 2.0 * (xc @ cc.T) + (cc * cc).sum(1)
+    d = torch.addmm((cc * cc).sum(1), xc, cc.T, beta=1, alpha=-2).add_((xc * xc).sum(1, keepdim=True))
     return d.clamp_min_(0.0)
+
+
+class _Centroids:
+    """Centroids ready for nearest-centroid search: moved to their mean, with their squared norms."""
+
+    def __init__(self, centroids: torch.Tensor):
+        self.origin = centroids.mean(0)
+        self.cc = centroids - self.origin
+        self.c2 = (self.cc * self.cc).sum(1)
+
+    def nearest(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, D) -> squared distance to the nearest centroid (N,), its index (N,).
+        The argmin runs on |c|^2 - 2 x.c (|x|^2 is the same for every centroid)."""
+        xc = x - self.origin
+        d, labels = torch.addmm(self.c2, xc, self.cc.T, beta=1, alpha=-2).min(1)
+        return d.add_((xc * xc).sum(1)).clamp_min_(0.0), labels
 
 
 def assign(x: torch.Tensor, centroids: torch.Tensor, batch_frames: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest centroid of every frame: (N, D), (K, D) -> labels (N,) int64, squared distances (N,) float32."""
-    origin = centroids.mean(0)
+    prepared = _Centroids(centroids)
     labels = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
     dist = torch.empty(x.shape[0], dtype=torch.float32, device=x.device)
     for s in range(0, x.shape[0], batch_frames):
-        d = sq_distances(x[s:s + batch_frames], centroids, origin)
-        dist[s:s + batch_frames], labels[s:s + batch_frames] = d.min(1)
+        dist[s:s + batch_frames], labels[s:s + batch_frames] = prepared.nearest(x[s:s + batch_frames])
     return labels, dist
 
 
@@ -78,6 +94,24 @@ def _to_candidates(x: torch.Tensor, cand: torch.Tensor, batch_frames: int) -> to
     return out
 
 
+def cluster_sums(x: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, segments: bool | None = None
+                 ) -> torch.Tensor:
+    """(N, D) frames, (N,) labels, (K,) counts -> (K, D) float64 sums of each cluster's frames.
+
+    On the CPU a serial index_add_ (deterministic, in index order); elsewhere
+    (segments=True) the differences of a cumulative sum over the frames sorted by
+    label, so that no float atomics make the result vary from run to run."""
+    if segments is None:
+        segments = x.device.type != "cpu"
+    if not segments:
+        return torch.zeros(counts.shape[0], x.shape[1], dtype=torch.float64, device=x.device).index_add_(
+            0, labels, x.double())
+    order = torch.argsort(labels, stable=True)
+    csum = torch.cat([x.new_zeros(1, x.shape[1], dtype=torch.float64), x[order].double().cumsum(0)])
+    ends = counts.cumsum(0)
+    return csum[ends] - csum[ends - counts]
+
+
 class PassStats:
     """What one Lloyd pass accumulates over chunks of frames: per-cluster counts and
     float64 sums, the inertia (sum of squared distances to the nearest centroid), and
@@ -97,7 +131,7 @@ class PassStats:
         self.sums = torch.zeros(k, dim, dtype=torch.float64, device=dev)
         self.inertia = 0.0
         self.frames = 0
-        self._origin = centroids.mean(0)
+        self._prepared = _Centroids(centroids)
         self._far_x = torch.empty(0, dim, dtype=centroids.dtype, device=dev)
         self._far_d = torch.empty(0, dtype=torch.float32, device=dev)
 
@@ -108,14 +142,11 @@ class PassStats:
 
     def _add_chunk(self, x: torch.Tensor) -> None:
         k = self.centroids.shape[0]
-        dist, labels = sq_distances(x, self.centroids, self._origin).min(1)
+        dist, labels = self._prepared.nearest(x)
         self.inertia += float(dist.double().sum())
         self.frames += x.shape[0]
         counts = torch.bincount(labels, minlength=k)
-        order = torch.argsort(labels, stable=True)
-        csum = torch.cat([x.new_zeros(1, x.shape[1], dtype=torch.float64), x[order].double().cumsum(0)])
-        ends = counts.cumsum(0)
-        self.sums += csum[ends] - csum[ends - counts]
+        self.sums += cluster_sums(x, labels, counts)
         self.counts += counts
         # keep the k farthest frames seen so far (candidates for re-seeding)
         far_d = torch.cat([self._far_d, dist])
