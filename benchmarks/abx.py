@@ -17,6 +17,10 @@ and prints our scores next to fastabx's (EXPECTED.md), fastabx's wall times, and
 ratios. The brute force scores agree with ours cell by cell on the cells it computed.
 
     python benchmarks/abx.py [--workdir DIR] [--threads N] [--brute-fraction 0.002]
+    python benchmarks/abx.py --startup [--workdir DIR] [--pythonpath OTHER_CHECKOUT]
+
+--startup prints the whole-process time of `speechunits abx` (a fresh process, as a
+user runs it) beside the scoring time, for .npy and .pt features.
 """
 
 from __future__ import annotations
@@ -49,12 +53,65 @@ def fastabx_table() -> dict:
     return table
 
 
+def whole_process(item: Path, features: Path, speaker: str, repeat: int, pythonpath: str | None) -> tuple[float, float]:
+    """Best wall time and best CPU time (user + sys) of `speechunits abx` as a fresh process
+    (start-up included), with one kernel thread."""
+    import resource
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", **({"PYTHONPATH": pythonpath} if pythonpath else {}))
+    cmd = [sys.executable, "-m", "speechunits.cli", "abx", str(item), str(features), "--frame-shift", "0.01",
+           "--speaker", speaker]
+    wall = cpu = float("inf")
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        wall = min(wall, time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = min(cpu, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def startup_table(work: Path, repeat: int, pythonpath: str | None) -> None:
+    """Whole-process time of `speechunits abx` beside its scoring time, .npy and .pt features."""
+    from speechunits.data.featdir import FeatureDir
+    from speechunits.data.items import read_items
+    from speechunits.eval.abx import AbxConfig, compute_abx
+
+    item = work / "triphone.item"
+    items = read_items(item)
+    print(f"{'features':<10}{'speaker':<9}{'whole s':>9}{'scoring s':>11}{'start-up s':>12}"
+          f"{'whole CPU s':>13}{'scoring CPU s':>15}{'start-up CPU s':>16}")
+    for folder in ("feats_npy", "feats_pt"):
+        store = FeatureDir(work / folder)
+        feats = {u: store.load(u) for u in sorted(set(items.file))}
+        for speaker in ("within", "across"):
+            config = AbxConfig(speaker=speaker, num_threads=1)
+            compute_abx(items, feats, 0.01, config)  # kernels loaded
+            scoring = scoring_cpu = float("inf")
+            for _ in range(repeat):
+                t, c = time.perf_counter(), time.process_time()
+                compute_abx(items, feats, 0.01, config)
+                scoring = min(scoring, time.perf_counter() - t)
+                scoring_cpu = min(scoring_cpu, time.process_time() - c)
+            whole, whole_cpu = whole_process(item, work / folder, speaker, repeat, pythonpath)
+            print(f"{folder:<10}{speaker:<9}{whole:>9.2f}{scoring:>11.2f}{whole - scoring:>12.2f}"
+                  f"{whole_cpu:>13.2f}{scoring_cpu:>15.2f}{whole_cpu - scoring_cpu:>16.2f}")
+    print("one kernel thread throughout; whole: best of the command as a fresh process; scoring: compute_abx on\n"
+          "loaded features with the kernels loaded; start-up = whole - scoring (imports, reading). On a shared\n"
+          "machine the CPU columns are the steadier ones")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=None, help="where to generate the problem (default: a temporary folder)")
     parser.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
     parser.add_argument("--brute-fraction", type=float, default=0.002, help="fraction of cells the brute force scores")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of ours per condition (the best is kept)")
+    parser.add_argument("--startup", action="store_true",
+                        help="only the whole-process time of `speechunits abx` beside its scoring time")
+    parser.add_argument("--pythonpath", default=None,
+                        help="with --startup: PYTHONPATH of the timed command (e.g. another checkout, to compare)")
     args = parser.parse_args()
 
     import numba
@@ -74,6 +131,9 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run([sys.executable, str(REFERENCE / "gen_synth.py"), "--out", str(work)], check=True, capture_output=True)
         print(f"generated the problem in {time.perf_counter() - t:.1f} s -> {work}")
+    if args.startup:
+        startup_table(work, args.repeat, args.pythonpath)
+        return
     features = FeatureDir(work / "feats_npy")
     expected = fastabx_table()
     threads = args.threads or numba.config.NUMBA_NUM_THREADS

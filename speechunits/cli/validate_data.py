@@ -12,7 +12,10 @@ class ValidateData:
     Prints every problem, errors first, then warnings (e.g. utterance ids not
     prefixed by their speaker id). Exits 1 if there is any error, else 0.
     Relative wav.scp paths are resolved against --base-dir (default: the current
-    directory, as in a Kaldi recipe). Audio is not decoded.
+    directory, as in a Kaldi recipe). Pipe entries (`cmd |`) are warned about, never
+    run. Audio is not decoded unless --audio, which opens every file and reports what
+    `features` would reject (a `fix_data_dir.sh` companion: the errors name the lines
+    to remove).
     """
 
     def add_arguments(self, parser) -> None:
@@ -23,11 +26,18 @@ class ValidateData:
         parser.add_argument(
             "--base-dir", default=None, help="folder that relative wav.scp paths start from (default: .)"
         )
+        parser.add_argument(
+            "--audio", action="store_true",
+            help="also open every utterance's audio: empty, truncated, corrupt, NaN, other-rate audio are errors "
+                 "(what `features` rejects), multi-channel audio a warning",
+        )
+        parser.add_argument("--sample-rate", type=int, default=16000, help="the rate --audio expects (default: 16000)")
 
     def run(self, args) -> int:
         from speechunits.data.datadir import validate_data_dir
 
-        result = validate_data_dir(args.data_dir, check_audio=args.check_audio, base_dir=args.base_dir)
+        result = validate_data_dir(args.data_dir, check_audio=args.check_audio, base_dir=args.base_dir,
+                                   decode_audio=args.audio, sample_rate=args.sample_rate)
         for problem in result.errors:
             print(f"error: {problem}")
         for problem in result.warnings:

@@ -594,8 +594,12 @@ def _check_values(dd: DataDir, problems: _Problems) -> None:
 
 
 def _check_wav_scp(wav_scp: Mapping[str, str], problems: _Problems, name: str = "wav.scp") -> None:
-    """Each wav.scp value is a path without whitespace or '~', or a command ending in '|'."""
+    """Each wav.scp value is a path without whitespace or '~', or a command ending in '|' (a warning:
+    commands run only with --allow-pipes)."""
     for rec, value in sorted(wav_scp.items()):
+        if is_pipe(value):
+            problems.at(name, rec, f"entry of {rec!r} is a shell command ({value.strip()}): features, extract and "
+                        "utt2dur refuse it unless --allow-pipes, and validate-data does not run it", warn=True)
         if value.startswith("~"):  # fopen does no tilde expansion
             problems.at(name, rec, f"do not use ~ in wav.scp paths: {value}")
         elif not is_pipe(value) and WHITESPACE.search(value):
@@ -722,17 +726,50 @@ def _check_audio(dd: DataDir, problems: _Problems, base_dir) -> None:
         problems.at("wav.scp", None, hint, warn=True)
 
 
+def _decode_audio(dd: DataDir, problems: _Problems, base_dir, sample_rate: int, skip_missing: bool) -> None:
+    """Open every utterance's audio as `features` would: an error for what it rejects (missing,
+    empty, truncated or corrupt file, NaN/Inf samples, shorter than a window, a segment past the end,
+    another sample rate), a warning for what it handles (several channels, mixed down). Pipes are
+    not run (they are warned about already)."""
+    from speechunits.audio import AudioConfig, AudioLoader
+
+    config = AudioConfig(target_sr=sample_rate, resample=False, allow_pipes=False)
+    loader = AudioLoader(dd.wav_scp, dd.segments, base_dir=base_dir, config=config)
+    table = "segments" if dd.segments is not None else "wav.scp"
+    for utt in loader.utts():
+        entry = dd.wav_scp.get(dd.segments[utt].recording if dd.segments is not None else utt, "")
+        if is_pipe(entry):
+            continue
+        try:
+            audio = loader.load(utt)
+        except AudioError as e:
+            if not (skip_missing and e.reason.startswith("file not found")):  # reported by the existence check
+                problems.at(table, utt, f"audio of {utt!r}: {e.reason} ({e.path})")
+            continue
+        if audio.num_channels > 1:
+            problems.at(table, utt, f"audio of {utt!r} has {audio.num_channels} channels "
+                        "(features mixes them down to mono, with a NOTE)", warn=True)
+
+
 def validate_data_dir(
-    path: str | os.PathLike, check_audio: bool = False, base_dir: str | os.PathLike | None = None
+    path: str | os.PathLike,
+    check_audio: bool = False,
+    base_dir: str | os.PathLike | None = None,
+    decode_audio: bool = False,
+    sample_rate: int = 16000,
 ) -> ValidationResult:
     """Every problem of a data dir (utils/validate_data_dir.sh), without raising.
 
     check_audio: also check that every wav.scp file exists (relative paths against
-    `base_dir`, default the current directory); audio is not decoded, and piped
-    commands are not run.
+    `base_dir`, default the current directory); piped commands are not run.
+    decode_audio: also open every utterance's audio and report what `features` would
+    reject (empty, truncated, corrupt, NaN, too short, a rate other than
+    `sample_rate`) as errors and multi-channel audio as warnings (CLI: --audio).
     """
     problems = _Problems(strict=False, folder=Path(path))
-    _load(problems, full=True, check_audio=check_audio, base_dir=base_dir)
+    dd = _load(problems, full=True, check_audio=check_audio, base_dir=base_dir)
+    if decode_audio and dd.wav_scp:
+        _decode_audio(dd, problems, base_dir, sample_rate, skip_missing=check_audio)
     return problems.result
 
 
