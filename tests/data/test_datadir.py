@@ -62,7 +62,9 @@ def test_read_good_dir(tmp_path):
     assert dd.extra == {"utt2num_frames": {"spkA-u1": "150", "spkA-u2": "25", "spkB-u1": "200"}}
     assert dd.spk2utt == {"spkA": ["spkA-u1", "spkA-u2"], "spkB": ["spkB-u1"]}
     result = validate_data_dir(tmp_path / "data")
-    assert result.ok and result.errors == [] and result.warnings == []
+    # the one pipe entry is worth a warning (commands run only with --allow-pipes), not an error
+    assert result.ok and result.errors == []
+    assert len(result.warnings) == 1 and "wav.scp:2: entry of 'spkA-u2' is a shell command" in result.warnings[0]
 
 
 def test_round_trip_is_byte_identical(tmp_path):
@@ -297,7 +299,8 @@ def test_cli_validate_data(tmp_path, capsys):
     assert main(["validate-data", str(d), "--base-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert f"error: {d}/wav.scp:3: audio of 'spkB-u1' not found" in out
-    assert "FAILED (1 errors, 0 warnings)" in out
+    assert "FAILED (1 errors, 1 warnings)" in out  # the warning: a2 is a pipe
+    assert f"warning: {d}/wav.scp:2: entry of 'spkA-u2' is a shell command" in out
     assert main(["validate-data", str(d), "--no-check-audio"]) == 0
     assert "OK (0 errors" in capsys.readouterr().out
 
