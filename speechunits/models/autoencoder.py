@@ -1,6 +1,7 @@
 """The composed speech autoencoder (Chorowski et al. 2019) and its config.
 
-    feats (B, T, F) --encoder--> (B, T', C)                       tap "encoder"
+    feats (B, T, F) --span masking (training only, optional)-->
+        --encoder--> (B, T', C)                                    tap "encoder"
         --bottleneck projection--> (B, T', D)                      tap "projection"
         --quantise / sample--> latents (B, T', D)                  tap "bottleneck"
         --time jitter (training only)--> --conv k3--> (B, T', 128) tap "conditioning"
@@ -17,6 +18,11 @@ frame (a target a little longer than the features cover, e.g. Kaldi's
 snip_edges=true frames) repeat the last covered position. A target that
 disagrees with the features by more than a few frames is an error (wrong frame
 shift or sample rate, or mismatched utterances).
+
+With `masking.prob > 0` and the `cluster` decoder the same composition is a masked
+predictor (HuBERT's objective on a small convolutional encoder): spans of input
+frames are replaced by a learned vector and the decoder predicts the k-means label
+of every masked frame (models/masking.py, models/cluster_decoder.py).
 
 The YAML form (pipelines/*.yaml) keeps the model under `model:`; the bottleneck's
 and decoder's own settings are plain mappings (`bottleneck_cfg`, `decoder_cfg`)
@@ -42,6 +48,7 @@ from speechunits.models.conditioning import Conditioning, ConditioningConfig, Sp
 from speechunits.models.decoders import build_decoder, resolve_decoder_config
 from speechunits.models.encoder import Encoder, EncoderConfig
 from speechunits.models.jitter import TimeJitter
+from speechunits.models.masking import MaskingConfig, SpanMasking
 
 __all__ = [
     "AutoencoderConfig",
@@ -68,6 +75,7 @@ class AutoencoderConfig:
     bottleneck: str = "vq"
     bottleneck_cfg: dict = field(default_factory=dict)
     jitter: float = 0.12  # time-jitter probability (0 = off)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)  # input span masking (training only)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     decoder: str = "wavenet"
     decoder_cfg: dict = field(default_factory=dict)
@@ -153,6 +161,7 @@ class SpeechAutoencoder(nn.Module):
                 "training data (spk2utt), or set model.speaker_conditioning=false"
             )
         self.speaker_table = SpeakerTable(cfg.speakers if cfg.speaker_conditioning else ())
+        self.masking = SpanMasking(cfg.input_dim, cfg.masking)
         self.encoder = Encoder(cfg.input_dim, cfg.encoder, cfg.input_frame_shift)
         self.bottleneck = build_bottleneck(cfg.bottleneck, self.encoder.out_dim, cfg.bottleneck_cfg)
         self.jitter = TimeJitter(cfg.jitter)
@@ -211,6 +220,16 @@ class SpeechAutoencoder(nn.Module):
         idx = idx.clamp_max(upsampled.shape[1] - 1)
         return torch.gather(upsampled, 1, idx[..., None].expand(-1, -1, upsampled.shape[2]))
 
+    def _masked_targets(self, target: Tensor, mask: Tensor) -> Tensor:
+        """Labels (B, N) -> the same with every position whose centre lies in an unmasked
+        input frame set to IGNORE_LABEL (mask: (B, T) at the input rate)."""
+        from speechunits.models.cluster_decoder import IGNORE_LABEL
+
+        per_frame = self.decoder.target_rate * self.cfg.input_frame_shift  # target positions per input frame
+        pos = torch.arange(target.shape[1], device=target.device, dtype=torch.float64)
+        frame = torch.floor((pos + 0.5) / per_frame).long().clamp_(0, mask.shape[1] - 1)
+        return target.masked_fill(~mask[:, frame], IGNORE_LABEL)
+
     def _decode(self, latents, lengths, speaker_ids, target, target_lengths):
         cond = self.conditioning(latents, lengths, speaker_ids)
         target_lengths = as_lengths(target, target_lengths)
@@ -231,6 +250,9 @@ class SpeechAutoencoder(nn.Module):
         target_lengths (B,) -> AutoencoderOutput."""
         if target is None:
             raise SpeechUnitsError("forward needs the reconstruction target; use encode() for features only")
+        feats, mask = self.masking(feats, feat_lengths)
+        if mask is not None and self.decoder.target_kind == "labels" and self.cfg.masking.loss_on == "masked":
+            target = self._masked_targets(target, mask)
         enc = self.encoder(feats, feat_lengths)
         bn = self.bottleneck(enc.values, enc.lengths)
         latents = self.jitter(bn.latents, enc.lengths)

@@ -1,4 +1,4 @@
-"""The decoder interface and its registry ("wavenet", "fbank").
+"""The decoder interface and its registry ("wavenet", "fbank", "cluster").
 
 A decoder reconstructs a target from the conditioning features, which the
 autoencoder has already upsampled to the decoder's own rate (`target_rate`, in
@@ -31,7 +31,7 @@ __all__ = ["DECODERS", "Decoder", "DecoderOutput", "build_decoder", "decoder_con
 
 DECODERS = Registry("decoder")
 
-_DECODER_MODULES = ("speechunits.models.wavenet", "speechunits.models.fbank_decoder")
+_DECODER_MODULES = ("speechunits.models.wavenet", "speechunits.models.fbank_decoder", "speechunits.models.cluster_decoder")
 
 
 @dataclass
@@ -46,7 +46,8 @@ class DecoderOutput:
 
 class Decoder(nn.Module):
     config_class: type = None  # type: ignore[assignment]
-    #: what `target` is: "waveform" (B, N) floats in [-1, 1], or "frames" (B, T, F).
+    #: what `target` is: "waveform" (B, N) floats in [-1, 1], "frames" (B, T, F), or
+    #: "labels" (B, T) integer class ids (-1: not scored).
     target_kind: str = ""
 
     @property

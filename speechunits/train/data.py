@@ -86,7 +86,8 @@ class Batch:
     """A padded batch.
 
     feats: (B, T, D) float input features (zero padded), feat_lengths: (B,) long;
-    target: (B, N) waveform in [-1, 1] or (B, T_t, F) frames, target_lengths: (B,);
+    target: (B, N) waveform in [-1, 1], (B, T_t, F) frames or (B, T_t) long labels (-1 on
+    padding), target_lengths: (B,);
     speaker_ids: (B,) long rows of model.speakers (or None without speaker conditioning);
     utts: utterance ids; starts: first input frame of each crop.
     """
@@ -172,10 +173,30 @@ class _FrameTarget:
     def load(self, utt: str) -> np.ndarray:
         x = self._store.get(utt)
         if x is None:
-            x = np.asarray(self.source.load(utt), dtype=np.float32)
+            x = self._convert(utt, self.source.load(utt))
             if self.cache:
                 self._store[utt] = x
         return x
+
+    def _convert(self, utt: str, array) -> np.ndarray:
+        return np.asarray(array, dtype=np.float32)
+
+
+class _LabelTarget(_FrameTarget):
+    """Integer labels (T,) of a unit store (e.g. `kmeans apply`'s codes/) for a cluster decoder."""
+
+    kind = "labels"
+
+    def _convert(self, utt: str, array) -> np.ndarray:
+        x = np.asarray(array)
+        if x.ndim == 2 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.dtype.kind not in "iu" or x.ndim != 1:
+            raise SpeechUnitsError(
+                f"utterance {utt}: the target must be integer labels of shape (T,) (unit ids, e.g. the codes/ "
+                f"of `speechunits kmeans apply`), found {x.dtype} {tuple(x.shape)}"
+            )
+        return x.astype(np.int64, copy=False)
 
 
 # ----------------------------------------------------------------------------- crop sets
@@ -256,8 +277,12 @@ class CropSet:
         T = max(p[0].shape[0] for p in pairs)
         N = max(p[1].shape[0] for p in pairs)
         feats = torch.zeros(B, T, self.input_dim)
-        tshape = (B, N) if self.target.kind == "waveform" else (B, N, pairs[0][1].shape[1])
-        target = torch.zeros(tshape)
+        if self.target.kind == "labels":
+            target = torch.full((B, N), -1, dtype=torch.long)  # -1: padding, not scored
+        elif self.target.kind == "waveform":
+            target = torch.zeros(B, N)
+        else:
+            target = torch.zeros(B, N, pairs[0][1].shape[1])
         for b, (x, y) in enumerate(pairs):
             feats[b, : x.shape[0]] = torch.from_numpy(x)
             target[b, : y.shape[0]] = torch.from_numpy(np.ascontiguousarray(y))
@@ -387,7 +412,7 @@ class TrainingData:
             hop = _hop(shift, rate, "the decoder's sample rate")
             train_tgt = _waveform_target(data_cfg.train_dir, data_cfg, rate)
         else:
-            train_tgt, hop = _frame_target(data_cfg.target_feats, model_cfg, "data.target_feats", data_cfg.cache)
+            train_tgt, hop = _frame_target(data_cfg.target_feats, model_cfg, "data.target_feats", data_cfg.cache, target_kind)
 
         train_utts, lengths = _usable(train_dd.utts, train_in, train_tgt, stride, summary)
         if data_cfg.dev_dir:
@@ -400,7 +425,7 @@ class TrainingData:
             else:
                 if not data_cfg.dev_target_feats:
                     raise SpeechUnitsError("data.dev_dir is set: set data.dev_target_feats too (the decoder's target)")
-                dev_tgt, _ = _frame_target(data_cfg.dev_target_feats, model_cfg, "data.dev_target_feats", data_cfg.cache)
+                dev_tgt, _ = _frame_target(data_cfg.dev_target_feats, model_cfg, "data.dev_target_feats", data_cfg.cache, target_kind)
             dev_utts, dev_lengths = _usable(dev_dd.utts, dev_in, dev_tgt, stride, summary)
             dev_utt2spk = dev_dd.utt2spk
         else:
@@ -484,8 +509,13 @@ def _waveform_target(data_dir: str, data_cfg, rate: int) -> _WaveformTarget:
     return _WaveformTarget(loader, rate, data_cfg.cache)
 
 
-def _frame_target(path: str, model_cfg, key: str, cache: bool) -> tuple[_FrameTarget, int]:
+def _frame_target(path: str, model_cfg, key: str, cache: bool, kind: str = "frames") -> tuple[_FrameTarget, int]:
     if not path:
+        if kind == "labels":
+            raise SpeechUnitsError(
+                f"the {model_cfg.decoder} decoder predicts frame labels: set {key} (e.g. the codes/ of "
+                "`speechunits kmeans apply` on MFCC features)"
+            )
         raise SpeechUnitsError(f"the {model_cfg.decoder} decoder reconstructs feature frames: set {key} (e.g. an 80-dim fbank dir)")
     source = open_feature_source(path)
     shift = source.frame_shift
@@ -498,7 +528,8 @@ def _frame_target(path: str, model_cfg, key: str, cache: bool) -> tuple[_FrameTa
     out_dim = model_cfg.decoder_cfg.get("out_dim")
     if dim is not None and out_dim is not None and int(dim) != int(out_dim):
         raise SpeechUnitsError(f"{path}: target features have {dim} dims, the decoder predicts decoder_cfg.out_dim={out_dim}")
-    return _FrameTarget(source, cache), _hop(model_cfg.input_frame_shift, 1.0 / shift, "the target frame rate")
+    target = _LabelTarget(source, cache) if kind == "labels" else _FrameTarget(source, cache)
+    return target, _hop(model_cfg.input_frame_shift, 1.0 / shift, "the target frame rate")
 
 
 def _usable(utts, inputs, target, stride: int, summary: DataSummary) -> tuple[list[str], dict[str, int]]:

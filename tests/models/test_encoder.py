@@ -7,9 +7,9 @@ from speechunits.errors import SpeechUnitsError
 from speechunits.models.encoder import Encoder, EncoderConfig, parse_layer
 
 
-def make(layers, channels=8, input_dim=5, shift=0.01):
+def make(layers, channels=8, input_dim=5, shift=0.01, norm="none"):
     torch.manual_seed(0)
-    return Encoder(input_dim, EncoderConfig(channels=channels, layers=tuple(layers)), shift)
+    return Encoder(input_dim, EncoderConfig(channels=channels, layers=tuple(layers), norm=norm), shift)
 
 
 STACKS = {
@@ -18,12 +18,17 @@ STACKS = {
     4: ["k3", "k4s2", "k3", "k4s2", "k1"],
     8: ["k4s2", "k6s2", "k3", "k4s2", "k1"],
     3: ["k5s3", "k3"],
+    "dilated": ["k3", "k3d2", "k3d4", "k4s2", "k3d3", "k1"],  # total stride 2
 }
 
 
-@pytest.mark.parametrize("stride", sorted(STACKS))
-def test_lengths_and_frame_shift(stride):
-    enc = make(STACKS[stride])
+def stride_of(name):
+    return 2 if name == "dilated" else name
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_lengths_and_frame_shift(name):
+    enc, stride = make(STACKS[name]), stride_of(name)
     assert enc.total_stride == stride
     x = torch.randn(3, 37, 5)
     lengths = torch.tensor([37, 20, 1])
@@ -47,11 +52,11 @@ def _tent_weights(enc):
             layer.conv.bias.zero_()
 
 
-@pytest.mark.parametrize("stride", sorted(STACKS))
-def test_impulse_reaches_output_frame_t_div_r_most(stride):
+@pytest.mark.parametrize("name", list(STACKS))
+def test_impulse_reaches_output_frame_t_div_r_most(name):
     """With positive tent-shaped kernels every layer's response is a symmetric hill peaking
     on its output frame's span, so the output that an impulse at t drives most is t // R."""
-    enc = make(STACKS[stride], channels=4, input_dim=1)
+    enc, stride = make(STACKS[name], channels=4, input_dim=1), stride_of(name)
     _tent_weights(enc)
     T = 48
     for t in range(8, 40):
@@ -63,10 +68,10 @@ def test_impulse_reaches_output_frame_t_div_r_most(stride):
         assert winners == [t // stride], (t, resp)
 
 
-@pytest.mark.parametrize("stride", sorted(STACKS))
-def test_receptive_field_centred_on_span(stride):
+@pytest.mark.parametrize("name", list(STACKS))
+def test_receptive_field_centred_on_span(name):
     """Output frame j sees a window symmetric about the centre of [j R, (j+1) R)."""
-    enc = make(STACKS[stride])
+    enc, stride = make(STACKS[name]), stride_of(name)
     T = 64
     x = torch.randn(1, T, 5, requires_grad=True)
     out = enc(x).values
@@ -104,6 +109,11 @@ def test_waveform_front_brings_samples_to_latent_rate():
 def test_bad_layers_are_rejected():
     with pytest.raises(SpeechUnitsError, match="even"):
         parse_layer("k3s2")
+    with pytest.raises(SpeechUnitsError, match="even"):
+        parse_layer("k2d3")  # window of 4 frames at stride 1 cannot be centred
+    assert parse_layer("k3d4").span == 9 and parse_layer("k3d4").pad_left == 4
+    with pytest.raises(SpeechUnitsError, match="norm"):
+        EncoderConfig(norm="batch")
     with pytest.raises(SpeechUnitsError, match="expected"):
         parse_layer("conv3")
     with pytest.raises(SpeechUnitsError):
@@ -121,8 +131,9 @@ def test_residual_only_where_shapes_allow():
 
 def _reference_encoder(enc, x, lengths):
     """The alignment contract written out with conv1d on (B, C, T): each layer pads
-    (k - s) / 2 frames on the left and enough on the right for ceil(T / s) outputs,
-    adds its input back when residual, and padding frames are zeroed before every layer."""
+    (e - s) / 2 frames on the left (e = (k - 1) d + 1, the dilated window) and enough on
+    the right for ceil(T / s) outputs, normalises over channels when asked, adds its input
+    back when residual, and padding frames are zeroed before every layer."""
     import torch.nn.functional as F
 
     def zero(h, lens):  # h: (B, C, T)
@@ -131,12 +142,16 @@ def _reference_encoder(enc, x, lengths):
 
     h = zero(x.transpose(1, 2), lengths)
     for layer in enc.layers:
-        k, s = layer.spec.kernel, layer.spec.stride
-        left = (k - s) // 2
+        k, s, d = layer.spec.kernel, layer.spec.stride, layer.spec.dilation
+        e = (k - 1) * d + 1
+        left = (e - s) // 2
         T = h.shape[-1]
         t_out = -(-T // s)
-        right = (t_out - 1) * s + k - T - left
-        y = torch.relu(F.conv1d(F.pad(h, (left, right)), layer.conv.weight, layer.conv.bias, stride=s))
+        right = (t_out - 1) * s + e - T - left
+        y = F.conv1d(F.pad(h, (left, right)), layer.conv.weight, layer.conv.bias, stride=s, dilation=d)
+        if layer.norm is not None:
+            y = F.layer_norm(y.transpose(1, 2), (y.shape[1],), layer.norm.weight, layer.norm.bias).transpose(1, 2)
+        y = torch.relu(y)
         if layer.residual:
             y = y + h
         lengths = -(-lengths // s)
@@ -144,11 +159,16 @@ def _reference_encoder(enc, x, lengths):
     return h.transpose(1, 2), lengths
 
 
-@pytest.mark.parametrize("stride", sorted(STACKS))
-def test_matches_reference_conv1d_with_gradients(stride):
+@pytest.mark.parametrize("name,norm", [(n, "none") for n in STACKS] + [("dilated", "layer"), (2, "layer")])
+def test_matches_reference_conv1d_with_gradients(name, norm):
     """Values and input gradients equal the conv1d reference (the encoder runs its convolutions
     as channels-last conv2d on (B, T, C) activations)."""
-    enc = make(STACKS[stride], channels=16, input_dim=5)
+    enc = make(STACKS[name], channels=16, input_dim=5, norm=norm)
+    if norm == "layer":  # not the identity LayerNorm of a fresh module
+        with torch.no_grad():
+            for layer in enc.layers:
+                layer.norm.weight.uniform_(0.5, 1.5)
+                layer.norm.bias.uniform_(-0.2, 0.2)
     lengths = torch.tensor([41, 40, 17, 1])
     x = torch.randn(4, 41, 5, requires_grad=True)
     ref, ref_lengths = _reference_encoder(enc, x, lengths)

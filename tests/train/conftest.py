@@ -23,6 +23,7 @@ SR = 16000
 HOP = 160
 IN_DIM = 6
 OUT_DIM = 5
+NUM_LABELS = 7
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TinyCorpus:
     inputs: Path  # (T, 6): column 0 = frame index, the rest random
     target: Path  # (T, 5) random "filterbank" frames
     waveform: Path  # (N, 1) samples at 1 / 16000 s (waveform-input models)
+    labels: Path  # (T,) int64 "k-means labels" in [0, NUM_LABELS) (cluster-prediction models)
     frames: dict  # utt -> T
     samples: dict  # utt -> N
 
@@ -42,6 +44,7 @@ def make_corpus(root: Path, durations=(0.9, 0.7, 1.1, 0.8, 1.0, 0.6, 0.95, 0.75)
     data.mkdir(parents=True)
     wavs.mkdir()
     inputs, target, waveform = FeatureDir(root / "in"), FeatureDir(root / "tgt"), FeatureDir(root / "wave")
+    labels = FeatureDir(root / "labels")
     utts = {}
     for i, dur in enumerate(durations):
         spk = f"s{i % speakers}"
@@ -56,12 +59,14 @@ def make_corpus(root: Path, durations=(0.9, 0.7, 1.1, 0.8, 1.0, 0.6, 0.95, 0.75)
         inputs.save(utt, feats)
         target.save(utt, rng.standard_normal((T, OUT_DIM)).astype(np.float32))
         waveform.save(utt, x[:, None])
+        labels.save(utt, rng.integers(0, NUM_LABELS, T).astype(np.int64))
         frames[utt], samples[utt] = T, n
     pipeline = {"frontend": "mfcc", "frontend_config": {}, "deltas": 0, "delta_window": 2, "cmvn": "utterance",
                 "norm_vars": False}
     inputs.write_meta(frame_shift=0.01, feature_dim=IN_DIM, sample_rate=SR, pipeline=pipeline)
     target.write_meta(frame_shift=0.01, feature_dim=OUT_DIM, sample_rate=SR)
     waveform.write_meta(frame_shift=1 / SR, feature_dim=1, sample_rate=SR)
+    labels.write_meta(frame_shift=0.01, sample_rate=SR)
     ids = sorted(utts)
     (data / "wav.scp").write_text("".join(f"{u} {wavs / (u + '.wav')}\n" for u in ids))
     (data / "utt2spk").write_text("".join(f"{u} {utts[u][0]}\n" for u in ids))
@@ -69,7 +74,7 @@ def make_corpus(root: Path, durations=(0.9, 0.7, 1.1, 0.8, 1.0, 0.6, 0.95, 0.75)
     for u in ids:
         spk2utt.setdefault(utts[u][0], []).append(u)
     (data / "spk2utt").write_text("".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())))
-    return TinyCorpus(data, root / "in", root / "tgt", root / "wave", frames, samples)
+    return TinyCorpus(data, root / "in", root / "tgt", root / "wave", root / "labels", frames, samples)
 
 
 @pytest.fixture
@@ -105,6 +110,9 @@ def tiny_overrides(yaml_path, corpus: TinyCorpus, **extra) -> list[str]:
         out += ["model.decoder_cfg.residual_channels=8", "model.decoder_cfg.gate_channels=8",
                 "model.decoder_cfg.skip_channels=8", "model.decoder_cfg.cycles=1", "model.decoder_cfg.layers_per_cycle=2",
                 "model.decoder_cfg.quantization_channels=16"]
+    elif m.decoder == "cluster":
+        out += [f"model.decoder_cfg.num_classes={NUM_LABELS}", "model.decoder_cfg.channels=8",
+                f"data.target_feats={corpus.labels}"]
     else:
         out += ["model.decoder_cfg.out_dim=5", "model.decoder_cfg.channels=8", "model.decoder_cfg.layers=1",
                 f"data.target_feats={corpus.target}"]

@@ -1,0 +1,109 @@
+"""Masked prediction: span masking, the cluster decoder, and the masked-only loss."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from speechunits.errors import SpeechUnitsError
+from speechunits.models.autoencoder import SpeechAutoencoder, model_config_from_dict
+from speechunits.models.cluster_decoder import IGNORE_LABEL, ClusterDecoder, ClusterDecoderConfig
+from speechunits.models.masking import MaskingConfig, SpanMasking
+
+
+def test_span_masks_cover_the_expected_fraction_in_whole_spans():
+    torch.manual_seed(0)
+    m = SpanMasking(4, MaskingConfig(prob=0.065, span=10)).train()
+    lengths = torch.tensor([4000, 2500])
+    mask = m.draw(lengths, 4000)
+    assert not mask[1, 2500:].any()  # never on padding
+    frac = mask[0].float().mean().item()
+    assert frac == pytest.approx(1 - (1 - 0.065) ** 10, abs=0.03)  # 0.49
+    # brute force: a frame is masked iff a span started in the 10 frames up to it
+    torch.manual_seed(1)
+    small = m.draw(torch.tensor([50]), 50)[0]
+    torch.manual_seed(1)
+    starts = (torch.rand(1, 50) < 0.065)[0]
+    expect = torch.tensor([bool(starts[max(0, t - 9) : t + 1].any()) for t in range(50)])
+    assert torch.equal(small, expect)
+
+
+def test_masking_replaces_frames_by_the_learned_vector_in_training_only():
+    m = SpanMasking(3, MaskingConfig(prob=0.3, span=2))
+    with torch.no_grad():
+        m.embedding.copy_(torch.tensor([7.0, 8.0, 9.0]))
+    x = torch.randn(2, 20, 3)
+    torch.manual_seed(0)
+    y, mask = m.train()(x, torch.tensor([20, 12]))
+    assert mask.any() and torch.equal(y[~mask], x[~mask])
+    assert torch.equal(y[mask], torch.tensor([7.0, 8.0, 9.0]).expand(int(mask.sum()), 3))
+    y, mask = m.eval()(x)
+    assert mask is None and y is x
+    assert SpanMasking(3, MaskingConfig(prob=0.0)).train()(x)[1] is None
+
+
+def test_cluster_decoder_loss_is_cross_entropy_over_counted_positions():
+    torch.manual_seed(0)
+    dec = ClusterDecoder(ClusterDecoderConfig(num_classes=5, layers=2, channels=8), cond_dim=6, speaker_dim=3)
+    cond, spk = torch.randn(2, 9, 6), torch.randn(2, 3)
+    target = torch.randint(0, 5, (2, 9))
+    target[0, 3] = IGNORE_LABEL
+    lengths = torch.tensor([9, 6])
+    out = dec(cond, spk, target, lengths)
+    logits = dec.logits(cond, spk, lengths)
+    counted = [(b, t) for b in range(2) for t in range(int(lengths[b])) if target[b, t] >= 0]
+    ref = sum(-F.log_softmax(logits[b, t], -1)[target[b, t]] for b, t in counted) / len(counted)
+    assert out.loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert out.predictions.shape == (2, 9, 5)
+    bad = target.clone()
+    bad[1, 0] = 5
+    with pytest.raises(SpeechUnitsError, match="num_classes"):
+        dec(cond, spk, bad, lengths)
+    with pytest.raises(SpeechUnitsError, match="integers"):
+        dec(cond, spk, torch.randn(2, 9, 5), lengths)
+    with pytest.raises(SpeechUnitsError, match="cannot resynthesize"):
+        dec.generate(cond, spk, lengths)
+    nothing = torch.full_like(target, IGNORE_LABEL)
+    assert dec(cond, spk, nothing, lengths).loss.item() == 0.0
+
+
+def _masked_model(label_shift=0.01, loss_on="masked"):
+    cfg = model_config_from_dict(dict(
+        input_dim=4,
+        encoder={"channels": 8, "layers": ["k4s2", "k3d2"], "norm": "layer", "activation": "gelu"},
+        bottleneck="ae", bottleneck_cfg={"dim": 8}, jitter=0.0,
+        conditioning={"channels": 8, "speaker_dim": 2},
+        masking={"prob": 0.2, "span": 3, "loss_on": loss_on},
+        decoder="cluster", decoder_cfg={"num_classes": 6, "frame_shift": label_shift, "channels": 8, "layers": 1},
+        speaker_conditioning=False,
+    ))
+    torch.manual_seed(0)
+    return SpeechAutoencoder(cfg)
+
+
+@pytest.mark.parametrize("label_shift", [0.01, 0.005, 0.02])
+def test_only_labels_inside_masked_input_frames_are_scored(label_shift):
+    """The loss of a masked model equals the cross-entropy over the labels whose centre lies
+    in a masked input frame, at label rates above, at and below the input rate."""
+    model = _masked_model(label_shift).train()
+    T, per = 16, 0.01 / label_shift
+    n = int(round(T * per))
+    feats, target = torch.randn(2, T, 4), torch.randint(0, 6, (2, n))
+    torch.manual_seed(3)
+    out = model(feats, None, None, target)
+    torch.manual_seed(3)
+    mask = model.masking.draw(torch.tensor([T, T]), T)
+    frame = [min(T - 1, math.floor((p + 0.5) / per)) for p in range(n)]
+    keep = torch.stack([mask[b, frame] for b in range(2)])
+    logp = F.log_softmax(out.predictions, -1)
+    picked = logp.gather(-1, target[..., None])[..., 0]
+    assert keep.any() and out.recon_loss.item() == pytest.approx(-picked[keep].mean().item(), rel=1e-5)
+
+
+def test_masked_model_scores_every_frame_at_inference_or_when_asked():
+    feats, target = torch.randn(1, 12, 4), torch.randint(0, 6, (1, 12))
+    for model in (_masked_model().eval(), _masked_model(loss_on="all").train()):
+        out = model(feats, None, None, target)
+        logp = F.log_softmax(out.predictions, -1).gather(-1, target[..., None])
+        assert out.recon_loss.item() == pytest.approx(-logp.mean().item(), rel=1e-5)
