@@ -42,6 +42,9 @@ class Extract:
         p.add_argument("out", help="output folder")
         p.add_argument("--tap", default="bottleneck", choices=["encoder", "projection", "bottleneck", "conditioning"],
                        help="which model tap the dense features come from (default: %(default)s)")
+        p.add_argument("--kmeans", metavar="KM.pt",
+                       help="units from this k-means model over the tap's values (speechunits kmeans fit on the "
+                            "tap's dense/), e.g. for continuous models such as pipelines/masked.yaml")
         p.add_argument("--format", choices=["npy", "ark"], default="npy", help="dense store (default: %(default)s)")
         p.add_argument("--no-dedup", action="store_true", help="keep one unit per latent frame (durations all 1)")
         p.add_argument("--batch-size", type=int, default=16, help="utterances per batch (default: %(default)s)")
@@ -86,7 +89,7 @@ class Extract:
         build = functools.partial(
             build_extraction, str(path), args.input, device=args.device, tap=args.tap, input_features=features,
             dedup=not args.no_dedup, chunk_seconds=args.chunk_seconds, base_dir=args.base_dir,
-            allow_pipes=args.allow_pipes,
+            allow_pipes=args.allow_pipes, kmeans=args.kmeans,
         )
         options = ExtractOptions(format=args.format, batch_size=args.batch_size, model=str(path.resolve()),
                                  part=parse_part(args.job) if args.job else None)
@@ -111,12 +114,14 @@ class Extract:
 
 
 def build_extraction(model: str, input: str, *, device: str, tap: str, input_features, dedup: bool,
-                     chunk_seconds: float, base_dir: str | None, allow_pipes: bool):
+                     chunk_seconds: float, base_dir: str | None, allow_pipes: bool, kmeans: str | None = None):
     """The extractor and the audio source of one `speechunits extract` (in each --nj process)."""
     from speechunits.units.extractor import UnitExtractor
+    from speechunits.units.kmeans import KMeans
     from speechunits.units.sources import open_audio_source
 
     extractor = UnitExtractor.from_checkpoint(model, device=device, tap=tap, input_features=input_features,
-                                              dedup=dedup, chunk_seconds=chunk_seconds)
+                                              dedup=dedup, chunk_seconds=chunk_seconds,
+                                              kmeans=KMeans.load(kmeans) if kmeans else None)
     source = open_audio_source(input, sample_rate=extractor.sample_rate, base_dir=base_dir, allow_pipes=allow_pipes)
     return extractor, source

@@ -17,8 +17,12 @@ lasts. For the piecewise-constant bottleneck ("pcvq") the frame codes are consta
 over the segments its inference DP chose, and the DP never puts two segments with
 the same code side by side, so the runs are exactly the DP's segments: units and
 durations are the segments' codes and lengths. `dedup=False` keeps one unit per
-frame (durations all 1). Continuous bottlenecks (ae, vae) have no units: only
-`dense` is set.
+frame (durations all 1). Continuous bottlenecks (ae, vae) have no units of their
+own: only `dense` is set, unless a k-means model over the tap is given (`kmeans=`,
+`speechunits extract --kmeans KM.pt`, fitted by `speechunits kmeans fit` on the
+tap's dense features): then the frame codes are each frame's nearest centroid,
+run-length coded like VQ codes. This is how the masked-prediction model
+(pipelines/masked.yaml) gives units, and it works on any model's tap.
 
 Per-speaker CMVN (input features with cmvn=speaker) needs the statistics of all of
 a speaker's utterances, which a lone waveform cannot give: pass the speaker's
@@ -142,7 +146,9 @@ class UnitExtractor:
         default 30 s on CPU (bigger batches measured slower there: a 10 s utterance
         is already a 1000-frame matrix product, and big activations leave the cache),
         300 s on accelerators;
-    max_batch: utterances per batched forward pass.
+    max_batch: utterances per batched forward pass;
+    kmeans: a k-means model (speechunits.units.kmeans.KMeans) over the tap's values:
+        units are its nearest centroids instead of the bottleneck's codes.
     """
 
     def __init__(
@@ -156,6 +162,7 @@ class UnitExtractor:
         chunk_seconds: float = 30.0,
         batch_seconds: float | None = None,
         max_batch: int = 64,
+        kmeans=None,
     ):
         if tap not in TAP_NAMES:
             raise SpeechUnitsError(f"unknown tap {tap!r}; choose one of {', '.join(TAP_NAMES)}")
@@ -189,6 +196,16 @@ class UnitExtractor:
             batch_seconds = 30.0 if self.device.type == "cpu" else 300.0
         self.batch_inputs = max(1, int(round(batch_seconds / cfg.input_frame_shift)))
         self.max_batch = max(1, int(max_batch))
+        self.kmeans = None
+        if kmeans is not None:
+            width = self.tap_dim
+            if kmeans.dim != width:
+                raise SpeechUnitsError(
+                    f"the k-means model has {kmeans.dim}-dim centroids but the {tap} tap gives {width}-dim frames: "
+                    f"fit it on this model's {tap} features (speechunits extract --tap {tap}, then kmeans fit on dense/)"
+                )
+            self.kmeans = type(kmeans)(kmeans.centroids, kmeans.frame_shift, kmeans.feature_meta, kmeans.info,
+                                       device=self.device)
         self.step: int | None = None  # training step, when loaded from a checkpoint
         self.experiment_config = None
         self._warned_cmvn = False
@@ -224,8 +241,19 @@ class UnitExtractor:
         return self.pipeline.sample_rate
 
     @property
+    def tap_dim(self) -> int:
+        """Channels of the chosen tap."""
+        model = self.model
+        if self.tap == "encoder":
+            return model.encoder.out_dim
+        if self.tap == "conditioning":
+            return model.cfg.conditioning.channels
+        return model.bottleneck.dim
+
+    @property
     def discrete(self) -> bool:
-        return self.model.discrete
+        """True when units are written: a discrete bottleneck, or a k-means model over the tap."""
+        return self.model.discrete or self.kmeans is not None
 
     @property
     def needs_speaker_stats(self) -> bool:
@@ -241,6 +269,7 @@ class UnitExtractor:
             "dedup": self.dedup,
             "bottleneck": self.model.cfg.bottleneck,
             "discrete": self.discrete,
+            "kmeans": None if self.kmeans is None else {"k": self.kmeans.k, "id": self.kmeans.model_id()},
             "input_features": to_dict(self.input_features),
             "step": self.step,
         }
@@ -345,16 +374,24 @@ class UnitExtractor:
         short = sorted((i for i, f in enumerate(feats) if f.shape[0] <= chunk_inputs), key=lambda i: -feats[i].shape[0])
         for i in long:
             dense, codes = self._encode_long(feats[i])
-            results[i] = make_units(dense, codes, self.frame_shift, self.tap, dedup)
+            results[i] = make_units(dense, self._codes(dense, codes), self.frame_shift, self.tap, dedup)
         start = 0
         while start < len(short):
             longest = feats[short[start]].shape[0]
             size = max(1, min(self.max_batch, self.batch_inputs // max(1, longest)))
             group = short[start : start + size]
             for i, (dense, codes) in zip(group, self._encode_batch([feats[i] for i in group])):
-                results[i] = make_units(dense, codes, self.frame_shift, self.tap, dedup)
+                results[i] = make_units(dense, self._codes(dense, codes), self.frame_shift, self.tap, dedup)
             start += size
         return results  # type: ignore[return-value]
+
+    def _codes(self, dense: np.ndarray, codes: np.ndarray | None) -> np.ndarray | None:
+        """The frame codes of one utterance: the k-means model's over the tap when there is one."""
+        if self.kmeans is None:
+            return codes
+        if dense.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64)
+        return self.kmeans.predict(dense)
 
     def _encode_batch(self, feats: list[Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         lengths = torch.tensor([f.shape[0] for f in feats], dtype=torch.long, device=self.device)

@@ -217,3 +217,23 @@ def test_job_part_splits_whole_speakers_or_utterances(setup):
     assert by_spk == [["spk_a-1", "spk_a-2"], ["spk_b-1", "spk_b-2"], []]  # 2 speakers: part 3 is empty
     by_utt = [job_part(source, k, 3, by_speaker=False) for k in (1, 2, 3)]
     assert sorted(u for part in by_utt for u in part) == sorted(UTTS) and all(by_utt)
+
+
+def test_kmeans_units_of_a_continuous_model_through_the_cli(tmp_path):
+    """extract (dense) -> kmeans fit on dense/ -> extract --kmeans: the units are the ones
+    `kmeans apply` gives on the same dense features."""
+    model, feats = tiny_model("ae")
+    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
+    audio = {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()}
+    data = make_data_dir(tmp_path, audio)
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "dense"), "--tap", "projection"]) == 0
+    assert not (tmp_path / "dense" / "units.txt").exists()  # continuous: dense only
+    assert main(["kmeans", "fit", str(tmp_path / "dense" / "dense"), str(tmp_path / "km.pt"), "--k", "5"]) == 0
+    assert main(["kmeans", "apply", str(tmp_path / "km.pt"), str(tmp_path / "dense" / "dense"), str(tmp_path / "ref")]) == 0
+    out = tmp_path / "units"
+    assert main(["extract", str(ckpt), str(data), str(out), "--tap", "projection", "--kmeans", str(tmp_path / "km.pt")]) == 0
+    got, ref = read_units(out / "units.jsonl"), read_units(tmp_path / "ref" / "units.jsonl")
+    assert sorted(got) == sorted(UTTS)
+    for utt in UTTS:
+        assert np.array_equal(got[utt].units, ref[utt].units) and np.array_equal(got[utt].durations, ref[utt].durations)
+    assert json.loads((out / "extract.json").read_text())["kmeans"]["k"] == 5

@@ -139,3 +139,26 @@ def test_from_checkpoint(tmp_path):
     assert ex.step == 3 and ex.tap == "projection"
     np.testing.assert_allclose(got.dense, ref.dense, atol=1e-6)
     assert np.array_equal(got.units, ref.units)
+
+
+@pytest.mark.parametrize("tap", ["encoder", "projection"])
+def test_kmeans_over_a_tap_gives_units_of_a_continuous_model(tap):
+    """With a k-means model the frame codes are each dense frame's nearest centroid
+    (brute force), run-length coded, whatever the bottleneck."""
+    from speechunits.units.kmeans import KMeans
+
+    model, feats = tiny_model("ae")
+    plain = UnitExtractor(model, feats, tap=tap)
+    dense = plain(signal(1.0, seed=3)).dense
+    rng = np.random.default_rng(0)
+    km = KMeans(dense[rng.choice(len(dense), 6, replace=False)] + 0.01)
+    ex = UnitExtractor(model, feats, tap=tap, kmeans=km)
+    assert ex.discrete and ex.describe()["kmeans"]["k"] == 6
+    u = ex(signal(1.0, seed=3))
+    brute = ((u.dense[:, None, :] - km.centroids.numpy()[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(u.frame_codes, brute)
+    units, durations = run_length(brute)
+    assert np.array_equal(u.units, units) and np.array_equal(u.durations, durations)
+    np.testing.assert_allclose(u.dense, dense)
+    with pytest.raises(SpeechUnitsError, match="centroids"):
+        UnitExtractor(model, feats, tap=tap, kmeans=KMeans(np.zeros((4, 3), np.float32)))
