@@ -241,8 +241,11 @@ class KaldiArk:
             raise SpeechUnitsError("reading Kaldi ark files needs kaldiio: pip install 'speechunits[kaldi]'") from e
         if not is_pipe(spec) and not Path(spec).is_file():
             raise SpeechUnitsError(f"{spec}: ark file does not exist")
+        from kaldiio.utils import open_like_kaldi
+
         try:
-            self._arrays = {utt: np.asarray(a) for utt, a in kaldiio.load_ark(spec)}
+            with open_like_kaldi(spec, "rb") as f:  # a file, or the command's output (allowed above)
+                self._arrays = {utt: np.asarray(a) for utt, a in kaldiio.load_ark(f)}
         except Exception as e:
             raise SpeechUnitsError(f"{spec}: cannot read ark: {e}") from e
         folder = Path(spec).parent if not is_pipe(spec) else Path(".")
