@@ -71,6 +71,9 @@ class Train:
         g.add_argument("--resume", dest="resume", action="store_true", default=None, help="resume (an error without last.pt)")
         g.add_argument("--no-resume", dest="resume", action="store_false", help="start afresh")
         p.add_argument("--threads", type=int, help="torch CPU threads")
+        from speechunits.cli.train import _IntermixedParser
+
+        p.__class__ = _IntermixedParser  # key=value overrides before or after the options
 
     def run(self, args) -> int:
         from speechunits.lm.config import lm_config_from_dict, load_lm_config

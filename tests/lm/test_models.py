@@ -44,3 +44,26 @@ def test_transformer_refuses_past_its_context():
     model = _model("transformer")
     with pytest.raises(ValueError, match="max_len"):
         model.hidden(torch.zeros(1, 65, dtype=torch.long))
+
+
+def test_scoring_short_and_long_sequences():
+    """Whole-sequence scores equal the model's own log-softmax; past the context, sliding
+    windows score every token once and agree with the direct scores on the first window."""
+    import numpy as np
+
+    from speechunits.lm.data import to_tokens
+    from speechunits.lm.scoring import token_logprobs
+    from speechunits.units.formats import UnitSequence
+
+    model = _model("transformer")  # max_len 64
+    rng = np.random.default_rng(0)
+    short = to_tokens(UnitSequence("a", rng.integers(0, 7, 20), np.ones(20, dtype=np.int64)), 7)
+    long = to_tokens(UnitSequence("b", rng.integers(0, 7, 150), np.ones(150, dtype=np.int64)), 7)
+    (lp_s, _), (lp_l, _) = token_logprobs(model, [short, long], batch_size=2)
+    with torch.no_grad():
+        h, _ = model.hidden(torch.from_numpy(short.tokens)[None])
+        ref = torch.log_softmax(model.unit_logits(h), -1)[0].gather(-1, torch.from_numpy(short.targets)[:, None])[:, 0]
+        h, _ = model.hidden(torch.from_numpy(long.tokens[:64])[None])
+        ref_long = torch.log_softmax(model.unit_logits(h), -1)[0].gather(-1, torch.from_numpy(long.targets[:64])[:, None])[:, 0]
+    assert np.allclose(lp_s, ref.numpy(), atol=1e-5)
+    assert lp_l.shape == (151,) and np.allclose(lp_l[:64], ref_long.numpy(), atol=1e-5)
