@@ -78,7 +78,7 @@ class Fit:
         p.add_argument("--min-cluster-size", type=int, default=1,
                        help="re-seed clusters with fewer frames (default: %(default)s, the empty ones)")
         p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default: 0)")
-        p.add_argument("--batch-frames", type=int, default=16384,
+        p.add_argument("--batch-frames", type=int, default=4096,
                        help="frames per distance computation (default: %(default)s)")
         p.add_argument("--utts", help="fit on these utterances only: a data dir or a file whose lines start with "
                                       "utterance ids (utt2spk, a list, ...)")
@@ -87,7 +87,6 @@ class Fit:
         p.add_argument("--allow-failures", action="store_true", help="write the model even if some utterances failed")
 
     def run(self, args) -> int:
-        from speechunits.cli.features import report_failures
         from speechunits.units.kmeans import KMeansConfig, fit_kmeans
 
         cfg = KMeansConfig(k=args.k, max_frames=args.max_frames, init_frames=args.init_frames,
@@ -95,8 +94,14 @@ class Fit:
                            min_cluster_size=args.min_cluster_size, seed=args.seed, batch_frames=args.batch_frames,
                            device=args.device)
         result = fit_kmeans(args.features, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
-        status = report_failures(result.report, args.allow_failures, "kmeans fit")
         info = result.model.info
+        for utt, message in sorted(result.report.failures.items()):
+            print(f"FAILED {utt}: {message}", file=sys.stderr)
+        status = 0
+        if result.report.failures:
+            print(f"kmeans fit: {len(result.report.failures)} utterance(s) failed and were left out"
+                  f"{'' if args.allow_failures else ' (use --allow-failures to accept)'}", file=sys.stderr)
+            status = 0 if args.allow_failures else 1
         counts = sorted(info["counts"])
         print(f"frames {info['frames']} from {info['utterances']} utterances, sample {info['sample_frames']}, "
               f"dim {result.model.dim}, k {result.model.k}")

@@ -68,7 +68,7 @@ class KMeansConfig:
     full_passes: int = 0
     min_cluster_size: int = 1
     seed: int = 0
-    batch_frames: int = 16384
+    batch_frames: int = 4096
     device: str = "cpu"
 
     def __post_init__(self):
@@ -144,9 +144,11 @@ def _lloyd(run_pass: Pass, centroids: torch.Tensor, iterations: int, tol: float,
         centroids, reseeded = stats.update(min_cluster_size)
         history.append({"stage": stage, "iteration": it + 1, "inertia": stats.inertia, "frames": stats.frames,
                         "reseeded": reseeded})
-        log.info("k-means %s iteration %d: inertia %.6g per frame, %d cluster(s) re-seeded",
-                 stage, it + 1, stats.inertia / max(stats.frames, 1), reseeded)
-        if reseeded == 0 and prev is not None and prev - stats.inertia <= tol * prev:
+        converged = reseeded == 0 and prev is not None and prev - stats.inertia <= tol * prev
+        level = logging.INFO if it == 0 or (it + 1) % 10 == 0 or converged or reseeded else logging.DEBUG
+        log.log(level, "k-means %s iteration %d: inertia %.6g per frame, %d cluster(s) re-seeded%s",
+                stage, it + 1, stats.inertia / max(stats.frames, 1), reseeded, " (converged)" if converged else "")
+        if converged:
             return centroids, True
         prev = stats.inertia
     return centroids, False

@@ -46,7 +46,7 @@ class _Centroids:
         return d.add_((xc * xc).sum(1)).clamp_min_(0.0), labels
 
 
-def assign(x: torch.Tensor, centroids: torch.Tensor, batch_frames: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+def assign(x: torch.Tensor, centroids: torch.Tensor, batch_frames: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest centroid of every frame: (N, D), (K, D) -> labels (N,) int64, squared distances (N,) float32."""
     prepared = _Centroids(centroids)
     labels = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
@@ -56,7 +56,7 @@ def assign(x: torch.Tensor, centroids: torch.Tensor, batch_frames: int = 16384) 
     return labels, dist
 
 
-def kmeans_plus_plus(x: torch.Tensor, k: int, rng: np.random.Generator, batch_frames: int = 16384) -> torch.Tensor:
+def kmeans_plus_plus(x: torch.Tensor, k: int, rng: np.random.Generator, batch_frames: int = 4096) -> torch.Tensor:
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's 2 + ln k local
     trials per centre): (N, D) -> (k, D) centroids chosen among the rows of x.
 
@@ -122,7 +122,7 @@ class PassStats:
         new, reseeded = stats.update(min_cluster_size=1)
     """
 
-    def __init__(self, centroids: torch.Tensor, batch_frames: int = 16384):
+    def __init__(self, centroids: torch.Tensor, batch_frames: int = 4096):
         self.centroids = centroids
         self.batch_frames = batch_frames
         k, dim = centroids.shape

@@ -78,7 +78,7 @@ class KMeans:
             raise SpeechUnitsError(f"expected frames of shape (T, {self.dim}), got {tuple(x.shape)}")
         return x
 
-    def predict(self, x, batch_frames: int = 16384) -> np.ndarray:
+    def predict(self, x, batch_frames: int = 4096) -> np.ndarray:
         """Frames (T, D) -> the nearest centroid of each, (T,) int64 (ties: the lowest index)."""
         labels, _ = assign(self._frames(x), self.centroids, batch_frames)
         return labels.cpu().numpy()
@@ -87,7 +87,7 @@ class KMeans:
         """Frames (T, D) -> squared Euclidean distances to every centroid, (T, K) float32."""
         return sq_distances(self._frames(x), self.centroids).cpu().numpy()
 
-    def inertia(self, x, batch_frames: int = 16384) -> float:
+    def inertia(self, x, batch_frames: int = 4096) -> float:
         """Sum over frames (T, D) of the squared distance to the nearest centroid."""
         _, d = assign(self._frames(x), self.centroids, batch_frames)
         return float(d.double().sum())
