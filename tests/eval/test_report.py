@@ -64,6 +64,7 @@ def fake_exp(tmp_path, rng):
     return exp, tmp_path / "fbank"
 
 
+@pytest.mark.slow  # one of the heaviest single tests: in the full suite, not the fast subset
 def test_full_report(tmp_path, rng):
     exp, fbank = fake_exp(tmp_path, rng)
     parts = collect(exp)

@@ -25,6 +25,7 @@ def _cfg(units, *more):
     return lm_config_from_dict({}, [f"data.train_units={units}", *SMALL, *more])
 
 
+@pytest.mark.slow  # one of the heaviest single tests: in the full suite, not the fast subset
 @pytest.mark.parametrize("kind", ["transformer", "lstm"])
 def test_memorises_a_deterministic_corpus(tmp_path, kind):
     """Every utterance is 0 1 2 3 4 5 0 1 2: a model that learns it has perplexity near 1."""

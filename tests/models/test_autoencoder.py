@@ -169,7 +169,7 @@ def test_target_length_fitting():
         model(**b)
 
 
-@pytest.mark.parametrize("decoder", ["wavenet", "fbank"])
+@pytest.mark.parametrize("decoder", [pytest.param("wavenet", marks=pytest.mark.slow), "fbank"])  # wavenet: heavy
 def test_generate(decoder):
     model = small_model(decoder=decoder).eval()
     batch = batch_for(model, lengths=(6, 3))

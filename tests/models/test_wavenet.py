@@ -95,6 +95,7 @@ def test_incremental_without_conditioning():
     torch.testing.assert_close(inc, net(inputs))
 
 
+@pytest.mark.slow  # one of the heaviest single tests: in the full suite, not the fast subset
 @pytest.mark.parametrize("greedy", [False, True])
 def test_generation_matches_naive_generation(greedy):
     net = tiny()

@@ -64,6 +64,7 @@ def fake_taps(rng, alignments, fbank, utt2spk):
 FAST = ProbeTrainConfig(max_epochs=25, patience=3, batch_size=128, lr=1e-2, head=HeadConfig(hidden=64))
 
 
+@pytest.mark.slow  # one of the heaviest single tests: in the full suite, not the fast subset
 def test_probes_find_what_each_tap_holds(rng, tmp_path):
     alignments, fbank, utt2spk = fake_corpus(rng)
     taps = fake_taps(rng, alignments, fbank, utt2spk)
