@@ -19,6 +19,9 @@
 #   7  resynthesis: test speakers' units decoded in a training speaker's voice
 #   8  report (Markdown + HTML with plots) and $out/exp/RESULTS.md, compared with the
 #      committed egs/synthetic/RESULTS.md (key figures of this run vs the committed ones)
+#   9  unit language model: train units, a transformer LM and a 4-gram baseline, perplexity on the
+#      test units, spot-the-word and grammaticality sets (lm make-sets) and their accuracy, sampled and
+#      continued utterances resynthesized, snippets of the most used units; the report again
 #
 # ABX: triphone items with context within, phone items with any context; within and
 # across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/exp/RESULTS.md
@@ -41,6 +44,10 @@ train_config=../../pipelines/small.yaml  # model recipe
 train_overrides=""   # extra key=value overrides for training, e.g. "train.max_steps=200"
 device=cpu           # torch device for training and extraction
 n_resynth=3          # utterances to resynthesize
+lm_overrides=""      # extra key=value overrides of the unit LM (pipelines/unit-lm.yaml), e.g. "train.max_steps=2000"
+n_lm_samples=3       # unit-LM samples from scratch, and continued test utterances, to resynthesize
+lm_words=100         # spot-the-word pairs per voice (lm make-sets)
+lm_pairs=40          # grammaticality pairs per subtype and voice (3 subtypes)
 publish=false        # true: copy exp/RESULTS.md over the committed RESULTS.md (then commit it)
 . ./path.sh
 . ./cmd.sh
@@ -124,6 +131,50 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     log "published: $exp/RESULTS.md -> egs/synthetic/RESULTS.md (review with git diff, then commit it)"
   fi
   log "report: $model/report/report.html; results: $exp/RESULTS.md"
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  lm=$model/lm
+  sets=$out/data/spoken_lm
+  voice=$(head -n 1 $corpus/data/train/spk2utt | cut -d' ' -f1)
+  log "stage 9: unit language model on the training speakers' units -> $lm"
+  extract_units $model $corpus/data/train $model/units_train $nj extract_train --device $device
+  # the LM's vocabulary is the codebook (units unseen in training still get a probability)
+  codebook=$(python -c "import sys, yaml; m = yaml.safe_load(open(sys.argv[1]))['model']
+print(((m.get('bottleneck_cfg') or {}).get('codebook') or {}).get('size') or 0)" $model/config.yaml)
+  if train_finished $lm/transformer; then
+    log "$lm/transformer finished training, skipping"
+  else
+    # shellcheck disable=SC2086
+    $cmd $exp/log/lm_train.log speechunits lm train $model/units_train $lm/transformer \
+      --config ../../pipelines/unit-lm.yaml model.vocab_size=$codebook --device $device $lm_overrides
+  fi
+  [ -f $lm/ngram.json ] || $cmd $exp/log/lm_ngram.log speechunits lm ngram $model/units_train $lm/ngram.json --order 4 \
+    --vocab-size $codebook
+  for m in transformer ngram; do
+    path=$lm/$m; [ $m = ngram ] && path=$lm/ngram.json
+    $cmd $exp/log/lm_score_$m.log speechunits lm score $path $model/units_test --output $lm/scores/${m}_test.json
+    grep -h perplexity $exp/log/lm_score_$m.log | tail -n 1
+  done
+  [ -f $sets/sets.json ] || $cmd $exp/log/lm_sets.log speechunits lm make-sets $corpus $sets \
+    --words $lm_words --pairs-per-type $lm_pairs
+  [ -f $lm/spoken/transformer/spoken_lm.json ] || $cmd $exp/log/lm_eval_transformer.log \
+    speechunits lm eval $lm/transformer $sets $lm/spoken/transformer --extractor $model --device $device
+  [ -f $lm/spoken/ngram/spoken_lm.json ] || $cmd $exp/log/lm_eval_ngram.log speechunits lm eval $lm/ngram.json \
+    $sets $lm/spoken/ngram --units lexical=$lm/spoken/transformer/lexical_dev/units \
+    syntactic=$lm/spoken/transformer/syntactic_dev/units
+  grep -h "%" $exp/log/lm_eval_transformer.log $exp/log/lm_eval_ngram.log | grep -v "^#"
+  $cmd $exp/log/lm_sample.log speechunits lm sample $lm/transformer $lm/samples --n $n_lm_samples \
+    --temperature 0.8 --top-k 20
+  $cmd $exp/log/lm_continue.log speechunits lm sample $lm/transformer $lm/continued --prompt $model/units_test \
+    --prompt-seconds 1.0 --max-utts $n_lm_samples --temperature 0.8 --top-k 20
+  for d in samples continued; do
+    $cmd $exp/log/lm_resynth_$d.log speechunits resynth $model $lm/$d $lm/$d/wav --speaker $voice --device $device
+  done
+  $cmd $exp/log/lm_snippets.log speechunits lm snippets $model/units_test $corpus/data/test $lm/snippets
+  $cmd $exp/log/report.log speechunits report $model --alignments $corpus/data/test/alignments.ctm \
+    --fbank $feats/fbank --units $model/units_test
+  log "unit LM: $lm (report: $model/report/report.html)"
 fi
 
 log "done"

@@ -59,7 +59,7 @@ class NgramLM:
             raise SpeechUnitsError(f"n-gram order must be >= 1, got {order}")
         streams = [cls._stream(s, level) for s in seqs]
         top = max((int(max(s)) for s in streams if len(s)), default=-1)
-        vocab = vocab_size if vocab_size is not None else top + 1
+        vocab = vocab_size if vocab_size else top + 1  # None or 0: from the data
         if top >= vocab:
             raise SpeechUnitsError(f"unit {top} is outside the vocabulary 0..{vocab - 1}")
         bos = vocab

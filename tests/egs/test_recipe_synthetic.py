@@ -1,7 +1,7 @@
 """The README's main job, egs/synthetic/run.sh, end to end at a tiny setting.
 
 Every stage runs for real (corpus, features, MFCC ABX, training, extraction, learned
-ABX, probes, unit metrics, resynthesis, report); the checks are on what each stage
+ABX, probes, unit metrics, resynthesis, report, unit LM); the checks are on what each stage
 must leave behind, and that a rerun skips finished work.
 """
 
@@ -16,13 +16,15 @@ import soundfile as sf
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs" / "synthetic" / "run.sh"
 TINY = "train.max_steps=20 train.eval_every=10 train.checkpoint_every=10"
+TINY_LM = ("--lm-overrides", "train.max_steps=10 train.eval_every=5 train.checkpoint_every=5", "--lm-words", "6",
+           "--lm-pairs", "2")
 pytestmark = pytest.mark.slow  # runs the recipe
 
 
 def run(out: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        ["bash", str(RECIPE), "--out", str(out), "--minutes", "2", "--nj", "1", "--train-overrides", TINY, *args],
+        ["bash", str(RECIPE), "--out", str(out), "--minutes", "2", "--nj", "1", "--train-overrides", TINY, *TINY_LM, *args],
         capture_output=True, text=True, env=env,
     )
 
@@ -70,6 +72,17 @@ def test_every_stage_leaves_its_outputs(recipe):
     assert f"min on {cores} cores" in results
     assert (out / "exp/log/extract.log").is_file()  # --nj 1: one extraction job, no parts
     assert (model / "report/report.html").is_file()
+    # stage 9: the unit LM, its baseline, spoken-LM sets and accuracies, samples, snippets, in the report
+    lm = model / "lm"
+    assert (lm / "transformer/best.pt").is_file() and (lm / "ngram.json").is_file()
+    for m in ("transformer", "ngram"):
+        assert json.loads((lm / f"scores/{m}_test.json").read_text())["perplexity"] > 1
+        tasks = json.loads((lm / f"spoken/{m}/spoken_lm.json").read_text())["tasks"]
+        assert tasks["lexical"]["pairs"] == 6 * 3 and tasks["syntactic"]["pairs"] == 2 * 3 * 3  # 3 test voices
+    assert len(list((lm / "samples/wav").glob("*.wav"))) == 3 and len(list((lm / "continued/wav").glob("*.wav"))) == 3
+    assert json.loads((lm / "snippets/snippets.json").read_text())["units"]
+    report = (model / "report/report.md").read_text()
+    assert "## Unit language model" in report and "## Listening to units" in report
     # this run's key figures beside the committed ones
     assert f"Key figures of {out}/exp/RESULTS.md vs the committed RESULTS.md:" in result.stdout
     assert "  mfcc " in result.stdout and " / " in result.stdout and "figures equal the committed ones" in result.stdout
