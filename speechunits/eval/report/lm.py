@@ -43,8 +43,8 @@ def lm_section(exp: Path, fig_dir: Path) -> Section | None:
     if scores:
         rows = [[f"`{p.relative_to(root).with_suffix('')}`", d.get("model", ""), str(d.get("tokens")),
                  _num(d.get("nll"), 4), _num(d.get("perplexity"), 3)] for p, d in scores]
-        sec.text.append("Perplexity per token (units and each utterance's end) of held-out units; "
-                        "the n-gram row is the baseline.")
+        sec.text.append("First table: perplexity per token (units and each utterance's end) of held-out units; "
+                        "the n-gram is the baseline.")
         sec.tables.append((["scores", "model", "tokens", "NLL (nats)", "perplexity"], rows))
     spoken = _jsons(root, "spoken-lm")
     if spoken:
@@ -54,8 +54,9 @@ def lm_section(exp: Path, fig_dir: Path) -> Section | None:
                 lo, hi = acc.get("ci95", [math.nan, math.nan])
                 rows.append([f"`{p.parent.relative_to(root)}`", task, str(acc.get("pairs")),
                              f"{100 * acc['accuracy']:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}", f"{acc.get('p_value'):.2g}"])
-        sec.text.append("Spot-the-word (lexical) and grammaticality (syntactic) accuracy in %: the LM prefers the real "
-                        "word / grammatical sentence (chance 50 %); 95 % Wilson interval; one-sided binomial p-value.")
+        sec.text.append("Spot-the-word (lexical) and grammaticality (syntactic) accuracy in %: how often the LM prefers "
+                        "the real word / the grammatical sentence (chance 50 %), with the 95 % Wilson interval and the "
+                        "one-sided binomial p-value against chance.")
         sec.tables.append((["evaluation", "task", "pairs", "accuracy %", "95 % CI", "p"], rows))
     runs = sorted(p.parent for p in root.glob("*/metrics.jsonl"))
     for run in runs:
