@@ -1,6 +1,6 @@
 """The composed speech autoencoder (Chorowski et al. 2019) and its config.
 
-    feats (B, T, F) --span masking (training only, optional)-->
+    feats (B, T, F) --frequency warp, span masking (training only, optional)-->
         --encoder--> (B, T', C)                                    tap "encoder"
         --bottleneck projection--> (B, T', D)                      tap "projection"
         --quantise / sample--> latents (B, T', D)                  tap "bottleneck"
@@ -48,6 +48,7 @@ from speechunits.models.conditioning import Conditioning, ConditioningConfig, Sp
 from speechunits.models.decoders import build_decoder, resolve_decoder_config
 from speechunits.models.encoder import Encoder, EncoderConfig
 from speechunits.models.jitter import TimeJitter
+from speechunits.models.augment import FrequencyWarp, WarpConfig
 from speechunits.models.masking import MaskingConfig, SpanMasking
 
 __all__ = [
@@ -76,6 +77,7 @@ class AutoencoderConfig:
     bottleneck_cfg: dict = field(default_factory=dict)
     jitter: float = 0.12  # time-jitter probability (0 = off)
     masking: MaskingConfig = field(default_factory=MaskingConfig)  # input span masking (training only)
+    warp: WarpConfig = field(default_factory=WarpConfig)  # vocal-tract-length perturbation of log-mel input (training only)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     decoder: str = "wavenet"
     decoder_cfg: dict = field(default_factory=dict)
@@ -161,6 +163,7 @@ class SpeechAutoencoder(nn.Module):
                 "training data (spk2utt), or set model.speaker_conditioning=false"
             )
         self.speaker_table = SpeakerTable(cfg.speakers if cfg.speaker_conditioning else ())
+        self.warp = FrequencyWarp(cfg.input_dim, cfg.warp)
         self.masking = SpanMasking(cfg.input_dim, cfg.masking)
         self.encoder = Encoder(cfg.input_dim, cfg.encoder, cfg.input_frame_shift)
         self.bottleneck = build_bottleneck(cfg.bottleneck, self.encoder.out_dim, cfg.bottleneck_cfg)
@@ -250,7 +253,7 @@ class SpeechAutoencoder(nn.Module):
         target_lengths (B,) -> AutoencoderOutput."""
         if target is None:
             raise SpeechUnitsError("forward needs the reconstruction target; use encode() for features only")
-        feats, mask = self.masking(feats, feat_lengths)
+        feats, mask = self.masking(self.warp(feats), feat_lengths)
         if mask is not None and self.decoder.target_kind == "labels" and self.cfg.masking.loss_on == "masked":
             target = self._masked_targets(target, mask)
         enc = self.encoder(feats, feat_lengths)

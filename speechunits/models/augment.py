@@ -1,0 +1,99 @@
+"""Vocal-tract-length perturbation of log-mel input frames (training only).
+
+    feats (B, T, F) log-mel --FrequencyWarp--> the same utterances as if spoken by a
+                                              longer or shorter vocal tract
+
+Formant frequencies scale roughly with the inverse of the vocal tract's length, so a
+child's formants sit up to ~30 % above an adult man's. Each training crop gets a
+factor alpha, log-uniform in [exp(-max_log_factor), exp(max_log_factor)], and its
+spectrum is warped as S'(f) = S(f / alpha): bin j, centred at f_j on Kaldi's mel
+scale, takes the value at f_j / alpha, linearly interpolated between the
+neighbouring bins (clamped at the edges). Predicting the same targets from warped
+inputs teaches the encoder to ignore where the formants of a speaker sit, which is
+most of what separates the speakers of a children-and-adults corpus (Jaitly and
+Hinton 2013 use the same perturbation as VTLP). At inference (eval mode) or with
+max_log_factor 0 the frames pass unchanged.
+
+The bin centres follow the front end that made the features: `num_bins` (the model's
+input_dim), `low_freq` and `high_freq` in Hz (Kaldi's defaults for 16 kHz: 20 and 8000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from speechunits.errors import SpeechUnitsError
+
+__all__ = ["WarpConfig", "FrequencyWarp", "mel_bin_centres"]
+
+
+@dataclass
+class WarpConfig:
+    max_log_factor: float = 0.0  # alpha = exp(U(-m, m)); 0.2 gives factors in [0.82, 1.22]; 0: off
+    low_freq: float = 20.0  # Hz, the mel banks' lower edge
+    high_freq: float = 8000.0  # Hz, the mel banks' upper edge
+
+    def __post_init__(self):
+        if not 0.0 <= self.max_log_factor <= 1.0:
+            raise SpeechUnitsError(f"warp.max_log_factor must be in [0, 1], got {self.max_log_factor}")
+        if not 0.0 <= self.low_freq < self.high_freq:
+            raise SpeechUnitsError(f"warp: need 0 <= low_freq < high_freq, got {self.low_freq}, {self.high_freq}")
+
+
+def _mel(f: Tensor) -> Tensor:
+    return 1127.0 * torch.log1p(f / 700.0)
+
+
+def _inverse_mel(m: Tensor) -> Tensor:
+    return 700.0 * (torch.exp(m / 1127.0) - 1.0)
+
+
+def mel_bin_centres(num_bins: int, low_freq: float, high_freq: float) -> Tensor:
+    """(num_bins,) float64 centre frequencies in Hz of Kaldi's mel triangles."""
+    lo, hi = _mel(torch.tensor(low_freq, dtype=torch.float64)), _mel(torch.tensor(high_freq, dtype=torch.float64))
+    step = (hi - lo) / (num_bins + 1)
+    return _inverse_mel(lo + step * torch.arange(1, num_bins + 1, dtype=torch.float64))
+
+
+class FrequencyWarp(nn.Module):
+    def __init__(self, num_bins: int, cfg: WarpConfig):
+        super().__init__()
+        self.cfg, self.num_bins = cfg, int(num_bins)
+        if cfg.max_log_factor > 0 and self.num_bins < 2:
+            raise SpeechUnitsError("frequency warping needs log-mel input frames (input_dim >= 2)")
+        lo = _mel(torch.tensor(cfg.low_freq, dtype=torch.float64))
+        hi = _mel(torch.tensor(cfg.high_freq, dtype=torch.float64))
+        self._mel_lo, self._mel_step = float(lo), float((hi - lo) / (self.num_bins + 1))
+        self.register_buffer("centres", mel_bin_centres(self.num_bins, cfg.low_freq, cfg.high_freq).float(), persistent=False)
+
+    @property
+    def active(self) -> bool:
+        return self.training and self.cfg.max_log_factor > 0
+
+    def source_positions(self, alpha: Tensor) -> Tensor:
+        """(B,) factors -> (B, F) fractional bin index each output bin reads from."""
+        src = self.centres.double()[None, :] / alpha.double()[:, None]
+        pos = (_mel(src) - self._mel_lo) / self._mel_step - 1.0
+        return pos.clamp(0, self.num_bins - 1).float()
+
+    def warp(self, feats: Tensor, alpha: Tensor) -> Tensor:
+        """feats (B, T, F) log-mel, alpha (B,) -> (B, T, F) with S'(f) = S(f / alpha)."""
+        pos = self.source_positions(alpha.to(feats.device))
+        i0 = pos.floor().long().clamp(0, self.num_bins - 2)
+        w = (pos - i0).to(feats.dtype)[:, None, :]
+        idx0 = i0[:, None, :].expand(-1, feats.shape[1], -1)
+        left = torch.gather(feats, 2, idx0)
+        right = torch.gather(feats, 2, idx0 + 1)
+        return left + (right - left) * w
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """feats (B, T, F) -> warped frames in training, unchanged otherwise (or for (B, N) waveforms)."""
+        if not self.active or feats.dim() != 3:
+            return feats
+        m = self.cfg.max_log_factor
+        alpha = torch.exp(torch.empty(feats.shape[0]).uniform_(-m, m)).to(feats.device)
+        return self.warp(feats, alpha)
+
