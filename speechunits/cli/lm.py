@@ -201,6 +201,8 @@ class Sample:
         p.add_argument("--prompt-seconds", type=float, default=1.0, help="prompt length (default: %(default)s)")
         p.add_argument("--max-utts", type=int, help="continue only the first N utterances (sorted by id)")
         p.add_argument("--max-units", type=int, default=200, help="new units per utterance at most (default: %(default)s)")
+        p.add_argument("--min-units", type=int, default=10,
+                       help="new units per utterance at least: the end is not drawn before (default: %(default)s)")
         p.add_argument("--temperature", type=float, default=1.0)
         p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (default: all)")
         p.add_argument("--seed", type=int, default=0)
@@ -217,7 +219,7 @@ class Sample:
 
         loaded = load_lm(args.lm, device=args.device)
         opts = SampleOptions(max_units=args.max_units, temperature=args.temperature, top_k=args.top_k,
-                             use_cache=not args.no_cache)
+                             use_cache=not args.no_cache, min_units=min(args.min_units, args.max_units))
         t0 = time.perf_counter()
         info = {"kind": "lm-sample", "lm": loaded.path, "temperature": args.temperature, "top_k": args.top_k,
                 "seed": args.seed, "max_units": args.max_units}

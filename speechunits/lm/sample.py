@@ -37,6 +37,7 @@ class SampleOptions:
     top_k: int = 0  # 0 = the whole distribution
     use_cache: bool = True
     stop_at_end: bool = True  # False: the end token is never drawn (fixed-length generation, benchmarks)
+    min_units: int = 0  # the end token is not drawn before this many new units
 
     def __post_init__(self):
         if self.temperature <= 0:
@@ -82,7 +83,7 @@ def sample_tokens(model: UnitLM, prompt_units: list[int], prompt_classes: list[i
             h, _ = model.hidden(x, d)
         last = h[:, -1:]
         logits = model.unit_logits(last)[0, 0]
-        if not opts.stop_at_end:
+        if not opts.stop_at_end or len(new_units) < opts.min_units:
             logits[model.bos] = float("-inf")
         unit = _pick(logits, opts, generator)
         if unit == model.bos:

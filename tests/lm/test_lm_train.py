@@ -120,4 +120,7 @@ def test_sampling_with_and_without_cache_agree(tmp_path, unit_dir):
             ref = got
     assert got == ref and len(got[0]) == len(got[1])
     seqs, n = continue_units(lm, read_units(unit_dir), 0.05, SampleOptions(max_units=4), seed=1)
+    for seed in range(5):  # the end is never drawn before min_units
+        got = sample_tokens(lm.model, [], None, SampleOptions(max_units=30, min_units=12), torch.Generator().manual_seed(seed))
+        assert len(got[0]) >= 12
     assert all(n[u] >= 1 for u in n)
