@@ -4,7 +4,7 @@
                           top=20, per_unit=3)
 
 For each of the `top` units with the most occurrences (merged runs), `per_unit`
-occurrences drawn with a seeded generator among the longest half of them, each
+occurrences drawn with a seeded generator among its 4 x per_unit longest ones, each
 cut from its utterance's audio with `context` seconds on both sides, are written
 as OUT/unit<k>-<i>.wav (16-bit, the audio's rate). OUT/snippets.json lists them:
 {"units": [{"unit", "count", "frames", "snippets": [{"file", "utt", "start", "end"}]}]}
@@ -44,7 +44,7 @@ def unit_snippets(seqs: Mapping[str, UnitSequence], source, out: str | os.PathLi
     index = []
     for u in ranked:
         occ = sorted(occurrences[u], key=lambda o: (-o[3], o[0], o[1]))
-        pool = occ[: max(per_unit, len(occ) // 2)]
+        pool = occ[: 4 * per_unit]  # long occurrences are easier to hear
         picks = sorted(rng.choice(len(pool), size=min(per_unit, len(pool)), replace=False).tolist())
         entry = {"unit": int(u), "count": len(occ), "frames": int(sum(o[3] for o in occ)), "snippets": []}
         for i, k in enumerate(picks):

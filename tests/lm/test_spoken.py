@@ -120,3 +120,27 @@ def test_make_sets_tiny(tmp_path):
     assert (tmp_path / "again/lexical/dev/gold.csv").read_text() == (tmp_path / "sets/lexical/dev/gold.csv").read_text()
     with pytest.raises(SpeechUnitsError, match="unknown voice"):
         make_spoken_sets(corpus, tmp_path / "x", SpokenSetsConfig(words=1, voices=("spk09",)))
+
+
+def test_snippets(tmp_path):
+    import soundfile
+
+    from speechunits.lm.snippets import unit_snippets
+    from speechunits.units.sources import open_audio_source
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    seqs = {}
+    for i in range(3):
+        soundfile.write(audio / f"u{i}.wav", np.zeros(16000, np.int16), 16000, subtype="PCM_16")
+        seqs[f"u{i}"] = UnitSequence(f"u{i}", np.array([1, 2, 1, 3]), np.array([5, 10, 20, 15]), 0.02)
+    res = unit_snippets(seqs, open_audio_source(audio), tmp_path / "out", top=2, per_unit=2, context=0.05)
+    assert [u["unit"] for u in res["units"]] == [1, 2] and res["units"][0]["count"] == 6
+    for u in res["units"]:
+        assert len(u["snippets"]) == 2
+        for snip in u["snippets"]:
+            assert snip["end"] - snip["start"] == pytest.approx({1: (0.1, 0.4), 2: (0.2,)}[u["unit"]][0], abs=1e-6) or \
+                snip["end"] - snip["start"] == pytest.approx(0.4)
+            lo, hi = max(0.0, snip["start"] - 0.05), min(1.0, snip["end"] + 0.05)
+            info = soundfile.info(tmp_path / "out" / snip["file"])
+            assert abs(info.frames - (hi - lo) * 16000) <= 1
