@@ -139,8 +139,7 @@ def test_snippets(tmp_path):
     for u in res["units"]:
         assert len(u["snippets"]) == 2
         for snip in u["snippets"]:
-            assert snip["end"] - snip["start"] == pytest.approx({1: (0.1, 0.4), 2: (0.2,)}[u["unit"]][0], abs=1e-6) or \
-                snip["end"] - snip["start"] == pytest.approx(0.4)
+            assert round(snip["end"] - snip["start"], 6) in {1: {0.1, 0.4}, 2: {0.2}}[u["unit"]]
             lo, hi = max(0.0, snip["start"] - 0.05), min(1.0, snip["end"] + 0.05)
             info = soundfile.info(tmp_path / "out" / snip["file"])
             assert abs(info.frames - (hi - lo) * 16000) <= 1
