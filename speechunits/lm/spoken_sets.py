@@ -20,7 +20,9 @@ phones come from espeak-ng (its phoneme events); its non-word replaces one phone
 (two for words of five phones or more) by another of the same class (vowel for
 vowel, keeping the stress; consonant for consonant), such that every phone
 bigram of the non-word, word edges included, occurs in the words of the lexicon
-(phonotactically legal) and the result is no word of the lexicon. Word and
+(phonotactically legal), the new phone is one of the 4 of its class closest to
+the old one in frequency in the generated text (so non-words are not told apart by
+commoner or rarer phones alone), and the result is no word of the lexicon. Word and
 non-word are both spoken from their phonemes (`[[...]]`), so they differ only in
 the changed phones: same voice, rate, stress pattern and silence around them.
 
@@ -44,10 +46,11 @@ import dataclasses
 import json
 import logging
 import os
+import math
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -138,8 +141,12 @@ def word_phones(engine, words: Sequence[str], chunk: int = 100) -> dict[str, lis
 
 
 def make_nonword(phones: Sequence[str], lexicon: Sequence[Sequence[str]], rng: random.Random,
-                 tries: int = 500) -> list[str] | None:
-    """A phonotactically legal non-word matched to `phones` (see the module docstring), or None."""
+                 tries: int = 500, phone_counts: Mapping[str, float] | None = None,
+                 neighbours: int = 4) -> list[str] | None:
+    """A phonotactically legal non-word matched to `phones` (see the module docstring), or None.
+    With `phone_counts` (how often each phone occurs in running text), a phone is replaced only
+    by one of the `neighbours` phones of its class whose counts are closest to its own (in
+    log), so that a non-word is not more (or less) probable merely for having commoner phones."""
     words = {tuple(_strip(p) for p in w) for w in lexicon}
     bigrams = set()
     inventory: dict[bool, set[str]] = {True: set(), False: set()}
@@ -158,6 +165,11 @@ def make_nonword(phones: Sequence[str], lexicon: Sequence[Sequence[str]], rng: r
             bare = _strip(old)
             stress = old[: len(old) - len(bare)]
             pool = [p for p in choices[_is_vowel(old)] if p != bare]
+            if phone_counts is not None:
+                def distance(q: str) -> float:
+                    return abs(math.log1p(phone_counts.get(q, 0.0)) - math.log1p(phone_counts.get(bare, 0.0)))
+
+                pool = sorted(pool, key=lambda q: (distance(q), q))[:neighbours]
             if not pool:
                 break
             new[i] = stress + rng.choice(pool)
@@ -288,11 +300,15 @@ def make_spoken_sets(corpus: str | os.PathLike, out: str | os.PathLike, cfg: Spo
     engine = Espeak.get()
     lexicon = word_phones(engine, sorted(freqs))
     ranked = sorted((w for w in freqs if len(lexicon[w]) >= cfg.min_phones), key=lambda w: (-freqs[w], w))
+    phone_counts: Counter = Counter()
+    for w, n in freqs.items():
+        for ph in lexicon[w]:
+            phone_counts[_strip(ph)] += n
     items = []
     for word in ranked:
         if len(items) == cfg.words:
             break
-        nonword = make_nonword(lexicon[word], list(lexicon.values()), rng)
+        nonword = make_nonword(lexicon[word], list(lexicon.values()), rng, phone_counts=phone_counts)
         if nonword is None:
             log.info("no legal non-word for %r; skipped", word)
             continue

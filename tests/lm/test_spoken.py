@@ -143,3 +143,14 @@ def test_snippets(tmp_path):
             lo, hi = max(0.0, snip["start"] - 0.05), min(1.0, snip["end"] + 0.05)
             info = soundfile.info(tmp_path / "out" / snip["file"])
             assert abs(info.frames - (hi - lo) * 16000) <= 1
+
+
+def test_nonwords_keep_phone_frequency():
+    """With phone counts, a consonant is replaced only by one of the neighbours closest in count."""
+    lexicon = LEXICON + [["z", "'a", "t"], ["m", "'a", "t"], ["n", "'0", "t"]]
+    counts = {"d": 100, "g": 90, "k": 80, "b": 70, "t": 500, "z": 1, "m": 2, "n": 3, "0": 50, "a": 60}
+    for seed in range(20):
+        nw = make_nonword(["d", "'0", "g"], lexicon, random.Random(seed), phone_counts=counts, neighbours=2)
+        if nw is not None:
+            changed = [b for a, b in zip(["d", "'0", "g"], nw) if a != b]
+            assert all(c.lstrip("'") in {"g", "k", "d", "b", "0", "a"} for c in changed)  # never z, m, n, t
