@@ -12,6 +12,8 @@
 #                                  the four ABX conditions (triphone items within context,
 #                                  phone items any context; within and across speakers)
 #   model_overrides FILE NAME      the overrides a models file (conf/models.txt) gives NAME
+#   model_setting FILE NAME KEY DEFAULT
+#                                  NAME's recipe setting `@KEY=value` in that file (e.g. its pipeline)
 #   train_model EXP LOG CONFIG [key=value...]
 #                                  `speechunits train` via $train_cmd, unless EXP finished
 #   run_limited N FUNC ARGS...     FUNC ARGS for each word of ARGS, N at a time (background)
@@ -117,9 +119,28 @@ abx_suite() {
 }
 
 # model_overrides FILE NAME: the rest of NAME's line in FILE (`name key=value ...`, # comments).
+# A line may also hold recipe settings of the model, written `@key=value` (e.g.
+# `@config=../../pipelines/masked.yaml`, `@tap=encoder`): model_setting reads them,
+# model_overrides leaves them out.
 model_overrides() {
+  local line
+  line=$(model_line "$1" "$2") || return 1
+  echo $line | tr ' ' '\n' | { grep -v '^@' || true; } | tr '\n' ' '
+  echo
+}
+
+# model_line FILE NAME: NAME's line in FILE without the name and comments (fails if absent).
+model_line() {
   sed -e 's/#.*//' "$1" | awk -v n="$2" '$1 == n {found = 1; $1 = ""; print} END {exit !found}' \
     || { echo "model '$2' is not in $1" >&2; return 1; }
+}
+
+# model_setting FILE NAME KEY DEFAULT: the value of NAME's `@KEY=value` in FILE, else DEFAULT.
+model_setting() {
+  local line value
+  line=$(model_line "$1" "$2") || return 1
+  value=$(echo $line | tr ' ' '\n' | sed -n "s/^@$3=//p" | tail -n 1)
+  echo "${value:-$4}"
 }
 
 # train_model EXP LOG CONFIG [key=value...]: train into EXP (an interrupted run resumes

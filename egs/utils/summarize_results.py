@@ -11,6 +11,11 @@ feeds it):
     EXP/<system>/unit_metrics.json                  speechunits unit-metrics --output
     EXP/<system>/probes/probes.json                 speechunits probe
 
+With the baselines `mfcc` (dense) and `kmeans-mfcc` (units) among the systems, a
+quality table puts every other system's dense ABX over MFCC's and its units' ABX and
+PNMI over k-means-on-MFCC's (issue #13's criteria; below 1 is better for ABX, above 1
+for PNMI); units are compared only at the same number of clusters.
+
 A recipe's ABX files are named `<rep>.<level>.<speaker>.json`, rep being what was
 scored (mfcc, dense, codes), level the item set (triphone, phone; or a test subset
 such as 1s, 10s), speaker within/across; one column per level and speaker. The row of an ABX file is "<system>" when rep equals the system,
@@ -79,6 +84,56 @@ def abx_section(exp: Path, systems: list[str]) -> list[str]:
             f"{opts.get('max_size_group', '?')} tokens per cell and {opts.get('max_x_across', '?')} X speakers, "
             f"seed {opts.get('seed', '?')}; item files in {Path(meta.get('item_file', '?')).parent}.")
     return ["## ABX", "", *_table(header, rows), "", note, ""]
+
+
+def _abx_scores(exp: Path, system: str, rep: str) -> dict[tuple[str, str], float]:
+    out = {}
+    for level in ("phone", "triphone"):
+        for speaker in ("within", "across"):
+            path = exp / system / "abx" / f"{rep}.{level}.{speaker}.json"
+            if path.is_file():
+                out[(level, speaker)] = json.loads(path.read_text())["score"]
+    return out
+
+
+def _ratio(a, b) -> str:
+    return "-" if a is None or not b else f"{a / b:.2f}"
+
+
+def quality_section(exp: Path, systems: list[str], dense_base: str = "mfcc", units_base: str = "kmeans-mfcc") -> list[str]:
+    if dense_base not in systems or units_base not in systems:
+        return []
+    columns = [("phone", "within"), ("phone", "across"), ("triphone", "within"), ("triphone", "across")]
+    mfcc = _abx_scores(exp, dense_base, dense_base)
+    km = _abx_scores(exp, units_base, "codes")
+    km_metrics = _unit_metrics(exp, units_base)
+    rows = []
+    for system in systems:
+        if system in (dense_base, units_base):
+            continue
+        dense = _abx_scores(exp, system, "dense")
+        if dense:
+            rows.append([f"{system} dense / MFCC"] + [_ratio(dense.get(c), mfcc.get(c)) for c in columns] + ["-"])
+        codes, metrics = _abx_scores(exp, system, "codes"), _unit_metrics(exp, system)
+        if codes:
+            same_k = metrics.get("codebook_size") == km_metrics.get("codebook_size")
+            label = f"{system} units / k-means on MFCC (K={metrics.get('codebook_size', '?')})"
+            if same_k:
+                rows.append([label] + [_ratio(codes.get(c), km.get(c)) for c in columns]
+                            + [_ratio(metrics.get("pnmi"), km_metrics.get("pnmi"))])
+            else:
+                rows.append([label + f": not the baseline's K={km_metrics.get('codebook_size', '?')}"] + ["-"] * 5)
+    if not rows:
+        return []
+    header = ["ratio", *(f"{lvl}, {spk} spk" for lvl, spk in columns), "PNMI"]
+    return ["## Quality: learned against the baselines", "", *_table(header, rows), "",
+            "ABX ratios below 1 and PNMI ratios above 1 favour the learned system. Issue #13 asks for dense "
+            "across <= 0.75 and within <= 1, units <= 1 everywhere with PNMI >= 1.3.", ""]
+
+
+def _unit_metrics(exp: Path, system: str) -> dict:
+    path = exp / system / "unit_metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def training_section(exp: Path, systems: list[str]) -> list[str]:
@@ -209,7 +264,7 @@ def summarize(exp: Path, systems: list[str], title: str, command: str = "", note
     lines = [f"# {title}", ""]
     if command:
         lines += [f"Command: `{command.strip()}`" + (f" ({note})" if note else ""), ""]
-    for section in (abx_section, training_section, unit_metrics_section, probes_section):
+    for section in (abx_section, quality_section, training_section, unit_metrics_section, probes_section):
         lines += section(exp, systems)
     return "\n".join(lines).rstrip() + "\n"
 

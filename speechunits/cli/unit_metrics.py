@@ -80,16 +80,24 @@ class UnitMetricsCommand:
 
 
 def _codebook_size(path: Path) -> int | None:
-    """The codebook size of the model named in the extract folder's extract.json, if it can be read."""
+    """The number of codes the units were drawn from: k of a `kmeans apply` folder (kmeans.json)
+    or of `extract --kmeans` (extract.json), else the codebook size of the model named in
+    extract.json, if it can be read."""
     import json
     import logging
 
     folder = path if path.is_dir() else path.parent
+    if (folder / "kmeans.json").is_file():
+        k = json.loads((folder / "kmeans.json").read_text()).get("k")
+        return int(k) if k is not None else None
     settings = folder / "extract.json"
     if not settings.is_file():
         return None
     try:
-        model = json.loads(settings.read_text()).get("model")
+        extract = json.loads(settings.read_text())
+        if extract.get("kmeans"):
+            return int(extract["kmeans"]["k"])
+        model = extract.get("model")
         if not model:
             return None
         from speechunits.train.checkpoint import load_checkpoint

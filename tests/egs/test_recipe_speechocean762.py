@@ -91,6 +91,41 @@ def test_every_stage_wrote_its_outputs(so_run):
     assert (exp / "pcvq" / "report").is_dir()
 
 
+TINY_MASKED = " ".join([
+    "train.max_steps=3", "train.log_every=1", "train.eval_every=0", "train.checkpoint_every=0",
+    "optim.warmup_steps=1", "data.batch_size=4", "data.crop_seconds=1.0", "data.dev_fraction=0.2",
+    "model.encoder.channels=16", "model.bottleneck_cfg.dim=8", "model.conditioning.channels=8",
+    "model.decoder_cfg.channels=8",
+])  # fmt: skip
+
+
+def test_masked_model_targets_units_and_quality_table(so_run):
+    """The masked-prediction model: k-means targets on the training MFCCs, training on them,
+    units from k-means on its encoder tap (extract --kmeans), the k-means-on-MFCC baseline
+    at the same K, and the quality table in the summary."""
+    tmp, _, args, _ = so_run
+    args = [a for a in args] + ["--target-k", "8", "--unit-k", "6"]
+    args[args.index("--models") + 1] = "masked"
+    args[args.index("--train-overrides") + 1] = TINY_MASKED
+    args[args.index("--exp") + 1] = str(tmp / "exp_masked")
+    check_ok(run_recipe("speechocean762", "--stage", "2", "--stop-stage", "6", *args))
+    exp = tmp / "exp_masked"
+    dev = DataDir.read(tmp / "data" / "data" / "dev")
+    config = (exp / "masked" / "config.yaml").read_text()
+    assert "decoder: cluster" in config and "num_classes: 8" in config  # as many classes as target clusters
+    assert (exp / "targets" / "train" / "codes").is_dir() and "targets/train/codes" in config
+    extract = json.loads((exp / "masked" / "units" / "dev" / "extract.json").read_text())
+    assert extract["tap"] == "encoder" and extract["kmeans"]["k"] == 6
+    assert sorted(p.stem for p in (exp / "masked" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
+    assert sorted(p.stem for p in (exp / "kmeans-mfcc" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
+    for system, rep in (("kmeans-mfcc", "codes"), ("masked", "dense"), ("masked", "codes")):
+        assert (exp / system / "abx" / f"{rep}.phone.across.json").is_file()
+    results = (exp / "RESULTS.md").read_text()
+    assert "| kmeans-mfcc codes |" in results and "| masked codes |" in results
+    assert "## Quality: learned against the baselines" in results
+    assert "| masked units / k-means on MFCC (K=6) |" in results and "| masked dense / MFCC |" in results
+
+
 def test_rerun_skips_and_unknown_model_fails(so_run):
     tmp, _, args, _ = so_run
     last = tmp / "exp" / "pcvq" / "last.pt"

@@ -183,3 +183,21 @@ def test_unit_metrics_command(tmp_path):
     assert main(["unit-metrics", str(tmp_path / "units" / "units.txt"), "--alignments", str(tmp_path / "ali.ctm"),
                  "--frame-shift", "0.02"]) == 0
     assert main(["unit-metrics", str(tmp_path / "units" / "units.txt"), "--alignments", str(tmp_path / "ali.ctm")]) == 1
+
+
+def test_cli_knows_the_k_of_kmeans_units(tmp_path):
+    """unit-metrics reads the number of clusters of `kmeans apply` (kmeans.json) and
+    `extract --kmeans` (extract.json) folders, so codebook usage is reported for them."""
+    import json
+
+    from speechunits.cli.unit_metrics import _codebook_size
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "kmeans.json").write_text(json.dumps({"k": 50, "dim": 39}))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "extract.json").write_text(json.dumps({"model": "/nowhere.pt", "kmeans": {"k": 100, "id": "x"}}))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "extract.json").write_text(json.dumps({"model": "/nowhere.pt", "kmeans": None}))
+    assert _codebook_size(tmp_path / "a") == 50
+    assert _codebook_size(tmp_path / "b" / "units.jsonl") == 100
+    assert _codebook_size(tmp_path / "c") is None  # the model cannot be read: unknown, not an error
