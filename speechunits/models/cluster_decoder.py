@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speechunits.errors import SpeechUnitsError
-from speechunits.models.common import as_lengths, length_mask, zero_padding
-from speechunits.models.decoders import DECODERS, Decoder, DecoderOutput
+from speechunits.models.common import as_lengths, length_mask
+from speechunits.models.decoders import DECODERS, Decoder, DecoderOutput, residual_convs, with_speaker
 
 __all__ = ["ClusterDecoderConfig", "ClusterDecoder", "IGNORE_LABEL"]
 
@@ -71,17 +71,9 @@ class ClusterDecoder(Decoder):
     def logits(self, cond: Tensor, speaker: Tensor | None, lengths: Tensor | None = None) -> Tensor:
         """cond (B, N, C), speaker (B, S) or None, lengths (B,) -> logits (B, N, num_classes)."""
         lengths = as_lengths(cond, lengths)
-        x = zero_padding(cond, lengths)
-        if self.speaker_dim:
-            if speaker is None:
-                raise SpeechUnitsError("this decoder is conditioned on the speaker: pass a speaker embedding")
-            x = torch.cat([x, speaker[:, None, :].expand(-1, x.shape[1], -1).to(x.dtype)], dim=-1)
+        x = with_speaker(cond, speaker, lengths, self.speaker_dim)
         if self.inp is not None:
-            mask = length_mask(lengths, x.shape[1])[:, None, :].to(x.dtype)
-            h = F.relu(self.inp(x.transpose(1, 2)))
-            for conv in self.convs:
-                h = h + F.relu(conv(h * mask))
-            x = h.transpose(1, 2)
+            x = residual_convs(x, self.inp, self.convs, lengths).transpose(1, 2)
         return self.out(x)
 
     def forward(self, cond: Tensor, speaker: Tensor | None, target: Tensor, target_lengths: Tensor | None = None) -> DecoderOutput:

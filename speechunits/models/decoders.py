@@ -22,12 +22,19 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speechunits.config import from_dict, to_dict
+from speechunits.errors import SpeechUnitsError
+from speechunits.models.common import length_mask, zero_padding
 from speechunits.registry import Registry
 
-__all__ = ["DECODERS", "Decoder", "DecoderOutput", "build_decoder", "decoder_config", "resolve_decoder_config"]
+__all__ = [
+    "DECODERS", "Decoder", "DecoderOutput", "build_decoder", "decoder_config", "resolve_decoder_config",
+    "with_speaker", "residual_convs",
+]
 
 DECODERS = Registry("decoder")
 
@@ -56,6 +63,27 @@ class Decoder(nn.Module):
 
     def generate(self, cond: Tensor, speaker: Tensor | None, lengths: Tensor, **options) -> Tensor:
         raise NotImplementedError
+
+
+def with_speaker(cond: Tensor, speaker: Tensor | None, lengths: Tensor, speaker_dim: int) -> Tensor:
+    """cond (B, N, C) zeroed on padding, with the speaker embedding (B, S) appended to every
+    frame when the decoder is speaker-conditioned (speaker_dim > 0) -> (B, N, C [+ S])."""
+    x = zero_padding(cond, lengths)
+    if not speaker_dim:
+        return x
+    if speaker is None:
+        raise SpeechUnitsError("this decoder is conditioned on the speaker: pass a speaker embedding")
+    return torch.cat([x, speaker[:, None, :].expand(-1, x.shape[1], -1).to(x.dtype)], dim=-1)
+
+
+def residual_convs(x: Tensor, inp: nn.Conv1d, convs: nn.ModuleList, lengths: Tensor) -> Tensor:
+    """x (B, N, C) -> (B, channels, N): relu(inp(x)), then h + relu(conv(h)) for each conv,
+    with padding frames zeroed before every conv."""
+    h = F.relu(inp(x.transpose(1, 2)))
+    mask = length_mask(lengths, x.shape[1])[:, None, :].to(h.dtype)
+    for conv in convs:
+        h = h + F.relu(conv(h * mask))
+    return h
 
 
 def _import_decoder_modules() -> None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speechunits.errors import SpeechUnitsError
 from speechunits.models.common import as_lengths, length_mask, masked_mean, zero_padding
-from speechunits.models.decoders import DECODERS, Decoder, DecoderOutput
+from speechunits.models.decoders import DECODERS, Decoder, DecoderOutput, residual_convs, with_speaker
 
 __all__ = ["FbankDecoderConfig", "FbankDecoder"]
 
@@ -61,15 +60,7 @@ class FbankDecoder(Decoder):
     def predict(self, cond: Tensor, speaker: Tensor | None, lengths: Tensor | None = None) -> Tensor:
         """cond (B, T, C), speaker (B, S), lengths (B,) -> frames (B, T, out_dim), zero on padding."""
         lengths = as_lengths(cond, lengths)
-        x = zero_padding(cond, lengths)
-        if self.speaker_dim:
-            if speaker is None:
-                raise SpeechUnitsError("this decoder is conditioned on the speaker: pass a speaker embedding")
-            x = torch.cat([x, speaker[:, None, :].expand(-1, x.shape[1], -1).to(x.dtype)], dim=-1)
-        h = F.relu(self.inp(x.transpose(1, 2)))
-        mask = length_mask(lengths, x.shape[1])[:, None, :].to(h.dtype)
-        for conv in self.convs:
-            h = h + F.relu(conv(h * mask))
+        h = residual_convs(with_speaker(cond, speaker, lengths, self.speaker_dim), self.inp, self.convs, lengths)
         return zero_padding(self.out(h).transpose(1, 2), lengths)
 
     def forward(self, cond: Tensor, speaker: Tensor | None, target: Tensor, target_lengths: Tensor | None = None) -> DecoderOutput:

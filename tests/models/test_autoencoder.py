@@ -50,6 +50,9 @@ def batch_for(model: SpeechAutoencoder, lengths=(24, 15)):
     if model.decoder.target_kind == "waveform":
         target = torch.rand(B, T * 160, generator=g) * 2 - 1
         target_lengths = frame_lengths * 160
+    elif model.decoder.target_kind == "labels":  # cluster ids of the 10 ms frames
+        target = torch.randint(0, model.decoder.cfg.num_classes, (B, T), generator=g)
+        target_lengths = frame_lengths
     else:
         target = torch.randn(B, T, model.decoder.cfg.out_dim, generator=g)
         target_lengths = frame_lengths
