@@ -17,7 +17,7 @@ from the recipe's evaluations, with 95 % intervals, p-values against chance and 
 paired sign test transformer vs n-gram (pairs one gets right and the other wrong).
 With --kmeans the same for k-means units (K=64, like the codebook) on the MFCC
 features: `speechunits kmeans fit/apply`, features of the sets' audio, a transformer
-LM (pipelines/unit-lm.yaml) and a 4-gram trained on them, all through the CLI.
+LM (pipelines/lm/unit-lm.yaml) and a 4-gram trained on them, all through the CLI.
 
 speed: units per second sampling with the KV cache (or the LSTM state) against
 recomputing the prefix at every step, one thread, best of 3, fixed-length
@@ -123,7 +123,7 @@ def spoken(args) -> None:
         given.append(f"{task}={units}")
     lm = work / "lm"
     if not (lm / "best.pt").is_file():
-        speechunits("lm", "train", str(work / "units_train"), str(lm), "--config", str(ROOT / "pipelines" / "unit-lm.yaml"))
+        speechunits("lm", "train", str(work / "units_train"), str(lm), "--config", str(ROOT / "pipelines" / "lm" / "unit-lm.yaml"))
     if not (work / "ngram.json").is_file():
         speechunits("lm", "ngram", str(work / "units_train"), str(work / "ngram.json"), "--order", "4")
     for name, path in (("transformer", lm), ("ngram", work / "ngram.json")):

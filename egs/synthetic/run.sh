@@ -44,7 +44,7 @@ train_config=../../pipelines/small.yaml  # model recipe
 train_overrides=""   # extra key=value overrides for training, e.g. "train.max_steps=200"
 device=cpu           # torch device for training and extraction
 n_resynth=3          # utterances to resynthesize
-lm_overrides=""      # extra key=value overrides of the unit LM (pipelines/unit-lm.yaml), e.g. "train.max_steps=2000"
+lm_overrides=""      # extra key=value overrides of the unit LM (pipelines/lm/unit-lm.yaml), e.g. "train.max_steps=2000"
 n_lm_samples=3       # unit-LM samples from scratch, and continued test utterances, to resynthesize
 lm_words=100         # spot-the-word pairs per voice (lm make-sets)
 lm_pairs=40          # grammaticality pairs per subtype and voice (3 subtypes)
@@ -147,7 +147,7 @@ print(((m.get('bottleneck_cfg') or {}).get('codebook') or {}).get('size') or 0)"
   else
     # shellcheck disable=SC2086
     $cmd $exp/log/lm_train.log speechunits lm train $model/units_train $lm/transformer \
-      --config ../../pipelines/unit-lm.yaml model.vocab_size=$codebook --device $device $lm_overrides
+      --config ../../pipelines/lm/unit-lm.yaml model.vocab_size=$codebook --device $device $lm_overrides
   fi
   [ -f $lm/ngram.json ] || $cmd $exp/log/lm_ngram.log speechunits lm ngram $model/units_train $lm/ngram.json --order 4 \
     --vocab-size $codebook
