@@ -115,7 +115,7 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert "decoder: cluster" in config and "num_classes: 8" in config  # as many classes as target clusters
     assert (exp / "targets" / "train" / "codes").is_dir() and "targets/train/codes" in config
     extract = json.loads((exp / "masked" / "units" / "dev" / "extract.json").read_text())
-    assert extract["tap"] == "encoder" and extract["kmeans"]["k"] == 6
+    assert extract["tap"] == "projection" and extract["kmeans"]["k"] == 6
     assert sorted(p.stem for p in (exp / "masked" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     assert sorted(p.stem for p in (exp / "kmeans-mfcc" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     for system, rep in (("kmeans-mfcc", "codes"), ("masked", "dense"), ("masked", "codes")):
