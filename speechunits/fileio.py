@@ -113,6 +113,32 @@ def write_json(path: str | os.PathLike, obj, indent: int = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+def keep_settings(path: str | os.PathLike, settings: dict, what: str) -> None:
+    """Record `settings` (JSON) at `path`, or check that the ones recorded there are the same.
+
+    A job whose outputs depend on its settings calls this before writing into a folder
+    that may hold an earlier run's outputs: a rerun with the same settings resumes, one
+    with other settings raises SpeechUnitsError naming the keys that differ (`what`
+    says what the folder holds, e.g. "units"), so outputs are never mixed."""
+    from speechunits.errors import SpeechUnitsError
+
+    path = Path(path)
+    settings = json.loads(json.dumps(settings))  # compare as stored (tuples become lists)
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = None
+        if old != settings:
+            diff = [k for k in sorted(set(settings) | set(old or {})) if (old or {}).get(k) != settings.get(k)]
+            reason = "the record is unreadable" if not isinstance(old, dict) else f"{', '.join(diff)} differ"
+            raise SpeechUnitsError(
+                f"{path.parent} holds {what} made with other settings ({reason}, see {path}): "
+                "use another output folder or delete this one"
+            )
+    write_json(path, settings)
+
+
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)

@@ -63,7 +63,7 @@ from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureDir, write_kaldi_ark
 from speechunits.data.split import split_groups
 from speechunits.errors import SpeechUnitsError
-from speechunits.fileio import save_npy, write_json, write_text
+from speechunits.fileio import keep_settings, save_npy, write_text
 from speechunits.frontends.cmvn import CmvnStats
 from speechunits.units.extractor import UnitExtractor, Units
 from speechunits.units.formats import UnitSequence, write_units
@@ -129,20 +129,7 @@ def _settings(extractor: UnitExtractor, options: ExtractOptions) -> dict:
 
 
 def _check_settings(layout: _Layout, settings: dict) -> None:
-    settings = json.loads(json.dumps(settings))  # compare as stored (tuples become lists)
-    path = layout.out / SETTINGS_FILE
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = None
-        if old != settings:
-            diff = [k for k in sorted(set(settings) | set(old or {})) if (old or {}).get(k) != settings.get(k)]
-            raise SpeechUnitsError(
-                f"{layout.out} holds an extraction made with other settings ({', '.join(diff) or 'unreadable'} "
-                f"differ, see {path}): use another output folder or delete this one"
-            )
-    write_json(path, settings)
+    keep_settings(layout.out / SETTINGS_FILE, settings, "an extraction")
 
 
 def _speaker_stats(

@@ -35,7 +35,7 @@ import numpy as np
 from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureDir, FeatureSource
 from speechunits.errors import SpeechUnitsError
-from speechunits.fileio import write_json, write_text
+from speechunits.fileio import keep_settings, write_text
 from speechunits.units.formats import UnitSequence, run_length, write_units
 from speechunits.units.kmeans.frames import open_features, read_frames, select_utts
 from speechunits.units.kmeans.model import KMeans
@@ -54,22 +54,6 @@ class ApplyOptions:
     dense: bool = False
     model: str = ""
     utts: list[str] | None = None
-
-
-def _check_settings(out: Path, settings: dict) -> None:
-    path = out / SETTINGS_FILE
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = None
-        if old != settings:
-            diff = [k for k in sorted(set(settings) | set(old or {})) if (old or {}).get(k) != settings.get(k)]
-            raise SpeechUnitsError(
-                f"{out} holds units made with other settings ({', '.join(diff) or 'unreadable'} differ, see {path}): "
-                "use another output folder or delete this one"
-            )
-    write_json(path, settings)
 
 
 def _read_part(path: Path, utt: str) -> UnitSequence:
@@ -96,8 +80,9 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
                                "features); give one (--frame-shift)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_settings(out, {"model": options.model, "model_id": model.model_id(), "k": model.k, "dim": model.dim,
-                          "features": str(where), "frame_shift": shift, "dense": options.dense})
+    settings = {"model": options.model, "model_id": model.model_id(), "k": model.k, "dim": model.dim,
+                "features": str(where), "frame_shift": shift, "dense": options.dense}
+    keep_settings(out / SETTINGS_FILE, settings, "units")
     parts = out / PARTS_DIR
     codes_dir, dense_dir = FeatureDir(out / "codes"), FeatureDir(out / "dense")
     meta = {"tap": "codes", "model": options.model, "kmeans_k": model.k, "features": str(where)}
