@@ -10,6 +10,8 @@ become nested dicts; unknown keys are errors (a typo never silently does nothing
 
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 import os
 import types
@@ -109,15 +111,26 @@ def set_dotted(data: dict, key: str, value) -> None:
     node[parts[-1]] = value
 
 
-def apply_overrides(cfg: C, overrides: Iterable[str]) -> C:
-    """Return a new config with `key.sub=value` overrides applied (validated)."""
-    data = to_dict(cfg)
+def override_mapping(data: dict | None, overrides: Iterable[str], sections: Iterable[str] | None = None) -> dict:
+    """The one `key.sub=value` override parser: a deep copy of the raw mapping `data` with
+    each override's value (parsed by parse_value) set at its dotted key. With `sections`,
+    every key must start with one of them. Raises ValueError / KeyError naming the override."""
+    data = copy.deepcopy(dict(data or {}))
+    known = tuple(sections) if sections is not None else None
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r} is not of the form key=value")
         key, text = item.split("=", 1)
-        set_dotted(data, key.strip(), parse_value(text))
-    return from_dict(type(cfg), data)
+        key = key.strip()
+        if known is not None and key.split(".", 1)[0] not in known:
+            raise KeyError(f"override {item!r}: keys start with a section: {', '.join(k + '.' for k in known)}")
+        set_dotted(data, key, parse_value(text))
+    return data
+
+
+def apply_overrides(cfg: C, overrides: Iterable[str]) -> C:
+    """Return a new config with `key.sub=value` overrides applied (validated)."""
+    return from_dict(type(cfg), override_mapping(to_dict(cfg), overrides))
 
 
 def load_yaml(path: str | os.PathLike) -> dict:

@@ -14,12 +14,11 @@ each checkpoint.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from speechunits.config import from_dict, load_yaml, parse_value, set_dotted, to_dict
+from speechunits.config import from_dict, load_yaml, override_mapping, to_dict
 from speechunits.errors import SpeechUnitsError
 from speechunits.lm.models import UnitLMConfig
 from speechunits.train.config import OptimConfig, TrainConfig
@@ -82,16 +81,8 @@ def lm_config_from_dict(data: dict | None, overrides: Iterable[str] = (), where:
     """An LMExperimentConfig from a mapping (a YAML file, a checkpoint's "config") plus
     dotted overrides ("model.kind=lstm", "data.level=frames"). Sections missing from
     the mapping get the LM defaults (not the autoencoder's)."""
-    data = copy.deepcopy(dict(data or {}))
     try:
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"override {item!r} is not of the form key=value")
-            key, text = item.split("=", 1)
-            key = key.strip()
-            if key.split(".", 1)[0] not in SECTIONS:
-                raise KeyError(f"override {item!r}: keys start with a section: model., data., optim. or train.")
-            set_dotted(data, key, parse_value(text))
+        data = override_mapping(data, overrides, SECTIONS)
         unknown = sorted(set(data) - set(SECTIONS))
         if unknown:
             raise KeyError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")

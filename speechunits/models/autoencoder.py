@@ -32,7 +32,6 @@ so the saved config of an experiment lists every value used.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -40,7 +39,7 @@ from typing import Iterable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from speechunits.config import from_dict, load_yaml, parse_value, set_dotted
+from speechunits.config import from_dict, load_yaml, override_mapping
 from speechunits.errors import SpeechUnitsError
 from speechunits.models.bottleneck import build_bottleneck, resolve_bottleneck_config
 from speechunits.models.common import Tap, as_lengths
@@ -370,13 +369,8 @@ def model_config_from_dict(data: dict, overrides: Iterable[str] = (), where: str
 
     Overrides are applied to the mapping before it is checked, so switching the
     bottleneck or decoder kind works as long as its settings are switched too."""
-    data = copy.deepcopy(dict(data))
     try:
-        for item in _strip_model_prefix(overrides):
-            if "=" not in item:
-                raise ValueError(f"override {item!r} is not of the form key=value")
-            key, text = item.split("=", 1)
-            set_dotted(data, key.strip(), parse_value(text))
+        data = override_mapping(data, _strip_model_prefix(overrides))
         return from_dict(AutoencoderConfig, data, where="model")
     except (KeyError, ValueError, TypeError) as e:
         raise SpeechUnitsError(f"{where}: {e.args[0] if e.args else e}") from None

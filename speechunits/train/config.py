@@ -20,12 +20,11 @@ unit extraction can compute the same features from raw audio later.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from speechunits.config import from_dict, load_yaml, parse_value, set_dotted, to_dict
+from speechunits.config import from_dict, load_yaml, override_mapping, to_dict
 from speechunits.errors import SpeechUnitsError
 from speechunits.models.autoencoder import AutoencoderConfig, model_config_from_dict
 
@@ -153,18 +152,8 @@ def experiment_config_from_dict(
 ) -> ExperimentConfig:
     """An ExperimentConfig from a plain mapping (a YAML file, a checkpoint's "config")
     plus dotted overrides ("optim.lr=1e-3", "model.encoder.channels=64")."""
-    data = copy.deepcopy(dict(data or {}))
     try:
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"override {item!r} is not of the form key=value")
-            key, text = item.split("=", 1)
-            key = key.strip()
-            if key.split(".", 1)[0] not in ("model", *SECTIONS):
-                raise KeyError(
-                    f"override {item!r}: keys start with a section: model., data., optim. or train."
-                )
-            set_dotted(data, key, parse_value(text))
+        data = override_mapping(data, overrides, ("model", *SECTIONS))
         unknown = sorted(set(data) - {"model", *SECTIONS})
         if unknown:
             raise KeyError(f"unknown section(s) {', '.join(unknown)}; known: model, data, optim, train")
