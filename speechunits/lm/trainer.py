@@ -82,11 +82,4 @@ class LMTrainer(Trainer):
                   "tokens": sums["n"]}
         if cfg.model.durations:
             result["dur_nll"] = sums["dur_nll"] / sums["n"]
-        improved = self.best_dev_loss is None or result["loss"] < self.best_dev_loss
-        if improved:
-            self.best_dev_loss = result["loss"]
-        result["best_loss"] = self.best_dev_loss
-        self._log("dev", result)
-        if improved:
-            self._save(model, step_file=False, names=("best.pt",))
-        return result
+        return self._finish_evaluation(model, result)

@@ -401,6 +401,10 @@ class Trainer:
         result["gap_zero"] = result["recon_zero"] - result["recon_true"]
         result["gap_shuffled"] = result["recon_shuffled"] - result["recon_true"]
         result.update(code_usage)
+        return self._finish_evaluation(model, result)
+
+    def _finish_evaluation(self, model: nn.Module, result: dict) -> dict:
+        """Log a dev evaluation (with the best dev loss so far) and write best.pt when it improved."""
         improved = self.best_dev_loss is None or result["loss"] < self.best_dev_loss
         if improved:
             self.best_dev_loss = result["loss"]
