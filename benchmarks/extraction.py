@@ -88,7 +88,7 @@ def hour_child(args) -> None:
 
     torch.set_num_threads(args.threads)
     from speechunits.units.extractor import UnitExtractor
-    from speechunits.units.job import ExtractOptions, extract_units
+    from speechunits.units.extract_job import ExtractOptions, extract_units
     from speechunits.units.sources import open_audio_source
 
     if args.hour_child == "baseline":
@@ -113,7 +113,7 @@ def worker_child(args) -> None:
 
     torch.set_num_threads(1)
     from speechunits.units.extractor import UnitExtractor
-    from speechunits.units.job import ExtractOptions, extract_units
+    from speechunits.units.extract_job import ExtractOptions, extract_units
     from speechunits.units.sources import open_audio_source
 
     ex = UnitExtractor.from_checkpoint(args.hour_checkpoint)
@@ -215,7 +215,7 @@ def main() -> None:
             sf.write(path, w, SR, subtype="PCM_16")
             listing.append(f"u{i:04d} {path}")
         (tmp / "list.txt").write_text("\n".join(listing) + "\n")
-        from speechunits.units.job import ExtractOptions, extract_units
+        from speechunits.units.extract_job import ExtractOptions, extract_units
         from speechunits.units.sources import open_audio_source
 
         def job():

@@ -73,7 +73,7 @@ class Utt2Dur:
         from pathlib import Path
 
         from speechunits.batch import BatchReport
-        from speechunits.cli.features import report_failures
+        from speechunits.cli.jobs import report_failures
         from speechunits.data.datadir import DataDir, compute_utt2dur, format_seconds, write_table
 
         datadir = DataDir.read(args.data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from speechunits.cli import COMMANDS
-from speechunits.cli.features import parse_part, report_failures
+from speechunits.cli.jobs import parse_part, report_failures
 
 
 @COMMANDS.register("extract")
@@ -72,7 +72,7 @@ class Extract:
 
         from speechunits.errors import SpeechUnitsError
         from speechunits.train.checkpoint import resolve_checkpoint
-        from speechunits.units.job import ExtractOptions, extract_units, extract_units_parallel, job_part
+        from speechunits.units.extract_job import ExtractOptions, extract_units, extract_units_parallel, part_utterances
 
         features = None
         if args.input_features:
@@ -96,7 +96,7 @@ class Extract:
         extractor, source = build()
         for message in source.problems:
             print(f"DATA ERROR {message}", file=sys.stderr)
-        total = len(job_part(source, *options.part, by_speaker=extractor.needs_speaker_stats)) if options.part \
+        total = len(part_utterances(source, *options.part, by_speaker=extractor.needs_speaker_stats)) if options.part \
             else len(source)
         with tqdm(total=total, desc="extract", unit="utt", disable=None, file=sys.stderr) as bar:
             if args.nj > 1:

@@ -5,27 +5,7 @@ from __future__ import annotations
 import sys
 
 from speechunits.cli import COMMANDS
-
-
-def report_failures(report, allow_failures: bool, what: str) -> int:
-    """Print every failure, a summary line, and return the exit status."""
-    for utt, message in sorted(report.notes.items()):
-        print(f"NOTE {utt}: {message}", file=sys.stderr)
-    for utt, message in sorted(report.failures.items()):
-        print(f"FAILED {utt}: {message}", file=sys.stderr)
-    print(f"{what}: {report.summary()}", file=sys.stderr)
-    if report.failures and not allow_failures:
-        print(f"{what}: {len(report.failures)} utterance(s) failed (use --allow-failures to accept)", file=sys.stderr)
-        return 1
-    return 0
-
-
-def parse_part(text: str) -> tuple[int, int]:
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--job takes K/N (e.g. 2/4), got {text!r}") from None
-    return k, n
+from speechunits.cli.jobs import parse_part, progress_bar, report_failures
 
 
 @COMMANDS.register("features")
@@ -66,11 +46,10 @@ class Features:
 
     def run(self, args) -> int:
         import torch
-        from tqdm import tqdm
 
         from speechunits.data.datadir import DataDir
         from speechunits.errors import SpeechUnitsError
-        from speechunits.frontends.extract import FeatureJob, combine_scp, compute_features
+        from speechunits.frontends.features_job import FeatureJob, combine_scp, compute_features
         from speechunits.frontends.pipeline import FeaturePipeline, feature_preset
 
         overrides = list(args.overrides)
@@ -93,7 +72,7 @@ class Features:
                                    if problems.errors else f"{args.data}: no utterances (utt2spk is empty)")
         part = parse_part(args.job) if args.job else None
         total = len(datadir.utts) if part is None else None
-        with tqdm(total=total, desc="features", unit="utt", disable=None, file=sys.stderr) as bar:
+        with progress_bar("features", total) as bar:
             report = compute_features(datadir, args.out, pipeline, job, part, on_progress=bar.update)
         if args.format == "ark" and part is None:
             combine_scp(args.out, [1])

@@ -143,14 +143,12 @@ class Apply:
     def run(self, args) -> int:
         from pathlib import Path
 
-        from tqdm import tqdm
-
-        from speechunits.cli.features import report_failures
+        from speechunits.cli.jobs import progress_bar, report_failures
         from speechunits.units.kmeans import ApplyOptions, KMeans, apply_kmeans
 
         model = KMeans.load(args.model, device=args.device)
         options = ApplyOptions(dense=args.dense, model=str(Path(args.model).resolve()), utts=_utts(args.utts))
-        with tqdm(desc="kmeans apply", unit="utt", disable=None, file=sys.stderr) as bar:
+        with progress_bar("kmeans apply") as bar:
             report = apply_kmeans(model, args.features, args.out, options, frame_shift=args.frame_shift,
                                   on_progress=bar.update)
         return report_failures(report, args.allow_failures, "kmeans apply")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 
 from speechunits.cli import COMMANDS, add_subcommands
+from speechunits.cli.jobs import report_failures
 from speechunits.registry import Registry
 
 CORPORA = Registry("corpus")
@@ -112,20 +113,6 @@ class Synthetic:
         return 0
 
 
-def _print_failures(failures: dict[str, str], where: str, allow: bool, limit: int = 10) -> None:
-    """Name the failures on stderr (the full list is in `where`)."""
-    import sys
-
-    if not failures:
-        return
-    for key in sorted(failures)[:limit]:
-        print(f"  failed: {failures[key]}", file=sys.stderr)
-    if len(failures) > limit:
-        print(f"  ... and {len(failures) - limit} more", file=sys.stderr)
-    tail = "" if allow else "; exit status 1 (pass --allow-failures to accept them)"
-    print(f"{len(failures)} failures, listed in {where}{tail}", file=sys.stderr)
-
-
 @CORPORA.register("speechocean762")
 class Speechocean762:
     """speechocean762: read English by Mandarin-L1 speakers; phone alignments by forced alignment.
@@ -181,8 +168,7 @@ class Speechocean762:
               f"({batch.audio_seconds / 3600:.2f} h; alignment {batch.speed:.1f}x real time with nj={args.nj})")  # fmt: skip
         for name, dd in made.splits.items():
             print(f"  {name}: {len(dd.utt2spk)} utterances, {len(dd.speakers)} speakers")
-        _print_failures(made.report.failures, f"{args.out}/failed.txt", args.allow_failures)
-        return 0 if made.finished else 1
+        return report_failures(made.report, args.allow_failures, "prepare", listed_in=f"{args.out}/failed.txt")
 
 
 @CORPORA.register("folder")
@@ -250,5 +236,4 @@ class Folder:
         extra = ", with alignments" if made.alignments is not None else ""
         print(f"{args.out}: {len(dd.utt2spk)} of {made.num_files} files imported, {len(dd.speakers)} speakers, "
               f"{sum(dd.utt2dur.values()) / 60:.2f} min{extra}")  # fmt: skip
-        _print_failures(made.report.failures, f"{args.out}/failed.txt", args.allow_failures)
-        return 0 if (made.report.ok or args.allow_failures) else 1
+        return report_failures(made.report, args.allow_failures, "prepare", listed_in=f"{args.out}/failed.txt")

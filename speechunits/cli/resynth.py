@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from speechunits.cli import COMMANDS
-from speechunits.cli.features import report_failures
+from speechunits.cli.jobs import report_failures
 
 
 @COMMANDS.register("resynth")
@@ -55,7 +55,7 @@ class Resynth:
         from speechunits.errors import SpeechUnitsError
         from speechunits.train.checkpoint import resolve_checkpoint
         from speechunits.units.resynth import Resynthesizer
-        from speechunits.units.synthesis_job import ResynthOptions, load_unit_inputs, resynthesize
+        from speechunits.units.resynth_job import ResynthOptions, load_unit_inputs, resynthesize
         from speechunits.units.vocoder import GriffinLimConfig
 
         path = resolve_checkpoint(args.model)

@@ -49,8 +49,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import contextlib
 import math
-import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -61,6 +61,7 @@ import numpy as np
 from speechunits.batch import BatchReport
 from speechunits.corpora.phones import SIL
 from speechunits.errors import SpeechUnitsError
+from speechunits.jobs.processes import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -464,30 +465,27 @@ def align_utterances(
     nj = max(1, min(cfg.nj, len(requests)))
     if nj == 1:
         _worker_init(cfg, base)
-        results = map(_align_one, requests)
-        pool = None
+        workers = contextlib.nullcontext()  # None: align in this process
     else:
         require_pocketsphinx()
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(nj, _worker_init, (cfg, base))
-        results = pool.imap(_align_one, requests, chunksize=max(1, min(8, len(requests) // (4 * nj))))
+        workers = worker_pool(nj, _worker_init, (cfg, base))
     out: dict[str, UttAlignment] = {}
     try:
-        for k, (utt, result, error) in enumerate(results, 1):
-            if error is not None:
-                if report is None:
-                    raise SpeechUnitsError(error)  # the message names the utterance already
-                report.failures[utt] = error
-            else:
-                out[utt] = result
-                if report is not None:
-                    report.done += 1
-            if k % 200 == 0:
-                log.info("aligned %d of %d utterances", k, len(requests))
+        with workers as pool:
+            results = map(_align_one, requests) if pool is None else \
+                pool.imap(_align_one, requests, chunksize=max(1, min(8, len(requests) // (4 * nj))))
+            for k, (utt, result, error) in enumerate(results, 1):
+                if error is not None:
+                    if report is None:
+                        raise SpeechUnitsError(error)  # the message names the utterance already
+                    report.failures[utt] = error
+                else:
+                    out[utt] = result
+                    if report is not None:
+                        report.done += 1
+                if k % 200 == 0:
+                    log.info("aligned %d of %d utterances", k, len(requests))
     finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
         _WORKER.clear()
     wall = time.perf_counter() - start
     seconds = sum(a.duration for a in out.values())

@@ -38,10 +38,10 @@ utterance, so tiny corpora overshoot). Utterance k of a speaker depends only on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
-import multiprocessing
 import os
 import random
 from pathlib import Path
@@ -53,6 +53,7 @@ from speechunits.corpora import phones as phone_inventory
 from speechunits.corpora.espeak import Espeak, EspeakError, TemporaryDataDir, VoiceSettings, dictionary_for, read_variant
 from speechunits.corpora.text_source import TextSource, words_of
 from speechunits.errors import SpeechUnitsError
+from speechunits.jobs.processes import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -343,11 +344,9 @@ def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speak
     engine = Espeak.get(data_path)
     for s in speakers:
         engine.check_voice(s.voice)
-    pool = None
-    if cfg.nj > 1:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(cfg.nj, _worker_init, (str(data_path), str(root), cfg))
-    try:
+    workers = worker_pool(cfg.nj, _worker_init, (str(data_path), str(root), cfg)) if cfg.nj > 1 \
+        else contextlib.nullcontext()  # None: synthesise in this process
+    with workers as pool:
         while True:
             plans = []
             for i, s in enumerate(speakers):
@@ -366,10 +365,6 @@ def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speak
                 results[r.speaker].append(r)
             all_done = [r for rs in results.values() for r in rs]
             seconds_per_utt = sum(r.num_samples for r in all_done) / cfg.sample_rate / len(all_done)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
 
     chosen: list[UttResult] = []
     for s in speakers:

@@ -78,7 +78,7 @@ def extract_task_units(extractor_path: str | os.PathLike, task_dir: Path, rows: 
     call, resumable, per-speaker CMVN over each voice) -> {filename: UnitSequence}."""
     from speechunits.units.extractor import UnitExtractor
     from speechunits.units.formats import read_units
-    from speechunits.units.job import ExtractOptions, extract_units
+    from speechunits.units.extract_job import ExtractOptions, extract_units
     from speechunits.units.sources import open_audio_source
 
     data = task_data_dir(task_dir, rows, out)

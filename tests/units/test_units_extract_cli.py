@@ -208,14 +208,14 @@ def test_job_parts_then_assembly_and_nj_processes_equal_one_run(tmp_path, setup,
 
 
 def test_job_part_splits_whole_speakers_or_utterances(setup):
-    from speechunits.units.job import job_part
+    from speechunits.units.extract_job import part_utterances
     from speechunits.units.sources import open_audio_source
 
     _, _, data, _, _ = setup
     source = open_audio_source(data)
-    by_spk = [job_part(source, k, 3, by_speaker=True) for k in (1, 2, 3)]
+    by_spk = [part_utterances(source, k, 3, by_speaker=True) for k in (1, 2, 3)]
     assert by_spk == [["spk_a-1", "spk_a-2"], ["spk_b-1", "spk_b-2"], []]  # 2 speakers: part 3 is empty
-    by_utt = [job_part(source, k, 3, by_speaker=False) for k in (1, 2, 3)]
+    by_utt = [part_utterances(source, k, 3, by_speaker=False) for k in (1, 2, 3)]
     assert sorted(u for part in by_utt for u in part) == sorted(UTTS) and all(by_utt)
 
 

@@ -16,15 +16,15 @@ Output folder OUT, as `speechunits extract` writes it for units (job.py):
     .parts/<utt>.json                       per-utterance units (the resume state)
 
 An utterance is finished when its part file exists (written after its arrays,
-each atomically); a rerun skips finished utterances, and the text files are
-assembled at the end from the part files, sorted. A folder made with another
-model or other settings is refused rather than mixed. Every bad utterance is
-recorded with its reason and left out of the outputs.
+each atomically; speechunits/units/parts.py); a rerun skips finished utterances,
+and the text files are assembled at the end from the part files, sorted. A folder
+made with another model or other settings is refused rather than mixed. Every bad
+utterance is recorded with its reason and left out of the outputs. Resuming and
+reporting are the per-utterance job framework's (speechunits.jobs).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +36,15 @@ from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureDir, FeatureSource
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import keep_settings, write_text
+from speechunits.jobs import UtteranceJob, run_job, utterance_groups
 from speechunits.units.formats import UnitSequence, run_length, write_units
 from speechunits.units.kmeans.frames import open_features, read_frames, select_utts
 from speechunits.units.kmeans.model import KMeans
+from speechunits.units.parts import PARTS_DIR, UnitParts
 
-__all__ = ["ApplyOptions", "apply_kmeans", "SETTINGS_FILE"]
+__all__ = ["ApplyOptions", "apply_kmeans", "SETTINGS_FILE", "PARTS_DIR"]
 
 SETTINGS_FILE = "kmeans.json"
-PARTS_DIR = ".parts"
 
 
 @dataclass
@@ -56,13 +57,30 @@ class ApplyOptions:
     utts: list[str] | None = None
 
 
-def _read_part(path: Path, utt: str) -> UnitSequence:
-    try:
-        obj = json.loads(path.read_text())
-        return UnitSequence(utt, np.asarray(obj["units"], dtype=np.int64),
-                            np.asarray(obj["durations"], dtype=np.int64), float(obj["shift"]))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SpeechUnitsError(f"{path}: unreadable part file ({e}); delete it to redo utterance {utt}") from None
+class _ApplyJob(UtteranceJob):
+    """An utterance's frames in, its codes (and distances) and part file out."""
+
+    def __init__(self, model: KMeans, source: FeatureSource, out: Path, shift: float, dense: bool):
+        self.model, self.source, self.shift, self.dense = model, source, shift, dense
+        self.parts = UnitParts(out)
+        self.codes_dir, self.dense_dir = FeatureDir(out / "codes"), FeatureDir(out / "dense")
+
+    def finished(self, utt: str) -> bool:
+        return self.parts.has(utt) and self.codes_dir.has(utt) and (not self.dense or self.dense_dir.has(utt))
+
+    def prepare(self, utt: str, report: BatchReport) -> np.ndarray:
+        return read_frames(self.source, utt, self.model.dim)
+
+    def process(self, frames: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        return [(self.model.predict(x), self.model.distances(x) if self.dense else None) for x in frames.values()]
+
+    def write(self, utt: str, result: tuple[np.ndarray, np.ndarray | None]) -> None:
+        codes, distances = result
+        self.codes_dir.save(utt, codes)
+        if distances is not None:
+            self.dense_dir.save(utt, distances)
+        units, durations = run_length(codes)
+        self.parts.write(utt, UnitSequence(utt, units, durations, self.shift).to_json())
 
 
 def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out_dir: str | os.PathLike,
@@ -83,42 +101,15 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
     settings = {"model": options.model, "model_id": model.model_id(), "k": model.k, "dim": model.dim,
                 "features": str(where), "frame_shift": shift, "dense": options.dense}
     keep_settings(out / SETTINGS_FILE, settings, "units")
-    parts = out / PARTS_DIR
-    codes_dir, dense_dir = FeatureDir(out / "codes"), FeatureDir(out / "dense")
+    job = _ApplyJob(model, source, out, shift, options.dense)
     meta = {"tap": "codes", "model": options.model, "kmeans_k": model.k, "features": str(where)}
-    codes_dir.write_meta(frame_shift=shift, **meta)
+    job.codes_dir.write_meta(frame_shift=shift, **meta)
     if options.dense:
-        dense_dir.write_meta(frame_shift=shift, **{**meta, "tap": "kmeans_distances", "feature_dim": model.k})
+        job.dense_dir.write_meta(frame_shift=shift, **{**meta, "tap": "kmeans_distances", "feature_dim": model.k})
     write_text(out / "frame_shift", f"{shift!r}\n")
 
     names, missing = select_utts(source, options.utts)
-    report = BatchReport(failures=dict(missing))
-    progress = on_progress or (lambda n: None)
-    part = lambda utt: parts / f"{utt}.json"  # noqa: E731
-    for utt in names:
-        if "/" in utt or utt.startswith("."):
-            report.failures[utt] = "utterance id contains '/' or starts with '.': cannot name its output files"
-        elif part(utt).is_file() and codes_dir.has(utt) and (not options.dense or dense_dir.has(utt)):
-            report.skipped += 1
-        else:
-            with report.attempt(utt):
-                x = read_frames(source, utt, model.dim)
-                codes = model.predict(x)
-                codes_dir.save(utt, codes)
-                if options.dense:
-                    dense_dir.save(utt, model.distances(x))
-                units, durations = run_length(codes)
-                record = UnitSequence(utt, units, durations, shift).to_json()
-                write_text(part(utt), json.dumps(record) + "\n")
-        progress(1)
-
-    seqs = []
-    for utt in names:
-        if utt in report.failures or not part(utt).is_file():
-            continue
-        try:
-            seqs.append(_read_part(part(utt), utt))
-        except SpeechUnitsError as e:
-            report.failures[utt] = str(e)
+    report = run_job(job, utterance_groups(names), on_progress=on_progress, report=BatchReport(failures=dict(missing)))
+    _, seqs = job.parts.collect(names, report, finished=job.parts.has)
     write_units(out, seqs)
     return report

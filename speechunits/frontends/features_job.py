@@ -1,4 +1,4 @@
-"""Compute a data dir's features into a feature store, resumably.
+"""The `speechunits features` job: a data dir's features into a feature store, resumably.
 
     report = compute_features("data/train", "feats/train", FeaturePipeline.from_preset("mfcc_dd"))
 
@@ -12,13 +12,13 @@ Per-speaker CMVN needs every utterance of a speaker: speakers are processed whol
 
 Bad audio never stops the job: each failure is recorded against its utterance in the
 returned BatchReport, and with per-speaker CMVN the speaker's statistics come from
-its remaining utterances.
+its remaining utterances. Splitting, resuming, batching and reporting are the
+per-utterance job framework's (speechunits.jobs).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -29,12 +29,12 @@ import torch
 from speechunits.audio import AudioConfig, AudioLoader, audio_note
 from speechunits.batch import BatchReport
 from speechunits.data.datadir import DataDir
-from speechunits.data.featdir import write_kaldi_ark
-from speechunits.data.split import split_data_dir
+from speechunits.data.featdir import FeatureDir, write_kaldi_ark
 from speechunits.errors import AudioError, SpeechUnitsError
 from speechunits.fileio import write_lines
 from speechunits.frontends.pipeline import FeaturePipeline
 from speechunits.frontends.store import prepare_store
+from speechunits.jobs import Schedule, UtteranceJob, job_part, run_job, utterance_groups
 
 FORMATS = ("npy", "ark")
 
@@ -52,32 +52,30 @@ class FeatureJob:
     device: str = "cpu"
 
 
-def _groups(datadir: DataDir, by_speaker: bool) -> list[list[str]]:
-    """Units of work: whole speakers for per-speaker CMVN, else single utterances."""
-    if by_speaker:
+def feature_groups(datadir: DataDir, pipeline: FeaturePipeline) -> list[list[str]]:
+    """Units of work: whole speakers (sorted) for per-speaker CMVN, else single utterances."""
+    if pipeline.needs_speaker_pass:
         return [utts for _, utts in sorted(datadir.spk2utt.items())]
-    return [[u] for u in datadir.utts]
+    return utterance_groups(datadir.utts)
 
 
-def job_part(datadir: DataDir, pipeline: FeaturePipeline, k: int, n: int) -> DataDir:
-    """The k-th (1-based) of n parts; whole speakers when CMVN is per speaker."""
-    if not 1 <= k <= n:
-        raise ValueError(f"job part {k}/{n}: k must be in 1..{n}")
-    by = "speaker" if pipeline.needs_speaker_pass else "utterance"
-    return split_data_dir(datadir, n, by=by)[k - 1]
+class _FeaturesJob(UtteranceJob):
+    """Loads audio and runs the pipeline per utterance; per-speaker CMVN over a speaker's batch."""
 
-
-class _Computer:
-    """Loads audio and runs the pipeline for one group of utterances."""
-
-    def __init__(self, datadir: DataDir, pipeline: FeaturePipeline, job: FeatureJob):
+    def __init__(self, datadir: DataDir, pipeline: FeaturePipeline, job: FeatureJob, store: FeatureDir):
         self.pipeline = pipeline.to(job.device)
         self.device = job.device
         config = AudioConfig(target_sr=pipeline.sample_rate, resample=job.resample, allow_pipes=job.allow_pipes)
         self.loader = AudioLoader(datadir.wav_scp, datadir.segments, base_dir=job.base_dir, config=config)
         self.utt2spk = datadir.utt2spk
+        self.store = store
+        self.ark = job.format == "ark"
+        self.in_memory: dict[str, np.ndarray] = {}  # format ark: written at the end
 
-    def features(self, utt: str, report: BatchReport) -> np.ndarray:
+    def finished(self, utt: str) -> bool:
+        return not self.ark and self.store.has(utt)  # an ark part is redone whole
+
+    def prepare(self, utt: str, report: BatchReport) -> np.ndarray:
         if utt not in self.loader:
             raise AudioError("no entry in wav.scp (or segments) for this utterance", utt=utt)
         audio = self.loader.load(utt)
@@ -91,21 +89,17 @@ class _Computer:
             raise AudioError("features contain NaN or Inf", utt=utt, path=audio.source)
         return feats
 
-    def group(self, utts: list[str], wanted: set[str]) -> tuple[dict[str, np.ndarray], BatchReport]:
-        """Features of the `wanted` utterances of one group (all of it for speaker CMVN)."""
-        report = BatchReport()
-        need = utts if self.pipeline.needs_speaker_pass else [u for u in utts if u in wanted]
-        feats: dict[str, np.ndarray] = {}
-        for utt in need:
-            with report.attempt(utt):
-                feats[utt] = self.features(utt, report)
-        if self.pipeline.needs_speaker_pass and feats:
-            feats = {u: np.asarray(f) for u, f in self.pipeline.normalize_speakers(feats, self.utt2spk).items()}
-        # utterances computed only for their speaker's statistics are not counted as done
-        report.done = sum(1 for u in feats if u in wanted)
-        report.failures = {u: m for u, m in report.failures.items() if u in wanted}
-        report.notes = {u: m for u, m in report.notes.items() if u in wanted}
-        return {u: f for u, f in feats.items() if u in wanted}, report
+    def process(self, items: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if not self.pipeline.needs_speaker_pass:
+            return list(items.values())
+        done = self.pipeline.normalize_speakers(items, self.utt2spk)
+        return [np.asarray(done[u]) for u in items]
+
+    def write(self, utt: str, feats: np.ndarray) -> None:
+        if self.ark:
+            self.in_memory[utt] = feats
+        else:
+            self.store.save(utt, feats)
 
 
 def compute_features(
@@ -128,55 +122,23 @@ def compute_features(
     if not datadir.utts:
         raise SpeechUnitsError(f"{datadir.path or 'data dir'}: no utterances (utt2spk is empty)")
     if part is not None:
-        datadir = job_part(datadir, pipeline, *part)
+        datadir = datadir.subset(job_part(feature_groups(datadir, pipeline), *part))
     settings = {**pipeline.describe(), "format": job.format}
+    k = part[0] if part else 1
     store = prepare_store(out_dir, settings, datadir.utts, overwrite=job.overwrite, whole=part is None,
-                          ark_part=(part[0] if part else 1) if job.format == "ark" else None)
-    report = BatchReport()
+                          ark_part=k if job.format == "ark" else None)
 
-    if job.format == "ark":
+    ark, scp = Path(out_dir) / f"feats.{k}.ark", Path(out_dir) / f"feats.{k}.scp"
+    failed = Path(out_dir) / f"feats.{k}.failed"
+    if job.format == "ark" and scp.exists() and not failed.exists():
         # an ark part is all or nothing: finished when its scp exists and no failure list does
-        k = part[0] if part else 1
-        ark, scp = Path(out_dir) / f"feats.{k}.ark", Path(out_dir) / f"feats.{k}.scp"
-        failed = Path(out_dir) / f"feats.{k}.failed"
-        if scp.exists() and not failed.exists():
-            report.skipped = len(datadir.utts)
-            return report
+        return BatchReport(skipped=len(datadir.utts))
 
-    def wanted_of(utts: list[str]) -> set[str]:
-        """What to (re)write of a group. A speaker normalised with per-speaker CMVN is
-        rewritten whole when any of its utterances is missing, so that all of them
-        always share the same statistics."""
-        missing = {u for u in utts if not store.has(u)}
-        if job.format == "ark" or (missing and pipeline.needs_speaker_pass):
-            return set(utts)
-        return missing
-
-    computer = _Computer(datadir, pipeline, job)
-    results: dict[str, np.ndarray] = {}
-
-    def run(utts: list[str]) -> tuple[dict[str, np.ndarray], BatchReport]:
-        wanted = wanted_of(utts)
-        if not wanted:
-            return {}, BatchReport(skipped=len(utts))
-        feats, rep = computer.group(utts, wanted)
-        rep.skipped = len(utts) - len(wanted)
-        if job.format == "npy":
-            for utt, f in feats.items():
-                store.save(utt, f)
-            feats = {}
-        return feats, rep
-
-    groups = _groups(datadir, pipeline.needs_speaker_pass)
-    with ThreadPoolExecutor(max(1, job.num_threads)) as pool:
-        for feats, rep in pool.map(run, groups):
-            report.merge(rep)
-            results.update(feats)
-            if on_progress:
-                on_progress(rep.done + rep.skipped + len(rep.failures))
-
+    features = _FeaturesJob(datadir, pipeline, job, store)
+    report = run_job(features, feature_groups(datadir, pipeline), Schedule(threads=max(1, job.num_threads)),
+                     on_progress=on_progress)
     if job.format == "ark":
-        write_kaldi_ark(ark, scp, sorted(results.items()))
+        write_kaldi_ark(ark, scp, sorted(features.in_memory.items()))
         if report.failures:
             write_lines(failed, (f"{u} {m}" for u, m in sorted(report.failures.items())))
         elif failed.exists():

@@ -9,7 +9,10 @@ filterbank decoder (its predicted log-mel frames, with frames/frame_shift), and
 OUT/resynth.json (model, speaker, sampling settings, vocoder). Utterances are
 decoded in batches of similar length (WaveNet generation costs the same per step
 for every utterance of a batch, so similar lengths waste the least); a failure is
-recorded against its utterance and the job carries on.
+recorded against its utterance and the job carries on (speechunits.jobs: a failed
+batch is decoded again one utterance at a time). Nothing is skipped on a rerun:
+sampling draws from one generator across batches, so every utterance is decoded
+again and the outputs stay those of one uninterrupted run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureDir, open_feature_source
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import atomic_open, write_json
+from speechunits.jobs import Schedule, UtteranceJob, run_job
 from speechunits.units.formats import UnitSequence, read_units
 from speechunits.units.resynth import Resynthesizer
 
@@ -76,6 +80,31 @@ def _frames(item) -> int:
     return item.num_frames if isinstance(item, UnitSequence) else int(np.asarray(item).shape[0])
 
 
+class _ResynthJob(UtteranceJob):
+    """Units (or latents) in memory, a batch decoded at a time, OUT/<utt>.wav (and frames) out."""
+
+    def __init__(self, rs: Resynthesizer, inputs: Mapping[str, UnitSequence | np.ndarray], out: Path,
+                 options: ResynthOptions):
+        self.rs, self.inputs, self.out, self.options = rs, inputs, out, options
+        self.frames_dir = FeatureDir(out / "frames")
+        self.generator = torch.Generator().manual_seed(int(options.seed))
+
+    def prepare(self, utt: str, report: BatchReport):
+        return self.inputs[utt]
+
+    def process(self, items: dict[str, UnitSequence | np.ndarray]):
+        batch = list(items.values())
+        kwargs = dict(temperature=self.options.temperature, greedy=self.options.greedy, generator=self.generator)
+        if all(isinstance(x, UnitSequence) for x in batch):
+            return self.rs.synthesize(batch, self.options.speaker, **kwargs)
+        return self.rs.synthesize_latents(batch, self.options.speaker, **kwargs)
+
+    def write(self, utt: str, syn) -> None:
+        if syn.frames is not None:
+            self.frames_dir.save(utt, syn.frames)
+        write_wav(self.out / f"{utt}.wav", syn.waveform, syn.sample_rate)
+
+
 def resynthesize(
     rs: Resynthesizer,
     inputs: Mapping[str, UnitSequence | np.ndarray],
@@ -88,37 +117,8 @@ def resynthesize(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "resynth.json", {**asdict(options), "vocoder": rs.vocoder, "sample_rate": rs.sample_rate})
-    frames_dir = FeatureDir(out / "frames")
+    job = _ResynthJob(rs, inputs, out, options)
     if rs.kind == "frames":
-        frames_dir.write_meta(frame_shift=1.0 / rs.model.decoder.target_rate, what="predicted decoder frames")
-    report = BatchReport()
-    generator = torch.Generator().manual_seed(int(options.seed))
+        job.frames_dir.write_meta(frame_shift=1.0 / rs.model.decoder.target_rate, what="predicted decoder frames")
     order = sorted(inputs, key=lambda u: (-_frames(inputs[u]), u))
-    size = max(1, int(options.batch_size))
-
-    def decode(utts: list[str]):
-        items = [inputs[u] for u in utts]
-        kwargs = dict(temperature=options.temperature, greedy=options.greedy, generator=generator)
-        if all(isinstance(x, UnitSequence) for x in items):
-            return rs.synthesize(items, options.speaker, **kwargs)
-        return rs.synthesize_latents(items, options.speaker, **kwargs)
-
-    for start in range(0, len(order), size):
-        batch = order[start : start + size]
-        try:
-            results = list(zip(batch, decode(batch)))
-        except SpeechUnitsError:  # find out which utterance it was
-            results = []
-            for utt in batch:
-                try:
-                    results.append((utt, decode([utt])[0]))
-                except SpeechUnitsError as e:
-                    report.failures[utt] = str(e)
-        for utt, syn in results:
-            with report.attempt(utt):
-                if syn.frames is not None:
-                    frames_dir.save(utt, syn.frames)
-                write_wav(out / f"{utt}.wav", syn.waveform, syn.sample_rate)
-        if on_progress:
-            on_progress(len(batch))
-    return report
+    return run_job(job, [[u] for u in order], Schedule(batch_size=max(1, int(options.batch_size))), on_progress)

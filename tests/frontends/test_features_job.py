@@ -8,7 +8,7 @@ import soundfile as sf
 
 from speechunits.cli import main
 from speechunits.data.featdir import FeatureDir, open_feature_source
-from speechunits.frontends.extract import FeatureJob, compute_features
+from speechunits.frontends.features_job import FeatureJob, compute_features
 from speechunits.frontends.pipeline import FeaturePipeline, feature_preset
 
 SR = 16000
