@@ -68,7 +68,7 @@ def build_extractor(checkpoint: str | None, **options):
     import torch
 
     torch.manual_seed(0)
-    cfg = load_model_config(ROOT / "pipelines" / "small.yaml", ["speakers=[s0]"])
+    cfg = load_model_config(ROOT / "pipelines" / "small.yaml", ["speakers=[s0]", "input_dim=80"])
     return UnitExtractor(SpeechAutoencoder(cfg).eval(), feature_preset("fbank"), **options)
 
 

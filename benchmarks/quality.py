@@ -129,7 +129,7 @@ def units_k(units: Path) -> int:
     if (units / "extract.json").is_file():
         model = json.loads((units / "extract.json").read_text()).get("model")
         if model and Path(model).is_file():
-            from speechunits.train.checkpoint import load_checkpoint
+            from speechunits.models.checkpoint import load_checkpoint
 
             cfg = load_checkpoint(model)["config"]["model"]
             size = ((cfg.get("bottleneck_cfg") or {}).get("codebook") or {}).get("size")

@@ -37,7 +37,8 @@ def build(pipeline: str):
     from speechunits.units.resynth import Resynthesizer
 
     torch.manual_seed(0)
-    cfg = load_model_config(ROOT / "pipelines" / pipeline, ["speakers=[s0, s1]"])
+    dim = 80 if pipeline.startswith("small") else 39  # log-mel or MFCC + deltas (training takes it from the features)
+    cfg = load_model_config(ROOT / "pipelines" / pipeline, ["speakers=[s0, s1]", f"input_dim={dim}"])
     model = SpeechAutoencoder(cfg).eval()
     return Resynthesizer(model)
 

@@ -53,11 +53,14 @@ def random_batch(cfg, model, batch_size: int, seconds: float, device) -> dict:
     }
 
 
-def time_steps(yaml_path: Path, steps: int, batch_size: int | None, seconds: float | None, device: str) -> dict:
+def time_steps(yaml_path: Path, steps: int, batch_size: int | None, seconds: float | None, device: str,
+               input_dim: int) -> dict:
+    """input_dim: the feature dims (training takes them from the features; random batches have none)."""
     cfg = load_experiment_config(yaml_path, [
-        "model.speakers=[a, b, c, d]",
+        "model.speakers=[a, b, c, d]", f"model.input_dim={input_dim}",
         "model.bottleneck_cfg.codebook.init=random",
-    ] if "codebook" in load_experiment_config(yaml_path).model.bottleneck_cfg else ["model.speakers=[a, b, c, d]"])
+    ] if "codebook" in load_experiment_config(yaml_path).model.bottleneck_cfg else [
+        "model.speakers=[a, b, c, d]", f"model.input_dim={input_dim}"])
     batch_size = batch_size or cfg.data.batch_size
     seconds = seconds or cfg.data.crop_seconds
     torch.manual_seed(0)
@@ -103,9 +106,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     runs = [
-        time_steps(ROOT / "pipelines" / "small.yaml", args.steps, None, None, args.device),
+        time_steps(ROOT / "pipelines" / "small.yaml", args.steps, None, None, args.device, input_dim=80),
         time_steps(ROOT / "pipelines" / "wavenet-vq.yaml", args.paper_steps,
-                   args.paper_batch if args.device == "cpu" else None, None, args.device),
+                   args.paper_batch if args.device == "cpu" else None, None, args.device, input_dim=39),
     ]
     base = runs[0]["audio_per_s"]
     print(f"training throughput on {args.device} ({args.threads} threads), random batches, k-means init off")

@@ -127,7 +127,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     # shellcheck disable=SC2046,SC2086
     train_model $exp/$1 $exp/log/train.$1.log $train_config --device $device \
       data.train_dir=$data/$train_set data.input_feats=$feats/$train_set/$input_type \
-      data.target_feats=$feats/$train_set/fbank model.input_dim=$input_dim \
+      data.target_feats=$feats/$train_set/fbank \
       $(conf_args $train_opts) $(model_overrides conf/models.txt $1) $train_overrides
   }
   run_limited $train_nj train_one $models || { log "stage 2: training failed; see $exp/log/train.*.log"; exit 1; }

@@ -192,13 +192,13 @@ start_recipe() {
 }
 
 # start_model_recipe: start_recipe, then the settings of recipes that train models from
-# conf/models.txt: train_opts defaults to conf/train_{cpu,gpu}.conf by $device, input_dim
-# follows $input_type, and bad settings files or model names fail before any stage runs.
+# conf/models.txt: train_opts defaults to conf/train_{cpu,gpu}.conf by $device, and bad
+# settings files or model names fail before any stage runs. (model.input_dim is not
+# passed: training takes it from the input features' meta.json.)
 start_model_recipe() {
   start_recipe
   [ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
   conf_args $train_opts > /dev/null
-  input_dim=$(input_dim_of $input_type)
   local m
   for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
 }
@@ -206,12 +206,4 @@ start_model_recipe() {
 # default_train_opts DEVICE: the training settings file for DEVICE (GPU or CPU budget).
 default_train_opts() {
   case $1 in cuda*) echo conf/train_gpu.conf ;; *) echo conf/train_cpu.conf ;; esac
-}
-
-# input_dim_of TYPE: the feature dimension of a feature type the recipes train on.
-input_dim_of() {
-  case $1 in
-    fbank) echo 80 ;; mfcc_dd) echo 39 ;; mfcc) echo 13 ;;
-    *) echo "input type must be fbank, mfcc_dd or mfcc, got '$1'" >&2; return 1 ;;
-  esac
 }

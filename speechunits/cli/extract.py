@@ -71,7 +71,7 @@ class Extract:
         from tqdm import tqdm
 
         from speechunits.errors import SpeechUnitsError
-        from speechunits.train.checkpoint import resolve_checkpoint
+        from speechunits.models.checkpoint import resolve_checkpoint
         from speechunits.units.extract_job import ExtractOptions, extract_units, extract_units_parallel, part_utterances
 
         features = None

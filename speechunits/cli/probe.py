@@ -70,67 +70,22 @@ class Probe:
         p.add_argument("--seed", type=int, default=0)
 
     def run(self, args: argparse.Namespace) -> int:
-        from pathlib import Path
-
-        import numpy as np
         import torch
 
-        from speechunits.data.ctm import read_ctm
-        from speechunits.data.datadir import DataDir
-        from speechunits.data.featdir import open_feature_source
-        from speechunits.errors import SpeechUnitsError
-        from speechunits.probes import HeadConfig, ProbeConfig, ProbeData, ProbeTrainConfig, collect_taps, run_probes
-        from speechunits.probes.sources import fbank_source
-        from speechunits.train.checkpoint import load_model, resolve_checkpoint
+        from speechunits.probes.checkpoint import ProbeOptions, probe_checkpoint
 
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         if args.num_threads > 0:
             torch.set_num_threads(args.num_threads)
-        ckpt = resolve_checkpoint(args.model)
-        loaded = load_model(ckpt, device=device)
-        data = DataDir.read(args.data)
-        source = open_feature_source(args.features)
-        have = set(source.utts())
-        utts = [u for u in data.utts if u in have]
-        if not utts:
-            raise SpeechUnitsError(f"{args.features}: no features for the utterances of {args.data}")
-        if len(utts) < len(data.utts):
-            print(f"probe: {len(data.utts) - len(utts)} utterances of {args.data} have no features; left out")
-        if args.max_utts and len(utts) > args.max_utts:
-            rng = np.random.default_rng(args.seed)
-            utts = sorted(utts[i] for i in rng.choice(len(utts), args.max_utts, replace=False))
-
-        ctm = Path(args.alignments) if args.alignments else Path(args.data) / "alignments.ctm"
-        alignments = None
-        if ctm.is_file():
-            alignments = read_ctm(ctm)
-        elif args.alignments:
-            raise SpeechUnitsError(f"{ctm}: alignment file not found")
-        fbank, fbank_desc = (None, None)
-        if "fbank" in args.targets:
-            try:
-                fbank, fbank_desc = fbank_source(args.fbank, args.features, args.data, utts)
-            except SpeechUnitsError as e:
-                if args.fbank:
-                    raise
-                print(f"probe: no log-mel targets ({e}); the fbank probe is skipped (give --fbank)")
-
-        config = ProbeConfig(
-            targets=args.targets, heads=args.heads, splits=args.splits, taps=args.taps,
-            max_train_frames=args.max_frames, max_test_frames=args.max_test_frames,
-            ignore_phones=args.ignore_phones, seed=args.seed,
-            train=ProbeTrainConfig(max_epochs=args.epochs, patience=args.patience, head=HeadConfig(hidden=args.hidden)),
+        options = ProbeOptions(
+            targets=args.targets, heads=args.heads, taps=args.taps, splits=args.splits,
+            ignore_phones=args.ignore_phones, alignments=args.alignments, fbank=args.fbank, max_utts=args.max_utts,
+            max_train_frames=args.max_frames, max_test_frames=args.max_test_frames, hidden=args.hidden,
+            epochs=args.epochs, patience=args.patience, cache_dtype=args.cache_dtype, device=args.device,
+            seed=args.seed,
         )
-        taps = collect_taps(loaded.model, source, utts, device=device, taps=args.taps,
-                            dtype=np.float16 if args.cache_dtype == "float16" else np.float32)
-        probe_data = ProbeData(data.utt2spk, data.spk2gender, alignments, fbank)
-        results = run_probes(taps, probe_data, config, device=device)
-        results.meta.update(
-            checkpoint=str(ckpt), step=loaded.step, data=str(args.data), features=str(args.features),
-            alignments=str(ctm) if alignments is not None else None, fbank=fbank_desc, n_utterances=len(utts),
-        )
-        out = Path(args.out) if args.out else ckpt.parent / "probes"
-        results.write(out)
-        print(results.to_markdown())
-        print(f"probe: results in {out}/probes.json and {out}/probes.md")
+        run = probe_checkpoint(args.model, args.data, args.features, options, out=args.out)
+        for note in run.notes:
+            print(f"probe: {note}")
+        print(run.results.to_markdown())
+        print(f"probe: results in {run.out}/probes.json and {run.out}/probes.md")
         return 0

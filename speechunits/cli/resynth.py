@@ -53,7 +53,7 @@ class Resynth:
         from tqdm import tqdm
 
         from speechunits.errors import SpeechUnitsError
-        from speechunits.train.checkpoint import resolve_checkpoint
+        from speechunits.models.checkpoint import resolve_checkpoint
         from speechunits.units.resynth import Resynthesizer
         from speechunits.units.resynth_job import ResynthOptions, load_unit_inputs, resynthesize
         from speechunits.units.vocoder import GriffinLimConfig

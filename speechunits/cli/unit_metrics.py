@@ -100,7 +100,7 @@ def _codebook_size(path: Path) -> int | None:
         model = extract.get("model")
         if not model:
             return None
-        from speechunits.train.checkpoint import load_checkpoint
+        from speechunits.models.checkpoint import load_checkpoint
 
         config = load_checkpoint(model)["config"]["model"]
         size = (config.get("bottleneck_cfg") or {}).get("codebook", {}).get("size")

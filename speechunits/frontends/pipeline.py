@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from speechunits.config import apply_overrides, to_dict
+from speechunits.config import apply_overrides, from_dict, to_dict
 from speechunits.frontends.base import Features, build_frontend, compute_one
 from speechunits.frontends.cmvn import CmvnStats, speaker_cmvn_stats, utterance_cmvn
 from speechunits.frontends.deltas import DeltaConfig, Deltas
@@ -47,6 +47,14 @@ class FeaturePipelineConfig:
             raise ValueError(f"cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
         if self.deltas < 0:
             raise ValueError(f"deltas (the delta order) must be >= 0, got {self.deltas}")
+
+
+def pipeline_config_from_dict(data: Mapping | None, where: str = "feature pipeline") -> FeaturePipelineConfig | None:
+    """A recorded pipeline (a feature dir's meta.json "pipeline", a run's data.input_features)
+    as a FeaturePipelineConfig; None when nothing is recorded (None or empty)."""
+    if not data:
+        return None
+    return from_dict(FeaturePipelineConfig, dict(data), where=where)
 
 
 FEATURE_PRESETS = Registry("feature type")

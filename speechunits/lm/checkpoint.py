@@ -13,7 +13,7 @@ import torch
 from speechunits.errors import SpeechUnitsError
 from speechunits.lm.config import LMExperimentConfig, lm_config_from_dict
 from speechunits.lm.models import UnitLM, build_lm
-from speechunits.train.checkpoint import load_checkpoint, resolve_checkpoint
+from speechunits.models.checkpoint import load_checkpoint, resolve_checkpoint
 
 __all__ = ["LoadedLM", "load_lm", "is_lm_checkpoint"]
 

@@ -14,6 +14,7 @@
     wavenet.py        WaveNet decoder with incremental generation
     fbank_decoder.py  fast non-autoregressive filterbank decoder
     autoencoder.py    AutoencoderConfig, SpeechAutoencoder, load_model_config
+    checkpoint.py     reading checkpoints (weights_only); load_model -> ModelBundle for inference
 
 Import from the submodules (nothing heavy happens on `import speechunits.models`).
 """

@@ -69,7 +69,7 @@ TAP_NAMES = ("encoder", "projection", "bottleneck", "conditioning")
 class AutoencoderConfig:
     """The model part of an experiment config. Defaults = the paper's VQ WaveNet autoencoder."""
 
-    input_dim: int = 39  # 13 MFCC + deltas + delta-deltas; 80 for log-mel; 1 for waveform
+    input_dim: int = 0  # 0: from the input features' meta.json (training); 39 MFCC + d + dd, 80 log-mel, 1 waveform
     input_frame_shift: float = 0.01  # seconds; 1 / sample_rate for waveform input
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     bottleneck: str = "vq"
@@ -92,6 +92,8 @@ class AutoencoderConfig:
             raise SpeechUnitsError(f"model config: {e.args[0] if e.args else e}") from None
         if not 0.0 <= self.jitter <= 1.0:
             raise SpeechUnitsError(f"model config: jitter must be in [0, 1], got {self.jitter}")
+        if self.input_dim < 0:
+            raise SpeechUnitsError(f"model config: input_dim must be >= 0 (0: from the features), got {self.input_dim}")
 
     @property
     def n_speakers(self) -> int:
@@ -156,6 +158,11 @@ class SpeechAutoencoder(nn.Module):
     def __init__(self, cfg: AutoencoderConfig):
         super().__init__()
         self.cfg = cfg
+        if cfg.input_dim < 1:
+            raise SpeechUnitsError(
+                "model.input_dim is 0 (unset: training takes it from the input features' meta.json); set it to "
+                "build a model without training data"
+            )
         if cfg.speaker_conditioning and not cfg.speakers:
             raise SpeechUnitsError(
                 "speaker_conditioning is on but the config lists no speakers: set model.speakers from the "

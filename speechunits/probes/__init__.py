@@ -7,8 +7,11 @@ heads.py       linear and one-hidden-layer MLP heads (registry PROBE_HEADS)
 fit.py         fit_probe: Adam, minibatches of frames, early stopping on dev loss, seeded
 experiment.py  run_probes: every (tap, target, split, head) the data allows
 results.py     ProbeResults: the table, probes.json + probes.md
+sources.py     where the fbank target's log-mel frames come from
+checkpoint.py  probe_checkpoint: a trained checkpoint on a data dir, end to end (`speechunits probe`)
 """
 
+from speechunits.probes.checkpoint import ProbeOptions, ProbeRun, probe_checkpoint
 from speechunits.probes.experiment import TARGETS, ProbeConfig, ProbeData, run_probes
 from speechunits.probes.results import PROBES_KIND, ProbeResult, ProbeResults, read_probe_results
 from speechunits.probes.fit import Probe, ProbeTrainConfig, fit_probe
@@ -21,5 +24,5 @@ __all__ = [
     "PROBES_KIND", "TARGETS", "ProbeConfig", "ProbeData", "ProbeResult", "ProbeResults", "read_probe_results",
     "run_probes", "Probe", "ProbeTrainConfig", "fit_probe", "PROBE_HEADS", "HeadConfig", "build_head", "Split",
     "speaker_split", "utterance_split", "ALL_TAPS", "INPUT_TAP", "TapSet", "collect_taps", "constant_targets",
-    "covered_frames", "covered_mean", "phone_targets",
+    "covered_frames", "covered_mean", "phone_targets", "ProbeOptions", "ProbeRun", "probe_checkpoint",
 ]

@@ -1,7 +1,7 @@
 """speechunits.train: the training engine.
 
     config.py       ExperimentConfig (model / data / optim / train), load_experiment_config
-    checkpoint.py   save_checkpoint, load_checkpoint, load_model (weights_only, atomic)
+    checkpoint.py   save_checkpoint (atomic); reading is speechunits/models/checkpoint.py
     data.py         random crops of features + aligned target, seeded per-rank sampler
     optim.py        Adam, warm-up + cosine / exponential schedule
     state.py        RNG and private module state for bit-exact resume

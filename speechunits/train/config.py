@@ -12,6 +12,11 @@ dotted key can switch e.g. the bottleneck kind together with its settings. Every
 section is completed with its defaults; `to_dict(cfg)` (saved as EXP/config.yaml
 and inside every checkpoint) therefore lists every value a run used.
 
+`model.input_dim` 0 (the default) means "from the input features": the trainer
+takes it from `data.input_feats`'s meta.json (feature_dim) before the data is
+opened (`resolve_input_dim`); any other value is checked against it there, and a
+mismatch is an error. The saved config holds the resolved value.
+
 `data.input_features` records how the model's input features were computed (a
 FeaturePipelineConfig as a dict, e.g. 13 MFCC + deltas with per-utterance CMVN);
 the trainer fills it from the input feature dir's meta.json when it is empty, so
@@ -35,6 +40,7 @@ __all__ = [
     "ExperimentConfig",
     "load_experiment_config",
     "experiment_config_from_dict",
+    "resolve_input_dim",
     "SCHEDULES",
     "AMP_MODES",
 ]
@@ -79,11 +85,9 @@ class DataConfig:
 
     def input_pipeline(self):
         """`input_features` as a FeaturePipelineConfig, or None when unknown."""
-        if not self.input_features:
-            return None
-        from speechunits.frontends.pipeline import FeaturePipelineConfig
+        from speechunits.frontends.pipeline import pipeline_config_from_dict
 
-        return from_dict(FeaturePipelineConfig, self.input_features, where="data.input_features")
+        return pipeline_config_from_dict(self.input_features, where="data.input_features")
 
 
 @dataclass
@@ -176,3 +180,21 @@ def load_experiment_config(yaml_path: str | os.PathLike, overrides: Iterable[str
     except Exception as e:  # yaml syntax errors
         raise SpeechUnitsError(f"{yaml_path}: cannot read config: {e}") from None
     return experiment_config_from_dict(data, overrides, where=str(yaml_path))
+
+
+def resolve_input_dim(cfg: ExperimentConfig) -> ExperimentConfig:
+    """`cfg` with model.input_dim 0 (unset) replaced by the feature_dim that the input
+    features' meta.json records (data.input_feats). An explicit value is returned as is:
+    opening the data checks it against meta.json (speechunits/train/data.py)."""
+    if cfg.model.input_dim or not cfg.data.input_feats:
+        return cfg  # missing paths are reported when the data is opened
+    from speechunits.data.featdir import FeatureDir, open_feature_source
+
+    source = open_feature_source(cfg.data.input_feats)
+    dim = source.meta.get("feature_dim") if isinstance(source, FeatureDir) else None
+    if dim is None:
+        raise SpeechUnitsError(
+            f"{cfg.data.input_feats}: model.input_dim is 0 (from the input features) but the features record no "
+            "feature_dim (meta.json): set model.input_dim"
+        )
+    return experiment_config_from_dict(to_dict(cfg), [f"model.input_dim={int(dim)}"])

@@ -47,7 +47,7 @@ from speechunits.config import save_yaml, to_dict
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import write_text
 from speechunits.train.checkpoint import load_checkpoint, save_checkpoint
-from speechunits.train.config import ExperimentConfig, experiment_config_from_dict
+from speechunits.train.config import ExperimentConfig, experiment_config_from_dict, resolve_input_dim
 from speechunits.train.data import DataSummary, EpochSampler, TrainingData, fixed_plans
 from speechunits.train.distributed import (
     DistContext,
@@ -147,6 +147,7 @@ class Trainer:
     # -> an output with .loss (and optional .recon_loss, .bottleneck_losses, .stats),
     # usage_stats() and reset_usage().
     def _load_data(self):
+        self.config = resolve_input_dim(self.config)  # model.input_dim 0: from the input features' meta.json
         return TrainingData.from_config(self.config.data, self.config.model, seed=self.config.train.seed)
 
     def _build_model(self, cfg) -> nn.Module:

@@ -207,7 +207,7 @@ class UnitExtractor:
             self.kmeans = type(kmeans)(kmeans.centroids, kmeans.frame_shift, kmeans.feature_meta, kmeans.info,
                                        device=self.device)
         self.step: int | None = None  # training step, when loaded from a checkpoint
-        self.experiment_config = None
+        self.experiment_config: dict | None = None  # the run's experiment config (plain data), from a checkpoint
         self._warned_cmvn = False
 
     @classmethod
@@ -221,12 +221,12 @@ class UnitExtractor:
     ) -> "UnitExtractor":
         """Load a checkpoint (or an experiment dir: best.pt, else last.pt). `input_features`
         overrides (or, for runs that did not record them, supplies) the input features."""
-        from speechunits.train.checkpoint import load_model
+        from speechunits.models.checkpoint import load_model
 
-        loaded = load_model(path, device=device)
-        ex = cls(loaded.model, input_features or loaded.input_features, tap=tap, device=device, **options)
-        ex.step = loaded.step
-        ex.experiment_config = loaded.config
+        bundle = load_model(path, device=device)
+        ex = cls(bundle.model, input_features or bundle.input_features, tap=tap, device=device, **options)
+        ex.step = bundle.step
+        ex.experiment_config = bundle.config
         return ex
 
     # ------------------------------------------------------------------ properties

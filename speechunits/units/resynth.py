@@ -60,11 +60,12 @@ class Synthesis:
     vocoder: str
 
 
-def target_features_of_run(experiment_config) -> FeaturePipelineConfig | None:
-    """The filterbank decoder's target features of a training run: the pipeline recorded in
-    its target feature dir's meta.json (data.target_feats), when that folder is at hand."""
-    data = getattr(experiment_config, "data", None)
-    folder = getattr(data, "target_feats", "") if data is not None else ""
+def target_features_of_run(experiment_config: dict) -> FeaturePipelineConfig | None:
+    """The filterbank decoder's target features of a training run (its experiment config as
+    plain data, a checkpoint's "config"): the pipeline recorded in its target feature dir's
+    meta.json (data.target_feats), when that folder is at hand."""
+    data = experiment_config.get("data") if isinstance(experiment_config, dict) else None
+    folder = (data.get("target_feats") or "") if isinstance(data, dict) else ""
     if not folder:
         return None
     meta = Path(folder) / "meta.json"
@@ -104,16 +105,16 @@ class Resynthesizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **options) -> "Resynthesizer":
-        from speechunits.train.checkpoint import load_model
+        from speechunits.models.checkpoint import load_model
 
-        loaded = load_model(path, device=device)
+        bundle = load_model(path, device=device)
         if "target_features" not in options:
-            target = target_features_of_run(loaded.config)
-            inp = loaded.input_features
+            target = target_features_of_run(bundle.config)
+            inp = bundle.input_features
             if target is None and inp is not None and inp.frontend == "fbank":
                 target = inp  # the usual set-up: log-mel in, the same log-mel out
             options["target_features"] = target
-        return cls(loaded.model, device=device, **options)
+        return cls(bundle.model, device=device, **options)
 
     def _set_target(self, target: FeaturePipelineConfig | None) -> None:
         out_dim = int(self.model.decoder.cfg.out_dim)

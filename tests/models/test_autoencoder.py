@@ -22,6 +22,7 @@ PIPELINES = sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.y
 
 def tiny_overrides(cfg: AutoencoderConfig) -> list[str]:
     out = [
+        f"input_dim={1 if cfg.input_frame_shift < 1e-3 else 5}",  # the pipelines take it from the features
         "encoder.channels=16",
         "conditioning.channels=8",
         "conditioning.speaker_dim=4",
@@ -198,7 +199,9 @@ def test_speakers_are_required_and_checked():
     with pytest.raises(SpeechUnitsError, match="speaker"):
         model(**batch)
     with pytest.raises(SpeechUnitsError, match="speakers"):
-        SpeechAutoencoder(AutoencoderConfig())  # speaker conditioning without a speaker list
+        SpeechAutoencoder(AutoencoderConfig(input_dim=39))  # speaker conditioning without a speaker list
+    with pytest.raises(SpeechUnitsError, match="input_dim is 0"):
+        SpeechAutoencoder(AutoencoderConfig(speakers=("a",)))  # unset: only training fills it in (from the features)
     nospk = model_config_from_dict({}, tiny_overrides(AutoencoderConfig()) + ["speaker_conditioning=false"])
     m = SpeechAutoencoder(nospk)
     b = batch_for(m)

@@ -102,8 +102,8 @@ def tiny_overrides(yaml_path, corpus: TinyCorpus, **extra) -> list[str]:
     if "codebook" in m.bottleneck_cfg:
         out += ["model.bottleneck_cfg.codebook.size=8", "model.bottleneck_cfg.codebook.kmeans_batches=1",
                 "model.bottleneck_cfg.codebook.reservoir_size=64", "model.bottleneck_cfg.codebook.dead_code_steps=2"]
-    if m.input_dim == 1:  # waveform input
-        out += [f"data.input_feats={corpus.waveform}"]
+    if m.input_frame_shift < 1e-3:  # waveform input (1 / 16000 s)
+        out += ["model.input_dim=1", f"data.input_feats={corpus.waveform}"]
     else:
         out += ["model.input_dim=6", f"data.input_feats={corpus.inputs}"]
     if m.decoder == "wavenet":

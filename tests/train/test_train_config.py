@@ -1,6 +1,7 @@
 """Experiment configs: every pipeline YAML loads, survives a dict / YAML round trip,
-takes dotted overrides in any section, and rejects typos; the LR schedule matches
-hand-computed values."""
+takes dotted overrides in any section, and rejects typos; model.input_dim 0 comes from
+the input features' meta.json (an explicit value that disagrees is an error); the LR
+schedule matches hand-computed values."""
 
 import math
 
@@ -9,10 +10,15 @@ import yaml
 
 from speechunits.config import save_yaml, to_dict
 from speechunits.errors import SpeechUnitsError
-from speechunits.train.config import ExperimentConfig, experiment_config_from_dict, load_experiment_config
+from speechunits.train.config import (
+    ExperimentConfig,
+    experiment_config_from_dict,
+    load_experiment_config,
+    resolve_input_dim,
+)
 from speechunits.train.optim import lr_factor
 
-from conftest import PIPELINES
+from conftest import IN_DIM, PIPELINES, tiny_config
 
 ALL = sorted(PIPELINES.glob("*.yaml"))
 
@@ -69,7 +75,40 @@ def test_unknown_section_and_missing_file(tmp_path):
 
 def test_defaults_are_the_paper_model():
     cfg = ExperimentConfig()
-    assert cfg.model.input_dim == 39 and cfg.model.jitter == 0.12 and cfg.model.decoder == "wavenet"
+    assert cfg.model.input_dim == 0  # from the input features (their meta.json), as the pipelines
+    assert cfg.model.jitter == 0.12 and cfg.model.decoder == "wavenet"
+
+
+def test_input_dim_comes_from_the_features_meta_json(corpus, tmp_path):
+    from speechunits.data.featdir import FeatureDir
+    from speechunits.models.checkpoint import load_model
+    from speechunits.train.trainer import Trainer
+
+    cfg = tiny_config("small", corpus, "model.input_dim=0", "train.max_steps=1", "data.crop_seconds=0.2")
+    assert cfg.model.input_dim == 0
+    resolved = resolve_input_dim(cfg)
+    assert resolved.model.input_dim == IN_DIM == FeatureDir(corpus.inputs).meta["feature_dim"]
+    assert to_dict(resolved) == {**to_dict(cfg), "model": {**to_dict(cfg.model), "input_dim": IN_DIM}}
+    assert resolve_input_dim(resolved) is resolved  # an explicit value is kept (TrainingData checks it)
+    # training resolves it: the saved config and the checkpoint hold the features' dimension
+    trainer = Trainer(cfg, tmp_path / "exp", device="cpu")
+    trainer.fit()
+    assert trainer.config.model.input_dim == IN_DIM
+    assert load_experiment_config(tmp_path / "exp" / "config.yaml").model.input_dim == IN_DIM
+    assert load_model(tmp_path / "exp").model.cfg.input_dim == IN_DIM
+
+
+def test_input_dim_mismatch_and_unrecorded_dimension_are_errors(corpus, tmp_path):
+    from speechunits.train.trainer import Trainer
+
+    cfg = tiny_config("small", corpus, "model.input_dim=7", "train.max_steps=1")
+    expect = r"features have 6 dims \(meta.json\), the model expects model.input_dim=7"
+    with pytest.raises(SpeechUnitsError, match=expect):
+        Trainer(cfg, tmp_path / "exp", device="cpu").fit()
+    meta = corpus.inputs / "meta.json"
+    meta.write_text(meta.read_text().replace('"feature_dim"', '"dims"'))
+    with pytest.raises(SpeechUnitsError, match="the features record no feature_dim"):
+        resolve_input_dim(tiny_config("small", corpus, "model.input_dim=0"))
 
 
 def test_learning_rate_schedule_hand_computed():

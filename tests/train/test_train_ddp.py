@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from speechunits.train.checkpoint import load_model
+from speechunits.models.checkpoint import load_model
 from speechunits.train.trainer import Trainer
 
 MORE = ("train.max_steps=4", "train.checkpoint_every=2", "train.eval_every=2", "data.batch_size=2")

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from speechunits.train.checkpoint import load_model
+from speechunits.models.checkpoint import load_model
 from speechunits.train.data import EpochSampler, TrainingData
 from speechunits.train.trainer import Trainer
 
@@ -25,9 +25,9 @@ def test_variant_trains_and_reloads(name, corpus, tmp_path):
     assert (tmp_path / name / "checkpoints" / "step-2.pt").is_file()
 
     loaded = load_model(tmp_path / name / "last.pt")
-    assert loaded.step == 2 and loaded.config.model == trainer.config.model
+    assert loaded.step == 2 and loaded.model.cfg == trainer.config.model
     model = trainer.model.eval()
-    data = TrainingData.from_config(cfg.data, loaded.config.model)
+    data = TrainingData.from_config(cfg.data, loaded.model.cfg)
     batch = data.train.batch(EpochSampler(len(data.train), 3, shuffle=False).epoch(0)[0])
     with torch.no_grad():
         ref = model(**batch.model_inputs())
