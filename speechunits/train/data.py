@@ -183,9 +183,16 @@ class _FrameTarget:
 
 
 class _LabelTarget(_FrameTarget):
-    """Integer labels (T,) of a unit store (e.g. `kmeans apply`'s codes/) for a cluster decoder."""
+    """Integer labels (T,) of a unit store (e.g. `kmeans apply`'s codes/) for a cluster decoder.
+    Labels at a coarser rate (`repeat` decoder positions per label, e.g. the k-means units
+    of a 50 Hz model tap for a 100 Hz decoder: a second masked-prediction iteration) are
+    repeated to the decoder's rate."""
 
     kind = "labels"
+
+    def __init__(self, source, cache: bool, repeat: int = 1):
+        super().__init__(source, cache)
+        self.repeat = int(repeat)
 
     def _convert(self, utt: str, array) -> np.ndarray:
         x = np.asarray(array)
@@ -196,7 +203,8 @@ class _LabelTarget(_FrameTarget):
                 f"utterance {utt}: the target must be integer labels of shape (T,) (unit ids, e.g. the codes/ "
                 f"of `speechunits kmeans apply`), found {x.dtype} {tuple(x.shape)}"
             )
-        return x.astype(np.int64, copy=False)
+        x = x.astype(np.int64, copy=False)
+        return np.repeat(x, self.repeat) if self.repeat > 1 else x
 
 
 # ----------------------------------------------------------------------------- crop sets
@@ -522,14 +530,20 @@ def _frame_target(path: str, model_cfg, key: str, cache: bool, kind: str = "fram
     want = float(model_cfg.decoder_cfg.get("frame_shift", model_cfg.input_frame_shift))
     if shift is None:
         raise SpeechUnitsError(f"{path}: no frame shift recorded (a 'frame_shift' file or meta.json)")
-    if not _same_shift(shift, want):
-        raise SpeechUnitsError(f"{path}: target frames at {shift:g} s, the decoder expects {want:g} s (decoder_cfg.frame_shift)")
+    repeat = 1
+    if kind == "labels" and shift > want and _same_shift(shift / round(shift / want), want):
+        repeat = int(round(shift / want))  # coarser labels: each covers `repeat` decoder positions
+    elif not _same_shift(shift, want):
+        raise SpeechUnitsError(
+            f"{path}: target frames at {shift:g} s, the decoder expects {want:g} s (decoder_cfg.frame_shift)"
+            + ("; labels may also come at a whole multiple of it" if kind == "labels" else "")
+        )
     dim = source.meta.get("feature_dim") if isinstance(source, FeatureDir) else None
     out_dim = model_cfg.decoder_cfg.get("out_dim")
     if dim is not None and out_dim is not None and int(dim) != int(out_dim):
         raise SpeechUnitsError(f"{path}: target features have {dim} dims, the decoder predicts decoder_cfg.out_dim={out_dim}")
-    target = _LabelTarget(source, cache) if kind == "labels" else _FrameTarget(source, cache)
-    return target, _hop(model_cfg.input_frame_shift, 1.0 / shift, "the target frame rate")
+    target = _LabelTarget(source, cache, repeat) if kind == "labels" else _FrameTarget(source, cache)
+    return target, _hop(model_cfg.input_frame_shift, 1.0 / (shift / repeat), "the target frame rate")
 
 
 def _usable(utts, inputs, target, stride: int, summary: DataSummary) -> tuple[list[str], dict[str, int]]:

@@ -124,3 +124,32 @@ def test_mismatched_data_is_refused(corpus, tmp_path):
     data = _data(tiny_config("wavenet-small", corpus, "data.dev_fraction=0", "data.crop_seconds=5"))
     with pytest.raises(SpeechUnitsError, match=f"utterance {utt}: the target has"):
         data.train.batch(EpochSampler(len(data.train), 8, shuffle=False).epoch(0)[0])
+
+
+def test_coarser_labels_are_repeated_to_the_decoder_rate(tmp_path):
+    # a second masked-prediction iteration: labels of a 50 Hz tap (label j = frame j of the
+    # coarse store) for the 100 Hz cluster decoder; decoder position i gets label i // 2
+    corpus = make_corpus(tmp_path / "c")
+    coarse = FeatureDir(tmp_path / "coarse")
+    for utt, T in corpus.frames.items():
+        coarse.save(utt, np.arange((T + 1) // 2, dtype=np.int64))
+    coarse.write_meta(frame_shift=0.02)
+    cfg = tiny_config("masked", corpus, "data.dev_fraction=0", f"data.target_feats={coarse.path}")
+    data = _data(cfg)
+    sampler = EpochSampler(len(data.train), 3, seed=1)
+    checked = 0
+    for plan in sampler.epoch(0):
+        batch = data.train.batch(plan)
+        for b, start in enumerate(batch.starts):
+            n = int(batch.target_lengths[b])
+            assert batch.target[b, :n].tolist() == [(start + i) // 2 for i in range(n)]
+            checked += 1
+    assert checked == len(data.train)
+
+    # a rate that is not a whole multiple of the decoder's is refused, naming both
+    odd = FeatureDir(tmp_path / "odd")
+    for utt, T in corpus.frames.items():
+        odd.save(utt, np.zeros(T, dtype=np.int64))
+    odd.write_meta(frame_shift=0.015)
+    with pytest.raises(SpeechUnitsError, match=r"0\.015 s.*0\.01 s.*whole multiple"):
+        _data(tiny_config("masked", corpus, f"data.target_feats={odd.path}"))
