@@ -29,7 +29,11 @@ output), which is exactly the zero padding a lone utterance would get.
 
 `norm: layer` puts a LayerNorm over the channels between each convolution and its
 activation (a deep dilated stack trained from scratch needs it; the paper's
-9-layer stack does not).
+9-layer stack does not). `norm: instance` normalises each channel over the valid
+frames of its utterance instead (mean 0, variance 1, then a learned scale and
+shift per channel): what stays constant through an utterance, as much of the
+speaker's voice does, is taken out at every layer (the content encoders of
+one-shot voice conversion use it for that).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ PAPER_LAYERS = ("k3", "k3", "k4s2", "k3", "k3", "k1", "k1", "k1", "k1")
 WAVEFORM_FRONT = ("k8s4", "k8s4", "k10s10")
 
 _LAYER_RE = re.compile(r"^k(\d+)(?:d(\d+))?(?:s(\d+))?$")
-NORMS = ("none", "layer")
+NORMS = ("none", "layer", "instance")
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class EncoderConfig:
     layers: tuple[str, ...] = PAPER_LAYERS
     residual: bool = True
     activation: str = "relu"  # "relu" or "gelu"
-    norm: str = "none"  # "none" or "layer": LayerNorm over channels before each activation
+    norm: str = "none"  # "none", "layer" (over channels) or "instance" (over time): before each activation
 
     def __post_init__(self):
         self.layers = tuple(self.layers)
@@ -147,7 +151,7 @@ class _ConvLayer(nn.Module):
         super().__init__()
         self.spec = spec
         self.conv = nn.Conv1d(in_ch, out_ch, spec.kernel, stride=spec.stride, dilation=spec.dilation)
-        self.norm = nn.LayerNorm(out_ch) if norm == "layer" else None
+        self.norm = {"layer": nn.LayerNorm, "instance": _InstanceNorm}.get(norm, lambda c: None)(out_ch)
         self.residual = residual and spec.stride == 1 and in_ch == out_ch
         self.act = nn.ReLU(inplace=True) if act == "relu" else nn.GELU()
 
@@ -163,13 +167,34 @@ class _ConvLayer(nn.Module):
             dilation=(1, self.spec.dilation),
         )
         y = y.squeeze(2).transpose(1, 2)  # (B, ceil(T / s), C_out)
-        if self.norm is not None:
+        new_lengths = torch.div(lengths + s - 1, s, rounding_mode="floor")
+        if isinstance(self.norm, _InstanceNorm):
+            y = self.norm(y, new_lengths)
+        elif self.norm is not None:
             y = self.norm(y)
         y = self.act(y)  # contiguous
         if self.residual:  # in place when no graph is recorded (autograd needs the activation's output)
             y = y.add_(x) if not torch.is_grad_enabled() else y + x
-        new_lengths = torch.div(lengths + s - 1, s, rounding_mode="floor")
         return y, new_lengths
+
+
+class _InstanceNorm(nn.Module):
+    """Each channel normalised over the valid frames of its utterance, then scaled and shifted."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, y: Tensor, lengths: Tensor) -> Tensor:
+        """y: (B, T, C), lengths: (B,) valid frames -> (B, T, C); padding frames are left
+        to the caller's zeroing."""
+        mask = (torch.arange(y.shape[1], device=y.device)[None, :] < lengths[:, None]).unsqueeze(-1).to(y.dtype)
+        count = lengths.clamp(min=1).to(y.dtype)[:, None]
+        mean = (y * mask).sum(1) / count  # (B, C)
+        var = (((y - mean[:, None]) * mask) ** 2).sum(1) / count
+        return (y - mean[:, None]) * torch.rsqrt(var[:, None] + self.eps) * self.weight + self.bias
 
 
 class Encoder(nn.Module):

@@ -149,22 +149,30 @@ def _reference_encoder(enc, x, lengths):
         t_out = -(-T // s)
         right = (t_out - 1) * s + e - T - left
         y = F.conv1d(F.pad(h, (left, right)), layer.conv.weight, layer.conv.bias, stride=s, dilation=d)
-        if layer.norm is not None:
+        lengths = -(-lengths // s)
+        if isinstance(layer.norm, torch.nn.LayerNorm):
             y = F.layer_norm(y.transpose(1, 2), (y.shape[1],), layer.norm.weight, layer.norm.bias).transpose(1, 2)
+        elif layer.norm is not None:  # instance norm: each utterance alone, over its valid frames
+            rows = []
+            for b, n in enumerate(lengths.tolist()):
+                valid = y[b, :, :n]  # (C, n); statistics as torch.var(unbiased=False)
+                z = (valid - valid.mean(1, keepdim=True)) / torch.sqrt(valid.var(1, unbiased=False, keepdim=True) + 1e-5)
+                rows.append(F.pad(z * layer.norm.weight[:, None] + layer.norm.bias[:, None], (0, y.shape[-1] - n)))
+            y = torch.stack(rows)
         y = torch.relu(y)
         if layer.residual:
             y = y + h
-        lengths = -(-lengths // s)
         h = zero(y, lengths)
     return h.transpose(1, 2), lengths
 
 
-@pytest.mark.parametrize("name,norm", [(n, "none") for n in STACKS] + [("dilated", "layer"), (2, "layer")])
+@pytest.mark.parametrize("name,norm", [(n, "none") for n in STACKS]
+                         + [("dilated", "layer"), (2, "layer"), ("dilated", "instance"), (2, "instance")])
 def test_matches_reference_conv1d_with_gradients(name, norm):
     """Values and input gradients equal the conv1d reference (the encoder runs its convolutions
     as channels-last conv2d on (B, T, C) activations)."""
     enc = make(STACKS[name], channels=16, input_dim=5, norm=norm)
-    if norm == "layer":  # not the identity LayerNorm of a fresh module
+    if norm != "none":  # not the identity scale and shift of a fresh module
         with torch.no_grad():
             for layer in enc.layers:
                 layer.norm.weight.uniform_(0.5, 1.5)
