@@ -72,8 +72,16 @@ def griffin_lim(
     momentum: float = 0.99,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Magnitudes (F, T) of a centred STFT -> a waveform (length,) whose STFT has them."""
+    """Magnitudes (F, T) of a centred STFT -> a waveform (length,) whose STFT has them.
+
+    A centred STFT reflect-pads n_fft // 2 samples on each side, which needs a signal
+    longer than that: a shorter one (a frame or two: one or two units) is made as a
+    longer signal with silent frames after it (zero magnitude) and cut to `length`."""
     win_length = window.shape[0]
+    if 0 < length <= n_fft // 2:
+        extra = (n_fft // 2 - length) // hop + 1  # frames to add: length + extra * hop > n_fft // 2
+        padded = torch.cat([magnitude, magnitude.new_zeros(magnitude.shape[0], extra)], dim=1)
+        return griffin_lim(padded, n_fft, hop, window, length + extra * hop, iterations, momentum, generator)[:length]
 
     def stft(x):
         return torch.stft(x, n_fft, hop, win_length, window, center=True, return_complex=True)
