@@ -81,6 +81,10 @@ class SyntheticConfig:
     min_sentences, max_sentences: sentences per utterance.
     relative_paths: wav.scp paths relative to the corpus folder (relocatable; readers
         then need base_dir=OUT) instead of absolute (Kaldi's habit).
+    train_only: synthesise only the training speakers (no data/test): each gets the
+        share it has in the full corpus of these minutes, the same utterances, so the
+        result is that corpus's train split (more speech in the training voices, e.g.
+        a unit LM's training set beside a smaller corpus of the same seed).
     nj: parallel processes (each its own espeak engine); does not change the output.
     """
 
@@ -101,6 +105,7 @@ class SyntheticConfig:
     min_sentences: int = 1
     max_sentences: int = 3
     relative_paths: bool = False
+    train_only: bool = False
     nj: int = 1
 
     def check(self) -> None:
@@ -336,8 +341,12 @@ def _worker_run(plan: UttPlan) -> UttResult:
 # ----------------------------------------------------------------------------- the corpus
 
 
-def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speaker], data_path: Path) -> list[UttResult]:
-    """Synthesise each speaker's utterance prefix whose duration is closest to its share of audio."""
+def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speaker], data_path: Path,
+                          skip: Sequence[str] = ()) -> list[UttResult]:
+    """Synthesise each speaker's utterance prefix whose duration is closest to its share of audio.
+
+    Speakers in ``skip`` get nothing (their share is not given to the others).
+    """
     target = cfg.minutes * 60.0 / cfg.speakers
     results: dict[str, list[UttResult]] = {s.id: [] for s in speakers}
     seconds_per_utt = _INITIAL_SECONDS_PER_UTT
@@ -350,6 +359,8 @@ def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speak
         while True:
             plans = []
             for i, s in enumerate(speakers):
+                if s.id in skip:
+                    continue
                 have = sum(r.num_samples for r in results[s.id]) / cfg.sample_rate
                 if have < target:
                     n_more = max(1, math.ceil((target - have) / seconds_per_utt))
@@ -368,6 +379,8 @@ def synthesize_utterances(cfg: SyntheticConfig, root: Path, speakers: list[Speak
 
     chosen: list[UttResult] = []
     for s in speakers:
+        if s.id in skip:
+            continue
         n = _prefix_closest_to(results[s.id], target, cfg.sample_rate)
         chosen += results[s.id][:n]
         for r in results[s.id][n:]:  # synthesised beyond the prefix: drop
@@ -398,7 +411,7 @@ def build_corpus(out: str | os.PathLike, cfg: SyntheticConfig) -> SyntheticCorpu
     variants = {variant_name(s.id): variant_text(s.base_variant) for s in speakers}
     with TemporaryDataDir(variants, dictionary_for(cfg.language)) as data_path:
         try:
-            utterances = synthesize_utterances(cfg, root, speakers, data_path)
+            utterances = synthesize_utterances(cfg, root, speakers, data_path, skip=test if cfg.train_only else ())
         finally:
             Espeak.get()  # back to the packaged data: the temporary folder is about to go
     _remove_stale_audio(root, {u.audio_path for u in utterances})
@@ -467,7 +480,7 @@ def write_data_dirs(corpus: SyntheticCorpus, cfg: SyntheticConfig) -> None:
     splits = {"all": all_dir}
     test = set(corpus.test_speakers)
     splits["train"] = all_dir.subset(u.utt for u in corpus.utterances if u.speaker not in test)
-    if test:
+    if any(u.speaker in test for u in corpus.utterances):
         splits["test"] = all_dir.subset(u.utt for u in corpus.utterances if u.speaker in test)
     for name, dd in splits.items():
         folder = root / "data" / name

@@ -137,6 +137,22 @@ def test_different_seed_gives_a_different_corpus(corpus, tmp_path):
     assert shared and all(a[k] != b[k] for k in shared)
 
 
+def test_train_only_is_the_full_corpus_train_split(corpus, tmp_path):
+    """train_only: the training speakers' utterances of the full corpus of the same config,
+    byte for byte (same per-speaker share), and no test speakers' audio nor data/test."""
+    only = build_corpus(tmp_path / "only", SyntheticConfig(**CFG, train_only=True))
+    full, part = files_of(corpus.root), files_of(only.root)
+    test = set(corpus.test_speakers)
+    assert only.test_speakers == corpus.test_speakers and test
+    wavs = {k for k in full if k.endswith(".wav") and k.split("/")[1] not in test}
+    assert wavs and {k for k in part if k.endswith(".wav")} == wavs
+    assert all(part[k] == full[k] for k in wavs)
+    for name in ("wav.scp", "text", "utt2spk", "alignments.ctm"):
+        assert part[f"data/train/{name}"] == full[f"data/train/{name}"]
+    assert part["data/all/text"] == full["data/train/text"]
+    assert not (only.root / "data" / "test").exists()
+
+
 def test_absolute_paths_by_default(tmp_path):
     c = build_corpus(tmp_path / "abs", SyntheticConfig(minutes=0.05, speakers=2, test_speakers=1, seed=1))
     dd = DataDir.read(c.root / "data" / "all")
