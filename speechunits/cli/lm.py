@@ -299,6 +299,9 @@ class Eval:
         p.add_argument("--extractor", help="model (checkpoint or experiment dir) whose units the LM was trained on")
         p.add_argument("--units", nargs="+", default=[], metavar="TASK=UNITS", help="pre-extracted units per task")
         p.add_argument("--split", default="dev", help="set split (default: %(default)s)")
+        p.add_argument("--score", choices=("sum", "mean"), default="sum",
+                       help="an item's score: its log-probability (sum over its units and the end, ZeroSpeech "
+                            "2021's) or that per token (mean: no bias for fewer units) (default: %(default)s)")
         p.add_argument("--device", default="cpu")
 
     def run(self, args) -> int:
@@ -322,7 +325,7 @@ class Eval:
         scorer = load_scorer(args.lm, device=args.device)
         out = Path(args.out)
         result = {"kind": "spoken-lm", "lm": str(args.lm), "model": scorer.name, "sets": str(args.sets),
-                  "split": args.split, "extractor": args.extractor, "tasks": {}}
+                  "split": args.split, "extractor": args.extractor, "score": args.score, "tasks": {}}
         for task, folder in tasks.items():
             rows = read_gold(folder / "gold.csv")
             if task in given:
@@ -331,7 +334,8 @@ class Eval:
                 units = extract_task_units(args.extractor, folder, rows, out / f"{task}_{args.split}", args.device)
             else:
                 raise SpeechUnitsError(f"{task}: give --extractor MODEL or --units {task}=UNITS")
-            scores = {s.utt: s.logprob for s in scorer.score(units)}
+            scores = {s.utt: s.logprob / max(1, s.tokens) if args.score == "mean" else s.logprob
+                      for s in scorer.score(units)}
             pairs = score_pairs(rows, scores, where=str(folder / "gold.csv"))
             write_lines(out / task / f"{args.split}.txt", [f"{u} {scores[u]:.6f}" for u in sorted(scores)])
             by = ("voice", "subtype") if task == "syntactic" else ("voice",)

@@ -95,6 +95,36 @@ def test_eval_cli_with_given_units(tmp_path, capsys):
     assert "100.0 % of 6 pairs" in capsys.readouterr().out
 
 
+def test_eval_cli_sum_or_mean_log_probability(tmp_path):
+    """--score mean divides each item's log-probability by its tokens (units + end): a
+    longer item is no longer penalised for its length alone. References by hand from the
+    n-gram's token log-probabilities."""
+    from speechunits.cli import main
+    from speechunits.lm.ngram import NgramLM
+
+    lm = NgramLM.fit([[1, 2, 3, 3, 3, 3], [1, 2, 3, 3, 3, 3], [2]], order=2, vocab_size=4)
+    lm.save(tmp_path / "ng.json")
+    good, bad = [1, 2, 3, 3, 3, 3], [1, 2]  # the longer one has the higher per-token probability
+    rows = [{"id": 0, "filename": "v-0-1", "voice": "v", "correct": 1, "subtype": ""},
+            {"id": 0, "filename": "v-0-0", "voice": "v", "correct": 0, "subtype": ""}]
+    (tmp_path / "sets" / "lexical" / "dev").mkdir(parents=True)
+    _gold(tmp_path / "sets" / "lexical" / "dev" / "gold.csv", rows)
+    write_units(tmp_path / "units", {n: UnitSequence(n, np.array(u), np.ones(len(u), dtype=np.int64), 0.02)
+                                     for n, u in (("v-0-1", good), ("v-0-0", bad))})
+    lp_good, lp_bad = lm.logprobs(good), lm.logprobs(bad)
+    assert lp_good.sum() < lp_bad.sum() and lp_good.mean() > lp_bad.mean()
+    for how, want in (("sum", 0.0), ("mean", 1.0)):
+        out = tmp_path / how
+        assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(out),
+                     "--units", f"lexical={tmp_path / 'units'}", "--score", how]) == 0
+        res = json.loads((out / "spoken_lm.json").read_text())
+        assert res["score"] == how and res["tasks"]["lexical"]["accuracy"] == want
+        lines = dict(line.split() for line in (out / "lexical" / "dev.txt").read_text().splitlines())
+        ref = {"v-0-1": lp_good, "v-0-0": lp_bad}
+        for name, lp in ref.items():
+            assert float(lines[name]) == pytest.approx(lp.sum() if how == "sum" else lp.mean(), abs=1e-6)
+
+
 def test_make_sets_tiny(tmp_path):
     pytest.importorskip("espeakng_loader")
     from speechunits.lm.spoken_metrics import find_tasks
