@@ -6,8 +6,8 @@
 Everything the engine gives the autoencoder holds here too: EXP/config.yaml,
 command.txt, metrics.jsonl, last.pt / best.pt / checkpoints/step-N.pt (loaded with
 torch.load(weights_only=True)), exact resume, DDP under torchrun. What differs is
-the data (unit files, speechunits/lm/data.py), the model (UNIT_LMS) and the
-evaluation: dev NLL per token, perplexity (`ppl`) and, with the duration channel,
+the data (unit files, speechunits/lm/data.py), the model (UNIT_LMS; a transformer's
+max_len is cut to data.crop_tokens, the positions it trains) and the evaluation: dev NLL per token, perplexity (`ppl`) and, with the duration channel,
 the duration NLL; best.pt is the lowest dev loss.
 """
 
@@ -29,13 +29,26 @@ from speechunits.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LMTrainer"]
+__all__ = ["LMTrainer", "context_of_crops"]
+
+
+def context_of_crops(cfg):
+    """A transformer trained on crops of data.crop_tokens never trains the learned positions
+    past them, and scoring or sampling there reads untrained embeddings (held-out perplexity
+    of utterances longer than the crops came out worse than a 3-gram's): its max_len, the
+    context, is cut to the crop (longer sequences are then scored in sliding windows)."""
+    if cfg.model.kind != "transformer" or cfg.data.crop_tokens >= cfg.model.max_len:
+        return cfg
+    log.info("model.max_len %d -> %d: positions past the training crops (data.crop_tokens) are never trained",
+             cfg.model.max_len, cfg.data.crop_tokens)
+    return lm_config_from_dict(to_dict(cfg), [f"model.max_len={cfg.data.crop_tokens}"])
 
 
 class LMTrainer(Trainer):
     """Trainer with LM data, model and evaluation (same constructor as Trainer)."""
 
     def _load_data(self) -> LMData:
+        self.config = context_of_crops(self.config)
         self._lm_data = LMData.from_config(self.config.data, self.config.model, seed=self.config.train.seed)
         return self._lm_data
 

@@ -12,7 +12,7 @@ from speechunits.lm.checkpoint import load_lm
 from speechunits.lm.config import lm_config_from_dict
 from speechunits.lm.sample import SampleOptions, continue_units, sample_tokens, sample_units
 from speechunits.lm.scoring import NeuralScorer, perplexity
-from speechunits.lm.trainer import LMTrainer
+from speechunits.lm.trainer import LMTrainer, context_of_crops
 from speechunits.train.checkpoint import load_checkpoint
 from speechunits.train.trainer import Callback
 from speechunits.units.formats import UnitSequence, read_units, write_units
@@ -75,6 +75,24 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, unit_dir):
         assert torch.equal(v, ref[k]), k
     lines = [json.loads(x) for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if x["split"] == "dev"] == [4, 8, 12]
+
+
+def test_transformer_context_is_the_training_crop(tmp_path, unit_dir):
+    """Crops of 6 tokens train positions 0-5 only: max_len is cut to 6 (the position table
+    too), an utterance longer than that is scored in windows, each token once; an LSTM and a
+    transformer whose crops reach max_len keep it."""
+    cfg = _cfg(unit_dir, "data.crop_tokens=6", "train.max_steps=3", "train.eval_every=3")
+    LMTrainer(cfg, tmp_path / "cut", device="cpu").fit()
+    lm = load_lm(tmp_path / "cut")
+    assert lm.config.model.max_len == 6 and lm.model.pos.weight.shape[0] == 6 and lm.model.max_context == 6
+    seqs = read_units(unit_dir)
+    long = max(seqs.values(), key=lambda s: s.units.size)
+    assert long.units.size + 1 > 6
+    score = NeuralScorer(lm).score({long.utt: long})[0]
+    assert score.tokens == long.units.size + 1 and np.isfinite(score.logprob)
+    for kind, crop, want in (("lstm", 6, 64), ("transformer", 64, 64), ("transformer", 100, 64)):
+        c = context_of_crops(_cfg(unit_dir, f"model.kind={kind}", f"data.crop_tokens={crop}"))
+        assert c.model.max_len == want
 
 
 def test_cli_train_score_sample_resynth_ready(tmp_path, unit_dir, capsys):
