@@ -9,15 +9,19 @@
 `--exp` is an autoencoder experiment after the synthetic recipe's stage 9 (EXP/units_train,
 EXP/units_test, EXP/lm/{transformer,ngram.json,spoken/}).
 
-perplexity: the recipe's transformer LM and n-gram LMs of orders 1-5 (interpolated
-Kneser-Ney, fitted here on the same training units) on the test speakers' units.
+perplexity: the recipe's transformer LM (or --lm) and n-gram LMs of orders 1-5
+(interpolated Kneser-Ney, fitted here on the transformer's own training units: EXP/units_train,
+or EXP/units_lm_train after --lm-minutes) on the test speakers' units (or --test-units).
 
 spoken: spot-the-word and grammaticality accuracy of the transformer and the 4-gram
 from the recipe's evaluations, with 95 % intervals, p-values against chance and a
 paired sign test transformer vs n-gram (pairs one gets right and the other wrong).
 With --kmeans the same for k-means units (K=64, like the codebook) on the MFCC
 features: `speechunits kmeans fit/apply`, features of the sets' audio, a transformer
-LM (pipelines/lm/unit-lm.yaml) and a 4-gram trained on them, all through the CLI.
+LM (--lm-config, default pipelines/lm/unit-lm.yaml) and a 4-gram trained on them, all
+through the CLI, with their held-out perplexity beside n-grams of orders 1-5. The LMs
+train on the k-means units of the corpus's train split, or of --lm-data (the recipe's
+--lm-minutes corpus, data/lm_train/data/train); --score mean scores items per token.
 
 speed: units per second sampling with the KV cache (or the LSTM state) against
 recomputing the prefix at every step, one thread, best of 3, fixed-length
@@ -48,25 +52,34 @@ def speechunits(*args: str) -> None:
     subprocess.run([exe, *args], check=True)
 
 
-def perplexity(args) -> None:
+def _ppl_table(label: str, neural_path: Path, test_path: Path, fallback_train: Path) -> None:
+    """Held-out perplexity of a transformer LM and of n-grams of orders 1-5 fitted on the
+    transformer's own training units (its config's data.train_units)."""
     from speechunits.lm.ngram import NgramLM
     from speechunits.lm.scoring import load_scorer, perplexity as ppl
     from speechunits.units.formats import read_units
 
-    exp = Path(args.exp)
-    train, test = read_units(exp / "units_train"), read_units(exp / "units_test")
-    rows = []
-    neural = load_scorer(exp / "lm" / "transformer")
+    neural = load_scorer(neural_path)
+    train_path = Path(neural.config.data.train_units or fallback_train)
+    if not train_path.exists():  # a path relative to where the LM was trained (the recipe's folder)
+        train_path = fallback_train.parent / train_path.name
+    train, test = read_units(train_path), read_units(test_path)
     vocab = neural.config.model.vocab_size
-    rows.append(("transformer (recipe)", ppl(neural.score(test))))
+    rows = [("transformer", ppl(neural.score(test)))]
     for order in range(1, 6):
         lm = NgramLM.fit(train.values(), order=order, vocab_size=vocab)
         rows.append((f"{order}-gram Kneser-Ney", ppl(lm.score(test))))
-    print(f"\nheld-out units: {len(test)} test utterances, {rows[0][1]['tokens']} tokens; "
-          f"{sum(s.units.size + 1 for s in train.values())} training tokens; {vocab} units")
+    print(f"\n{label}: held-out units: {len(test)} test utterances, {rows[0][1]['tokens']} tokens; "
+          f"{sum(s.units.size + 1 for s in train.values())} training tokens ({train_path}); {vocab} units")
     print(f"{'LM':<24} {'NLL nats':>9} {'perplexity':>11}")
     for name, r in rows:
         print(f"{name:<24} {r['nll']:>9.4f} {r['perplexity']:>11.3f}")
+
+
+def perplexity(args) -> None:
+    exp = Path(args.exp)
+    _ppl_table("learned units (VQ)", Path(args.lm) if args.lm else exp / "lm" / "transformer",
+               Path(args.test_units) if args.test_units else exp / "units_test", exp / "units_train")
 
 
 def _pairs(spoken_dir: Path, sets: Path, task: str) -> dict:
@@ -121,16 +134,26 @@ def spoken(args) -> None:
         if not (units / "units.jsonl").is_file():
             speechunits("kmeans", "apply", str(model), str(feats), str(units))
         given.append(f"{task}={units}")
+    lm_units = work / "units_train"
+    if args.lm_data:  # the LMs' training set: k-means units of other audio (the recipe's --lm-minutes corpus)
+        lm_units = work / "units_lm_train"
+        feats = work / "lm_train_mfcc"
+        if not (feats / "meta.json").is_file():
+            speechunits("features", args.lm_data, str(feats), "--type", "mfcc_dd", "--cmvn", "speaker")
+        if not (lm_units / "units.jsonl").is_file():
+            speechunits("kmeans", "apply", str(model), str(feats), str(lm_units))
     lm = work / "lm"
     if not (lm / "best.pt").is_file():
-        speechunits("lm", "train", str(work / "units_train"), str(lm), "--config", str(ROOT / "pipelines" / "lm" / "unit-lm.yaml"))
+        speechunits("lm", "train", str(lm_units), str(lm), "--config", args.lm_config, "model.vocab_size=64")
     if not (work / "ngram.json").is_file():
-        speechunits("lm", "ngram", str(work / "units_train"), str(work / "ngram.json"), "--order", "4")
+        speechunits("lm", "ngram", str(lm_units), str(work / "ngram.json"), "--order", "4", "--vocab-size", "64")
+    _ppl_table("k-means on MFCC (64)", lm, work / "units_test", lm_units)
+    spoken_dir = work / ("spoken" if args.score == "sum" else f"spoken_{args.score}")
     for name, path in (("transformer", lm), ("ngram", work / "ngram.json")):
-        speechunits("lm", "score", str(path), str(work / "units_test"))
-        if not (work / "spoken" / name / "spoken_lm.json").is_file():
-            speechunits("lm", "eval", str(path), str(sets), str(work / "spoken" / name), "--units", *given)
-    _report("k-means on MFCC (64)", work / "spoken" / "transformer", work / "spoken" / "ngram", sets)
+        if not (spoken_dir / name / "spoken_lm.json").is_file():
+            speechunits("lm", "eval", str(path), str(sets), str(spoken_dir / name), "--units", *given,
+                        "--score", args.score)
+    _report(f"k-means on MFCC (64), {args.score}", spoken_dir / "transformer", spoken_dir / "ngram", sets)
 
 
 def speed(args) -> None:
@@ -170,6 +193,8 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     a = sub.add_parser("perplexity")
     a.add_argument("--exp", default=str(ROOT / "egs/synthetic/exp/small"))
+    a.add_argument("--lm", help="transformer LM (default: EXP/lm/transformer)")
+    a.add_argument("--test-units", help="held-out units (default: EXP/units_test)")
     b = sub.add_parser("spoken")
     b.add_argument("--exp", default=str(ROOT / "egs/synthetic/exp/small"))
     b.add_argument("--sets", default=str(ROOT / "egs/synthetic/data/spoken_lm"))
@@ -177,6 +202,11 @@ def main() -> None:
     b.add_argument("--feats", default=str(ROOT / "egs/synthetic/feats/mfcc_dd"))
     b.add_argument("--corpus", default=str(ROOT / "egs/synthetic/data/synthetic"))
     b.add_argument("--workdir", default="/tmp/lm-kmeans")
+    b.add_argument("--lm-data", help="data dir whose k-means units train the LMs (default: the corpus's train split), "
+                   "e.g. egs/synthetic/data/lm_train/data/train of --lm-minutes")
+    b.add_argument("--lm-config", default=str(ROOT / "pipelines" / "lm" / "unit-lm.yaml"))
+    b.add_argument("--score", choices=("sum", "mean"), default="sum",
+                   help="k-means: lm eval --score (an item's log-probability, or per token)")
     c = sub.add_parser("speed")
     c.add_argument("--exp")
     c.add_argument("--tokens", type=int, default=400)

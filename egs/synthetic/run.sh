@@ -21,7 +21,11 @@
 #      committed egs/synthetic/RESULTS.md (key figures of this run vs the committed ones)
 #   9  unit language model: train units, a transformer LM and a 4-gram baseline, perplexity on the
 #      test units, spot-the-word and grammaticality sets (lm make-sets) and their accuracy, sampled and
-#      continued utterances resynthesized, snippets of the most used units; the report again
+#      continued utterances resynthesized, snippets of the most used units; the report again.
+#      --lm-minutes M: the LMs train instead on M minutes of speech in the training voices (a
+#      train-only synthetic corpus of the same seed and voices, $out/data/lm_train, whose first
+#      utterances are the training split's), units by the model, and --lm-config (default
+#      pipelines/lm/unit-lm-large.yaml then)
 #
 # ABX: triphone items with context within, phone items with any context; within and
 # across speakers. Outputs: $out/data, $out/feats, $out/exp/{mfcc,small}, $out/exp/RESULTS.md
@@ -44,7 +48,9 @@ train_config=../../pipelines/small.yaml  # model recipe
 train_overrides=""   # extra key=value overrides for training, e.g. "train.max_steps=200"
 device=cpu           # torch device for training and extraction
 n_resynth=3          # utterances to resynthesize
-lm_overrides=""      # extra key=value overrides of the unit LM (pipelines/lm/unit-lm.yaml), e.g. "train.max_steps=2000"
+lm_overrides=""      # extra key=value overrides of the unit LM (its --lm-config), e.g. "train.max_steps=2000"
+lm_minutes=0         # minutes of speech in the training voices for the unit LMs (0: the training split's units)
+lm_config=""         # unit-LM config (default: pipelines/lm/unit-lm.yaml, unit-lm-large.yaml with --lm-minutes)
 n_lm_samples=3       # unit-LM samples from scratch, and continued test utterances, to resynthesize
 lm_words=100         # spot-the-word pairs per voice (lm make-sets)
 lm_pairs=40          # grammaticality pairs per subtype and voice (3 subtypes)
@@ -139,6 +145,24 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   voice=$(head -n 1 $corpus/data/train/spk2utt | cut -d' ' -f1)
   log "stage 9: unit language model on the training speakers' units -> $lm"
   extract_units $model $corpus/data/train $model/units_train $nj extract_train --device $device
+  lm_units=$model/units_train
+  [ -n "$lm_config" ] || lm_config=../../pipelines/lm/unit-lm.yaml
+  if [ "$lm_minutes" != 0 ]; then
+    lm_corpus=$out/data/lm_train
+    [ "$lm_config" = ../../pipelines/lm/unit-lm.yaml ] && lm_config=../../pipelines/lm/unit-lm-large.yaml
+    if [ -f $lm_corpus/corpus.json ]; then
+      log "LM training corpus exists in $lm_corpus, skipping"
+    else
+      # the training speakers' share of a full corpus of these minutes: M minutes in all
+      full_minutes=$(python -c "import sys; m, s, t = map(float, sys.argv[1:]); print(m * s / (s - t))" \
+        $lm_minutes $speakers $test_speakers)
+      log "generating $lm_minutes minutes of speech in the training voices in $lm_corpus"
+      $cmd $exp/log/prepare_lm.log speechunits prepare synthetic $lm_corpus train_only=true --minutes $full_minutes \
+        --seed $seed --speakers $speakers --test-speakers $test_speakers --nj $nj
+    fi
+    extract_units $model $lm_corpus/data/train $model/units_lm_train $nj extract_lm_train --device $device
+    lm_units=$model/units_lm_train
+  fi
   # the LM's vocabulary is the codebook (units unseen in training still get a probability)
   codebook=$(python -c "import sys, yaml; m = yaml.safe_load(open(sys.argv[1]))['model']
 print(((m.get('bottleneck_cfg') or {}).get('codebook') or {}).get('size') or 0)" $model/config.yaml)
@@ -146,10 +170,10 @@ print(((m.get('bottleneck_cfg') or {}).get('codebook') or {}).get('size') or 0)"
     log "$lm/transformer finished training, skipping"
   else
     # shellcheck disable=SC2086
-    $cmd $exp/log/lm_train.log speechunits lm train $model/units_train $lm/transformer \
-      --config ../../pipelines/lm/unit-lm.yaml model.vocab_size=$codebook --device $device $lm_overrides
+    $cmd $exp/log/lm_train.log speechunits lm train $lm_units $lm/transformer \
+      --config $lm_config model.vocab_size=$codebook --device $device $lm_overrides
   fi
-  [ -f $lm/ngram.json ] || $cmd $exp/log/lm_ngram.log speechunits lm ngram $model/units_train $lm/ngram.json --order 4 \
+  [ -f $lm/ngram.json ] || $cmd $exp/log/lm_ngram.log speechunits lm ngram $lm_units $lm/ngram.json --order 4 \
     --vocab-size $codebook
   for m in transformer ngram; do
     path=$lm/$m; [ $m = ngram ] && path=$lm/ngram.json

@@ -96,3 +96,30 @@ def test_rerun_skips_finished_stages(recipe):
     assert "complete in" in result.stderr
     assert "finished training, skipping" in result.stderr
     assert "exists, skipping" in result.stderr  # ABX
+
+
+def test_lm_on_more_speech_in_the_training_voices(recipe):
+    """--lm-minutes: the LMs train on a train-only corpus of the same seed and voices
+    (its first utterances are the recipe's training split), with unit-lm-large.yaml."""
+    import shutil
+
+    import yaml
+
+    out, _ = recipe
+    model = out / "exp" / "small"
+    shutil.rmtree(model / "lm")
+    result = run(out, "--stage", "9", "--lm-minutes", "1.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lm_corpus = out / "data" / "lm_train"
+    info = json.loads((lm_corpus / "corpus.json").read_text())
+    assert info["config"]["train_only"] and not (lm_corpus / "data" / "test").exists()
+    train = (out / "data/synthetic/data/train/text").read_text().splitlines()
+    more = (lm_corpus / "data/train/text").read_text().splitlines()
+    assert len(more) > len(train) and set(train) <= set(more)
+    assert 1.2 < info["seconds"] / 60 < 1.8
+    lm_units = (model / "units_lm_train/units.txt").read_text().splitlines()
+    assert len(lm_units) == len(more)
+    cfg = yaml.safe_load((model / "lm/transformer/config.yaml").read_text())
+    assert cfg["data"]["train_units"].endswith("units_lm_train") and cfg["data"]["batch_size"] == 32
+    assert cfg["train"]["max_steps"] == 10  # --lm-overrides still apply
+    assert json.loads((model / "lm/scores/ngram_test.json").read_text())["perplexity"] > 1
