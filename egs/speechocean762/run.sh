@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # speechocean762: read English by Mandarin-L1 speakers (adults and children), with
 # phone alignments from pocketsphinx forced alignment. Trains the masked-prediction
-# model (pipelines/masked.yaml) and small autoencoders, and compares their dense
-# features and units with MFCC and with k-means on MFCC.
+# models (pipelines/masked.yaml: a first iteration on MFCC k-means labels, a second on
+# the first's) and small autoencoders, and compares their dense features and units with
+# MFCC and with k-means on MFCC.
 #
 #   bash egs/speechocean762/run.sh                           # the shared train split, CPU settings
-#   bash egs/speechocean762/run.sh --stage 4 --models "masked vq"
+#   bash egs/speechocean762/run.sh --stage 4 --models "masked masked-it2 vq"
 #   bash egs/speechocean762/run.sh --corpus ~/corpora/speechocean762 --device cuda
 #   bash egs/speechocean762/run.sh --help                    # every option with its value
 #
@@ -20,7 +21,8 @@
 #      (conf/train_cpu.conf; conf/train_gpu.conf for --device cuda) into $exp/<model>/
 #      (config.yaml, command.txt, metrics.jsonl, best.pt, last.pt). Models with the cluster
 #      decoder (masked prediction) first get their targets: k-means (--target-k) on the
-#      training MFCCs, applied to them ($exp/targets/)
+#      training MFCCs, applied to them ($exp/targets/); a second iteration (@targets=FIRST
+#      in conf/models.txt) predicts k-means labels of FIRST's tap ($exp/FIRST/targets/)
 #   3  units: k-means on MFCC with --unit-k clusters, fitted on train, applied to dev
 #      ($exp/kmeans-mfcc/units/dev, the units baseline); then dev units of each model's
 #      best.pt in $exp/<model>/units/dev/ with dense/ (the model's tap: @tap= in
@@ -57,7 +59,7 @@ max_utts_per_speaker=0  # only the first N utterances of each speaker (0: all)
 seed=0               # seed of the dev split
 input_type=fbank     # model input features: fbank (80) or mfcc_dd (39)
 cmvn=speaker         # CMVN of the features (speaker, utterance, none)
-models="masked vq"   # models to train, by name in conf/models.txt (pcvq, ae, vq-nojitter: see there)
+models="masked masked-it2 vq"  # models to train, in order, by name in conf/models.txt (masked-it2 predicts masked's labels)
 train_config=../../pipelines/small.yaml  # base pipeline that conf/models.txt modifies
 train_opts=          # training settings file (empty: conf/train_cpu.conf, or conf/train_gpu.conf on cuda)
 train_overrides=     # more key=value overrides for every model, e.g. "train.max_steps=500"
@@ -100,7 +102,31 @@ fi
 
 # uses_targets MODEL: true when MODEL's pipeline predicts k-means labels (the cluster decoder)
 uses_targets() {
-  grep -q '^ *decoder: *cluster' "$(model_setting conf/models.txt $1 config $train_config)"
+  if model_overrides conf/models.txt $1 | tr ' ' '\n' | grep -q '^model\.decoder='; then
+    model_overrides conf/models.txt $1 | tr ' ' '\n' | grep -qx 'model\.decoder=cluster'
+  else
+    grep -q '^ *decoder: *cluster' "$(model_setting conf/models.txt $1 config $train_config)"
+  fi
+}
+
+# model_targets MODEL: the labels a second masked-prediction iteration predicts: k-means
+# (--target-k) on MODEL's tap over the training data, in $exp/MODEL/targets/ (MODEL must
+# have finished training: list it before the models that name it in @targets=).
+model_targets() {
+  local first=$1 mtap
+  mtap=$(model_setting conf/models.txt $first tap $tap)
+  [ -f $exp/$first/targets/train/units.jsonl ] && return 0
+  if ! train_finished $exp/$first; then
+    log "stage 2: $first must be trained before the models that predict its k-means labels (@targets=$first)"
+    return 1
+  fi
+  log "stage 2: targets from $first: k-means (K=$target_k) on its $mtap tap -> $exp/$first/targets"
+  extract_units $exp/$first $data/data/train $exp/$first/units/train $nj extract.$first.train --tap $mtap --device $device \
+    || return 1
+  $cmd $exp/log/targets.$first.fit.log speechunits kmeans fit $exp/$first/units/train/dense $exp/$first/targets/kmeans.pt \
+    --k $target_k --seed $seed --device $device || return 1
+  $cmd $exp/log/targets.$first.apply.log speechunits kmeans apply $exp/$first/targets/kmeans.pt \
+    $exp/$first/units/train/dense $exp/$first/targets/train --device $device
 }
 
 # has_codes EXP: true when the trained model in EXP has a discrete bottleneck (codes of its own)
@@ -124,9 +150,16 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   done
   log "stage 2: training ${models} ($train_opts ${train_overrides:+and $train_overrides})"
   train_one() {
-    local config target=$feats/train/fbank classes=()
+    local config target=$feats/train/fbank classes=() first
     config=$(model_setting conf/models.txt $1 config $train_config)
-    if uses_targets $1; then target=$exp/targets/train/codes; classes=(model.decoder_cfg.num_classes=$target_k); fi
+    if uses_targets $1; then
+      target=$exp/targets/train/codes; classes=(model.decoder_cfg.num_classes=$target_k)
+      first=$(model_setting conf/models.txt $1 targets "")
+      if [ -n "$first" ]; then  # a second iteration: labels from k-means on the first model's tap
+        model_targets $first || return 1
+        target=$exp/$first/targets/train/codes
+      fi
+    fi
     # shellcheck disable=SC2046,SC2086
     train_model $exp/$1 $exp/log/train.$1.log $config --device $device \
       data.train_dir=$data/data/train data.input_feats=$feats/train/$input_type \

@@ -100,12 +100,13 @@ TINY_MASKED = " ".join([
 
 
 def test_masked_model_targets_units_and_quality_table(so_run):
-    """The masked-prediction model: k-means targets on the training MFCCs, training on them,
-    units from k-means on its encoder tap (extract --kmeans), the k-means-on-MFCC baseline
-    at the same K, and the quality table in the summary."""
+    """The masked-prediction models: k-means targets on the training MFCCs, training on them,
+    a second iteration on k-means labels of the first model's projection, units from
+    k-means on their projection tap (extract --kmeans), the k-means-on-MFCC baseline at
+    the same K, and the quality table in the summary."""
     tmp, _, args, _ = so_run
     args = [a for a in args] + ["--target-k", "8", "--unit-k", "6"]
-    args[args.index("--models") + 1] = "masked"
+    args[args.index("--models") + 1] = "masked masked-it2"
     args[args.index("--train-overrides") + 1] = TINY_MASKED
     args[args.index("--exp") + 1] = str(tmp / "exp_masked")
     check_ok(run_recipe("speechocean762", "--stage", "2", "--stop-stage", "6", *args))
@@ -114,6 +115,13 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     config = (exp / "masked" / "config.yaml").read_text()
     assert "decoder: cluster" in config and "num_classes: 8" in config  # as many classes as target clusters
     assert (exp / "targets" / "train" / "codes").is_dir() and "targets/train/codes" in config
+    # the second iteration predicts k-means (--target-k) labels of masked's projection
+    it2 = (exp / "masked-it2" / "config.yaml").read_text()
+    assert "masked/targets/train/codes" in it2 and "num_classes: 8" in it2
+    targets = json.loads((exp / "masked" / "targets" / "train" / "kmeans.json").read_text())
+    assert targets["k"] == 8 and targets["features"].endswith("masked/units/train/dense")
+    train = DataDir.read(tmp / "data" / "data" / "train")
+    assert sorted(p.stem for p in (exp / "masked" / "targets" / "train" / "codes").glob("*.npy")) == train.utts
     extract = json.loads((exp / "masked" / "units" / "dev" / "extract.json").read_text())
     assert extract["tap"] == "projection" and extract["kmeans"]["k"] == 6
     assert sorted(p.stem for p in (exp / "masked" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
@@ -121,7 +129,7 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     for system, rep in (("kmeans-mfcc", "codes"), ("masked", "dense"), ("masked", "codes")):
         assert (exp / system / "abx" / f"{rep}.phone.across.json").is_file()
     results = (exp / "RESULTS.md").read_text()
-    assert "| kmeans-mfcc codes |" in results and "| masked codes |" in results
+    assert "| kmeans-mfcc codes |" in results and "| masked codes |" in results and "| masked-it2 codes |" in results
     assert "## Quality: learned against the baselines" in results
     assert "| masked units / k-means on MFCC (K=6) |" in results and "| masked dense / MFCC |" in results
 
