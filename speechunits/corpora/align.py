@@ -145,10 +145,6 @@ class UttAlignment:
     words: Segments
     duration: float
 
-    @property
-    def speech_phones(self) -> list[str]:
-        return [p for _, _, p in self.phones if p not in _SILENCE_LABELS]
-
 
 _SILENCE_LABELS = frozenset(_FILLERS.values())
 

@@ -43,10 +43,6 @@ class Tap:
     def detach(self) -> "Tap":
         return Tap(self.values.detach(), self.lengths, self.frame_shift)
 
-    def unpad(self) -> list[Tensor]:
-        """One (T_b, C) tensor per utterance."""
-        return [v[: int(n)] for v, n in zip(self.values, self.lengths)]
-
 
 def full_lengths(x: Tensor) -> Tensor:
     """Lengths (B,) for an unpadded batch x: (B, T, ...)."""

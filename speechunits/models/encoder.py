@@ -219,11 +219,6 @@ class Encoder(nn.Module):
         """Seconds between output frames."""
         return self.input_frame_shift * self.total_stride
 
-    def output_lengths(self, lengths: Tensor) -> Tensor:
-        for layer in self.layers:
-            lengths = torch.div(lengths + layer.spec.stride - 1, layer.spec.stride, rounding_mode="floor")
-        return lengths
-
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> EncoderOutput:
         """x: (B, T, F) frames (or (B, N) / (B, N, 1) waveform), lengths: (B,) -> (B, T', C).
 

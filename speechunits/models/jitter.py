@@ -17,19 +17,12 @@ At evaluation time (module in eval mode) the jitter is the identity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from speechunits.models.common import as_lengths
 
-__all__ = ["JitterConfig", "TimeJitter", "jitter_indices"]
-
-
-@dataclass
-class JitterConfig:
-    p: float = 0.12
+__all__ = ["TimeJitter", "jitter_indices"]
 
 
 def jitter_indices(lengths: Tensor, max_len: int, p: float, generator: torch.Generator | None = None) -> Tensor:
