@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from timing import best_of
 
+from speechunits.models.codebook import sq_distances
 from speechunits.models.segmentation import (
     dp_segment,
     estimate_lambda,
     greedy_segment,
     numba_available,
     segment_budget,
-    sq_distances,
 )
 
 FRAME_RATE = 50.0

@@ -73,12 +73,20 @@ class CodebookConfig:
 
 
 def sq_distances(x: Tensor, codes: Tensor) -> Tensor:
-    """x: (N, D), codes: (K, D) -> (N, K) squared euclidean distances (float32 or wider)."""
-    dtype = torch.promote_types(x.dtype, torch.float32)
+    """x: (..., D), codes: (K, D) -> (..., K) squared euclidean distances.
+
+    One matmul, ||x||^2 - 2 x.c + ||c||^2, in float32 or wider even under autocast
+    (a half-precision expansion loses the small distances to cancellation), clamped
+    at 0 (rounding can make the expansion slightly negative). The one distance of
+    the quantisers: nearest-code search here, the piecewise-constant segmentation
+    (`speechunits/models/segmentation.py` takes these as its d(t, k)).
+    """
+    dtype = torch.promote_types(torch.promote_types(x.dtype, codes.dtype), torch.float32)
     x, codes = x.to(dtype), codes.to(dtype)
+    flat = x.reshape(-1, x.shape[-1])
     with torch.autocast(device_type=x.device.type, enabled=False):
-        d = x.pow(2).sum(1, keepdim=True) - 2.0 * (x @ codes.t()) + codes.pow(2).sum(1)[None, :]
-    return d.clamp_min_(0.0)
+        d = flat.pow(2).sum(1, keepdim=True) - 2.0 * (flat @ codes.t()) + codes.pow(2).sum(1)[None, :]
+    return d.clamp_min_(0.0).reshape(*x.shape[:-1], codes.shape[0])
 
 
 def perplexity(counts: Tensor) -> Tensor:

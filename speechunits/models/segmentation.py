@@ -57,7 +57,6 @@ __all__ = [
     "Segmentation",
     "DPSegmentation",
     "GreedySegmentation",
-    "sq_distances",
     "dp_segment",
     "greedy_segment",
     "segment_budget",
@@ -114,23 +113,6 @@ class GreedySegmentation(Segmentation):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def sq_distances(x: Tensor, codebook: Tensor) -> Tensor:
-    """Squared euclidean distances, one matmul: ||x||^2 - 2 x.c + ||c||^2.
-
-    x: (..., D), codebook: (K, D) -> (..., K), clamped at 0 (rounding can make
-    the expansion slightly negative).
-    """
-    x2 = x.pow(2).sum(-1, keepdim=True)
-    c2 = codebook.pow(2).sum(-1)
-    d = torch.addmm(
-        (x2 + c2).reshape(-1, codebook.shape[0]),
-        x.reshape(-1, x.shape[-1]),
-        codebook.t(),
-        alpha=-2.0,
-    )
-    return d.reshape(*x.shape[:-1], codebook.shape[0]).clamp_min_(0.0)
 
 
 def _check_inputs(dist: Tensor, lengths: Tensor | None) -> Tensor:
@@ -375,8 +357,8 @@ def dp_segment(
 ) -> DPSegmentation:
     """Optimal segmentation with a penalty `lam` per segment (exact DP).
 
-    dist: (B, T, K) distances d(t, k) >= 0 (see `sq_distances`); lengths: (B,)
-    valid frames per utterance (default: all T). lam >= 0. backend: "torch"
+    dist: (B, T, K) distances d(t, k) >= 0 (`speechunits.models.codebook.sq_distances`);
+    lengths: (B,) valid frames per utterance (default: all T). lam >= 0. backend: "torch"
     (any device), "numba" (CPU tensors), or "auto" (numba for CPU tensors when
     installed, else torch). Returns a `DPSegmentation` on dist's device.
     Ties go to the lower code index and to continuing the current segment, so

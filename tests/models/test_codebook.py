@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechunits.models.codebook import Codebook, CodebookConfig, kmeans, perplexity, reservoir_update
+from speechunits.models.codebook import Codebook, CodebookConfig, kmeans, perplexity, reservoir_update, sq_distances
 
 
 def test_nearest_matches_brute_force(rng):
@@ -127,3 +127,23 @@ def test_usage_and_perplexity_over_an_epoch():
     cb.reset_usage()
     assert cb.usage_stats()["frames"] == 0 and cb.usage_stats()["perplexity"] == 0
     assert float(perplexity(torch.tensor([5, 5, 5, 5]))) == pytest.approx(4.0)
+
+
+def test_sq_distances_match_cdist(rng):
+    x = torch.from_numpy(rng.normal(size=(2, 7, 5)))
+    cb = torch.from_numpy(rng.normal(size=(4, 5)))
+    ref = torch.cdist(x, cb) ** 2
+    d = sq_distances(x, cb)
+    assert d.shape == (2, 7, 4) and d.dtype == torch.float64
+    torch.testing.assert_close(d, ref)
+
+
+def test_sq_distances_float32_under_autocast():
+    """Half-precision inputs and autocast: the distances are still computed in float32."""
+    g = torch.Generator().manual_seed(0)
+    x, cb = torch.randn(50, 16, generator=g), torch.randn(8, 16, generator=g)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        d = sq_distances(x.bfloat16().float(), cb)
+        d_half = sq_distances(x.bfloat16(), cb)
+    assert d.dtype == torch.float32 and d_half.dtype == torch.float32
+    torch.testing.assert_close(d.double(), torch.cdist(x.bfloat16().double(), cb.double()) ** 2, rtol=1e-4, atol=1e-4)

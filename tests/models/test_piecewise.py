@@ -9,7 +9,8 @@ from speechunits.models.bottleneck import BOTTLENECKS, build_bottleneck
 from speechunits.models.codebook import CodebookConfig
 from speechunits.models.jitter import TimeJitter
 from speechunits.models.piecewise import PiecewiseOutput, PiecewiseVQ, PiecewiseVQConfig
-from speechunits.models.segmentation import dp_segment, estimate_lambda, greedy_segment, segment_budget, sq_distances
+from speechunits.models.codebook import sq_distances
+from speechunits.models.segmentation import dp_segment, estimate_lambda, greedy_segment, segment_budget
 
 
 def make(rate=0.25, **kw):

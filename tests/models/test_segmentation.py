@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from speechunits.models.codebook import sq_distances
 from speechunits.models.segmentation import (
     dp_segment,
     estimate_lambda,
     greedy_segment,
     numba_available,
     segment_budget,
-    sq_distances,
 )
 
 DP_BACKENDS = ["torch"] + (["numba"] if numba_available() else [])
@@ -108,13 +108,6 @@ def distortion_of(d, rows):
 
 
 # ----------------------------------------------------------------- tests
-
-
-def test_sq_distances_match_cdist(rng):
-    x = torch.from_numpy(rng.normal(size=(2, 7, 5)))
-    cb = torch.from_numpy(rng.normal(size=(4, 5)))
-    ref = torch.cdist(x, cb) ** 2
-    torch.testing.assert_close(sq_distances(x, cb), ref)
 
 
 @pytest.mark.parametrize("backend", DP_BACKENDS)
