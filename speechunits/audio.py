@@ -42,8 +42,9 @@ Kaldi data
     shell, in ``base_dir`` when it is given. ``segments`` lines are ``seg-id rec-id start end`` in seconds, end
     ``-1`` meaning the end of the recording; sample indices are
     ``round(time * sample_rate)``, and only the needed frames are read from files.
-    Both files are parsed by :mod:`speechunits.data.datadir` (``read_wav_scp``,
-    ``read_segments``, its ``Segment``), the same parser ``DataDir.read`` uses.
+    Both files are parsed by :mod:`speechunits.data.tables` (``read_wav_scp``,
+    ``read_segments``, its ``Segment``; re-exported by ``speechunits.data.datadir``),
+    the same parser ``DataDir.read`` uses.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.datadir import Segment, read_segments, read_wav_scp
+from .data.tables import Segment, read_segments, read_wav_scp
 from .data.pipes import is_pipe, pipes_allowed, refusal
 from .errors import AudioError, DataFormatError
 from .resample import DEFAULT_QUALITY, resample as _soxr_resample
