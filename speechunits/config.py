@@ -21,6 +21,8 @@ from typing import Any, Iterable, TypeVar
 
 import yaml
 
+from speechunits.errors import ConfigError, UnknownNameError
+
 C = TypeVar("C")
 
 
@@ -61,7 +63,7 @@ def from_dict(cls: type[C], data: dict | None, where: str = "") -> C:
     unknown = sorted(set(data) - names)
     if unknown:
         prefix = f"{where}." if where else ""
-        raise KeyError(
+        raise UnknownNameError(
             f"unknown config key(s) {', '.join(prefix + k for k in unknown)} for {cls.__name__}; "
             f"known: {', '.join(sorted(names))}"
         )
@@ -84,7 +86,7 @@ def _to_float(value, key: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"config key {key}: expected a number, got {value!r}") from None
+        raise ConfigError(f"config key {key}: expected a number, got {value!r}") from None
 
 
 def parse_value(text: str):
@@ -119,11 +121,11 @@ def override_mapping(data: dict | None, overrides: Iterable[str], sections: Iter
     known = tuple(sections) if sections is not None else None
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form key=value")
+            raise ConfigError(f"override {item!r} is not of the form key=value")
         key, text = item.split("=", 1)
         key = key.strip()
         if known is not None and key.split(".", 1)[0] not in known:
-            raise KeyError(f"override {item!r}: keys start with a section: {', '.join(k + '.' for k in known)}")
+            raise UnknownNameError(f"override {item!r}: keys start with a section: {', '.join(k + '.' for k in known)}")
         set_dotted(data, key, parse_value(text))
     return data
 
@@ -139,7 +141,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping at the top level")
+        raise ConfigError(f"{path}: a config file must hold a mapping at the top level")
     return data
 
 

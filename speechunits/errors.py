@@ -7,6 +7,17 @@ class SpeechUnitsError(Exception):
     """Base class of every error the toolkit raises on bad input."""
 
 
+class ConfigError(SpeechUnitsError, ValueError):
+    """A config is invalid: a YAML file, a key=value override, a value. Also a ValueError."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """An unknown config key or registry name. Also a KeyError (the lookup that failed)."""
+
+    def __str__(self) -> str:  # the message, not KeyError's repr of it
+        return str(self.args[0]) if self.args else ""
+
+
 class AudioError(SpeechUnitsError):
     """An utterance's audio could not be used. Names the utterance and the path."""
 

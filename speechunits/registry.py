@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+from speechunits.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -36,4 +38,4 @@ class Registry(dict):
             return self[name]
         except KeyError:
             known = ", ".join(sorted(self)) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {known}") from None

@@ -110,9 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with allowing_pipes(getattr(args, "allow_pipes", False)):
             return int(args._command.run(args) or 0)
-    except (SpeechUnitsError, FileNotFoundError, KeyError, ValueError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"speechunits {args.command}: error: {message}", file=sys.stderr)
+    except (SpeechUnitsError, FileNotFoundError) as e:  # bad input; any other error is a bug: a traceback
+        print(f"speechunits {args.command}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # an unwritable output, a full disk: one line, no traceback
         print(f"speechunits {args.command}: error: {describe_os_error(e)}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from speechunits.batch import BatchReport
+from speechunits.errors import SpeechUnitsError
 
 
 def parse_part(text: str) -> tuple[int, int]:
@@ -19,7 +20,7 @@ def parse_part(text: str) -> tuple[int, int]:
     try:
         k, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--job takes K/N (e.g. 2/4), got {text!r}") from None
+        raise SpeechUnitsError(f"--job takes K/N (e.g. 2/4), got {text!r}") from None
     return k, n
 
 

@@ -124,11 +124,12 @@ class Ngram:
         p.add_argument("--discount", type=float, help="one fixed discount (default: n1 / (n1 + 2 n2) per order)")
 
     def run(self, args) -> int:
+        from speechunits.errors import SpeechUnitsError
         from speechunits.lm.ngram import NgramLM
         from speechunits.units.formats import read_units
 
         if not args.out.endswith(".json"):
-            raise ValueError(f"{args.out}: the n-gram model file must end in .json")
+            raise SpeechUnitsError(f"{args.out}: the n-gram model file must end in .json")
         seqs = read_units(args.units)
         lm = NgramLM.fit(seqs.values(), order=args.order, vocab_size=args.vocab_size, discount=args.discount,
                          level=args.level)
