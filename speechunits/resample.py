@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from speechunits.errors import ConfigError
 
 SOXR_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 DEFAULT_QUALITY = "HQ"
@@ -45,7 +46,7 @@ def resampled_length(num_samples: int, orig_sr: int, new_sr: int) -> int:
 def _check_rates(orig_sr: int, new_sr: int) -> None:
     for name, sr in (("orig_sr", orig_sr), ("new_sr", new_sr)):
         if int(sr) != sr or sr <= 0:
-            raise ValueError(f"{name} must be a positive integer sample rate, got {sr!r}")
+            raise ConfigError(f"{name} must be a positive integer sample rate, got {sr!r}")
 
 
 def resample(x: np.ndarray, orig_sr: int, new_sr: int, quality: str = DEFAULT_QUALITY) -> np.ndarray:
@@ -58,7 +59,7 @@ def resample(x: np.ndarray, orig_sr: int, new_sr: int, quality: str = DEFAULT_QU
 
     _check_rates(orig_sr, new_sr)
     if quality not in SOXR_QUALITIES:
-        raise ValueError(f"unknown soxr quality {quality!r}; choose one of {', '.join(SOXR_QUALITIES)}")
+        raise ConfigError(f"unknown soxr quality {quality!r}; choose one of {', '.join(SOXR_QUALITIES)}")
     x = np.asarray(x, dtype=np.float32)
     if orig_sr == new_sr:
         return x

@@ -60,7 +60,7 @@ import numpy as np
 
 from speechunits.batch import BatchReport
 from speechunits.corpora.phones import SIL
-from speechunits.errors import SpeechUnitsError
+from speechunits.errors import ConfigError, SpeechUnitsError
 from speechunits.jobs.processes import worker_pool
 
 log = logging.getLogger(__name__)
@@ -401,7 +401,7 @@ class PocketsphinxAligner:
 def _to_int16(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples)
     if x.ndim != 1:
-        raise ValueError(f"expected mono audio (N,), got shape {x.shape}")
+        raise ConfigError(f"expected mono audio (N,), got shape {x.shape}")
     if x.dtype == np.int16:
         return np.ascontiguousarray(x)
     return np.clip(np.round(x.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)

@@ -57,7 +57,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from speechunits.errors import SpeechUnitsError
+from speechunits.errors import ConfigError, SpeechUnitsError
 
 SIL = "sil"
 
@@ -269,7 +269,7 @@ def segments_from_events(
     ``sil`` merged. Integer sample positions: fractional split points are rounded.
     """
     if phone_set not in ("arpabet", "espeak"):
-        raise ValueError(f"phone_set must be 'arpabet' or 'espeak', got {phone_set!r}")
+        raise ConfigError(f"phone_set must be 'arpabet' or 'espeak', got {phone_set!r}")
     starts = [int(s) for s, _ in events]
     if any(b < a for a, b in zip(starts, starts[1:])) or any(s < 0 or s > num_samples for s in starts):
         raise SpeechUnitsError(f"espeak events are not in time order within [0, {num_samples}]: {starts[:20]}")
@@ -307,7 +307,7 @@ def segments_from_events(
     #    (exact zeros); the closure belongs to the stop, as in TIMIT-style alignments
     if audio is not None:
         if len(audio) != num_samples:
-            raise ValueError(f"audio has {len(audio)} samples, expected {num_samples}")
+            raise ConfigError(f"audio has {len(audio)} samples, expected {num_samples}")
         for i in range(1, len(merged)):
             prev = merged[i - 1]
             if merged[i][3] not in STOPS or prev[3] in PAUSES or prev[2] == [(SIL, 1.0)]:

@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from speechunits.errors import DataFormatError
+from speechunits.errors import ConfigError, DataFormatError
 from speechunits.fileio import atomic_open
 
 ITEM_HEADER = "#file onset offset #phone prev-phone next-phone speaker"
@@ -68,7 +68,7 @@ class ItemSet:
             object.__setattr__(self, "lines", np.arange(2, n + 2, dtype=np.int64))
         for name in ("onset", "offset", "phone", "prev", "next", "speaker", "lines"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"ItemSet column {name} has {len(getattr(self, name))} entries, expected {n}")
+                raise ConfigError(f"ItemSet column {name} has {len(getattr(self, name))} entries, expected {n}")
 
     def __len__(self) -> int:
         return len(self.file)
@@ -136,11 +136,11 @@ def _time(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{what} {text!r} is not a number") from None
+        raise ConfigError(f"{what} {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{what} {text!r} is not finite")
+        raise ConfigError(f"{what} {text!r} is not finite")
     if value < 0:
-        raise ValueError(f"{what} {text} is negative")
+        raise ConfigError(f"{what} {text} is negative")
     return value
 
 
@@ -247,7 +247,7 @@ def make_items(
     the same utterance with no gap (> GAP_TOLERANCE) between them; see the module doc.
     """
     if level not in ("phone", "triphone"):
-        raise ValueError(f"level must be 'phone' or 'triphone', not {level!r}")
+        raise ConfigError(f"level must be 'phone' or 'triphone', not {level!r}")
     silences = frozenset(silences)
     rows: list[ItemRow] = []
     for utt in sorted(alignments):

@@ -16,7 +16,7 @@ from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from speechunits.errors import DataFormatError
+from speechunits.errors import ConfigError, DataFormatError
 
 _EPS = 1e-6  # in frames
 
@@ -40,7 +40,7 @@ def frame_labels(
     Segments past the last frame are clipped.
     """
     if frame_shift <= 0:
-        raise ValueError(f"frame shift must be positive, got {frame_shift}")
+        raise ConfigError(f"frame shift must be positive, got {frame_shift}")
     if isinstance(fill, str):
         if fill not in phone_to_id:
             raise DataFormatError(f"fill label {fill!r} is not in the phone inventory")
@@ -86,7 +86,7 @@ def labels_to_segments(
     """
     if isinstance(labels, np.ndarray):
         if labels.ndim != 1:
-            raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
+            raise ConfigError(f"labels must be one-dimensional, got shape {labels.shape}")
         values = labels.tolist()
     else:
         values = [v.item() if isinstance(v, np.generic) else v for v in labels]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from speechunits.data.datadir import DataDir, Segment, _examples, table_key_kind
-from speechunits.errors import DataFormatError
+from speechunits.errors import ConfigError, DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +60,20 @@ def _boundaries(counts: Sequence[int], n: int) -> list[int]:
 def split_data_dir(datadir: DataDir, n: int, by: str = "speaker") -> list[DataDir]:
     """n parts of `datadir`, each a subset with its tables filtered to match."""
     if by not in BY:
-        raise ValueError(f"split by must be one of {BY}, got {by!r}")
+        raise ConfigError(f"split by must be one of {BY}, got {by!r}")
     if n < 1:
-        raise ValueError(f"number of parts must be at least 1, got {n}")
+        raise ConfigError(f"number of parts must be at least 1, got {n}")
     if by == "speaker":
         spk2utt = datadir.spk2utt
         if n > len(spk2utt):
-            raise ValueError(
+            raise ConfigError(
                 f"cannot split {len(spk2utt)} speakers into {n} parts keeping speakers whole; "
                 "use fewer parts or split by utterance"
             )
         groups = list(spk2utt.values())
     else:
         if n > len(datadir.utt2spk):
-            raise ValueError(f"cannot split {len(datadir.utt2spk)} utterances into {n} parts")
+            raise ConfigError(f"cannot split {len(datadir.utt2spk)} utterances into {n} parts")
         groups = [[u] for u in datadir.utts]
     return [datadir.subset(utts) for utts in split_groups(groups, n)]
 
@@ -83,7 +83,7 @@ def split_groups(groups: Sequence[Sequence[str]], n: int) -> list[list[str]]:
     speaker), each the concatenation of its groups, balanced by utterance count;
     needs 1 <= n <= len(groups)."""
     if not 1 <= n <= len(groups):
-        raise ValueError(f"cannot split {len(groups)} groups into {n} parts")
+        raise ConfigError(f"cannot split {len(groups)} groups into {n} parts")
     parts, start = [], 0
     for end in _boundaries([len(g) for g in groups], n):
         parts.append([u for g in groups[start:end] for u in g])
@@ -137,7 +137,7 @@ def combine_data_dirs(dirs: Iterable[DataDir | str | os.PathLike]) -> DataDir:
     """
     dds = [d if isinstance(d, DataDir) else DataDir.read(d) for d in dirs]
     if not dds:
-        raise ValueError("combine: no data dirs given")
+        raise ConfigError("combine: no data dirs given")
     seen: dict[str, int] = {}
     duplicates = []
     for i, dd in enumerate(dds):

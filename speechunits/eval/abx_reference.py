@@ -29,6 +29,7 @@ import numpy as np
 
 from speechunits.data.items import ItemSet
 from speechunits.eval.abx.cells import group_label, select_subset, stable_hash, token_id, x_speakers_label
+from speechunits.errors import ConfigError
 
 EPS = 1e-6
 
@@ -72,7 +73,7 @@ def frame_distance_matrix(x: np.ndarray, y: np.ndarray, distance: str) -> np.nda
     if distance == "kl_symmetric":
         p, q = x[:, None, :], y[None, :, :]
         return 0.5 * ((p - q) * (np.log(p + EPS) - np.log(q + EPS))).sum(-1)
-    raise ValueError(distance)
+    raise ConfigError(distance)
 
 
 def dtw(d: np.ndarray) -> float:

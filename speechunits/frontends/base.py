@@ -19,6 +19,7 @@ from torch import nn
 
 from speechunits.config import from_dict
 from speechunits.registry import Registry
+from speechunits.errors import ConfigError
 
 FRONTENDS = Registry("front end")
 
@@ -44,7 +45,7 @@ class Features:
 def as_batch(waveform: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, list[int]]:
     """Check a `(B, N)` batch and its valid lengths; return float32 samples and lengths as ints."""
     if waveform.dim() != 2:
-        raise ValueError(f"expected waveform of shape (B, N), got {tuple(waveform.shape)}")
+        raise ConfigError(f"expected waveform of shape (B, N), got {tuple(waveform.shape)}")
     if not waveform.is_floating_point():
         raise TypeError(f"expected floating-point samples in [-1, 1), got {waveform.dtype}")
     waveform = waveform.to(torch.float32)
@@ -52,7 +53,7 @@ def as_batch(waveform: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torc
         return waveform, [waveform.shape[1]] * waveform.shape[0]
     lens = [int(n) for n in torch.as_tensor(lengths).tolist()]
     if len(lens) != waveform.shape[0] or any(n < 0 or n > waveform.shape[1] for n in lens):
-        raise ValueError(f"lengths {lens} do not fit a waveform batch of shape {tuple(waveform.shape)}")
+        raise ConfigError(f"lengths {lens} do not fit a waveform batch of shape {tuple(waveform.shape)}")
     return waveform, lens
 
 
@@ -96,7 +97,7 @@ def compute_one(module: nn.Module, waveform: Any):
     is_numpy = isinstance(waveform, np.ndarray)
     x = torch.from_numpy(np.ascontiguousarray(waveform)) if is_numpy else torch.as_tensor(waveform)
     if x.dim() != 1:
-        raise ValueError(f"compute() takes one utterance of shape (N,), got {tuple(x.shape)}")
+        raise ConfigError(f"compute() takes one utterance of shape (N,), got {tuple(x.shape)}")
     feats = module(x.unsqueeze(0)).feats[0]
     return feats.cpu().numpy() if is_numpy else feats
 

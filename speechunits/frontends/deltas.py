@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from speechunits.errors import ConfigError
 
 
 @dataclass
@@ -26,7 +27,7 @@ class DeltaConfig:
 
     def __post_init__(self) -> None:
         if self.order < 0 or self.window < 1:
-            raise ValueError(f"need order >= 0 and window >= 1, got order={self.order}, window={self.window}")
+            raise ConfigError(f"need order >= 0 and window >= 1, got order={self.order}, window={self.window}")
 
 
 def delta_filters(order: int, window: int) -> list[np.ndarray]:

@@ -30,7 +30,7 @@ from speechunits.audio import AudioConfig, AudioLoader, audio_note
 from speechunits.batch import BatchReport
 from speechunits.data.datadir import DataDir
 from speechunits.data.featdir import FeatureDir, write_kaldi_ark
-from speechunits.errors import AudioError, SpeechUnitsError
+from speechunits.errors import AudioError, ConfigError, SpeechUnitsError
 from speechunits.fileio import write_lines
 from speechunits.frontends.pipeline import FeaturePipeline
 from speechunits.frontends.store import prepare_store
@@ -117,7 +117,7 @@ def compute_features(
     """
     job = job or FeatureJob()
     if job.format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {job.format!r}")
+        raise ConfigError(f"format must be one of {FORMATS}, got {job.format!r}")
     datadir = data_dir if isinstance(data_dir, DataDir) else DataDir.read(data_dir)
     if not datadir.utts:
         raise SpeechUnitsError(f"{datadir.path or 'data dir'}: no utterances (utt2spk is empty)")

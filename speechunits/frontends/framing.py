@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from speechunits.errors import ConfigError
 
 WINDOW_TYPES = ("povey", "hanning", "hamming", "rectangular", "sine", "blackman")
 
@@ -58,16 +59,16 @@ class FrameOptions:
 
     def __post_init__(self) -> None:
         if self.window_type not in WINDOW_TYPES:
-            raise ValueError(f"window_type {self.window_type!r} is not one of {', '.join(WINDOW_TYPES)}")
+            raise ConfigError(f"window_type {self.window_type!r} is not one of {', '.join(WINDOW_TYPES)}")
         if self.window_shift < 1 or self.window_size < 2:
-            raise ValueError(
+            raise ConfigError(
                 f"frame_shift_ms={self.frame_shift_ms} and frame_length_ms={self.frame_length_ms} give "
                 f"{self.window_shift} and {self.window_size} samples at {self.samp_freq} Hz; need >= 1 and >= 2"
             )
         if not 0.0 <= self.preemph_coeff <= 1.0:
-            raise ValueError(f"preemph_coeff must be in [0, 1], got {self.preemph_coeff}")
+            raise ConfigError(f"preemph_coeff must be in [0, 1], got {self.preemph_coeff}")
         if self.dither < 0:
-            raise ValueError(f"dither must be >= 0, got {self.dither}")
+            raise ConfigError(f"dither must be >= 0, got {self.dither}")
 
     @property
     def window_shift(self) -> int:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from speechunits.frontends.framing import FrameOptions
+from speechunits.errors import ConfigError
 
 
 @dataclass
@@ -32,7 +33,7 @@ class MelOptions:
 
     def __post_init__(self) -> None:
         if self.num_bins < 3:
-            raise ValueError(f"num_bins must be at least 3, got {self.num_bins}")
+            raise ConfigError(f"num_bins must be at least 3, got {self.num_bins}")
 
 
 def mel_scale(freq):
@@ -45,12 +46,12 @@ def kaldi_mel_banks(mel_opts: MelOptions, frame_opts: FrameOptions) -> np.ndarra
     f32 = np.float32
     n_fft = frame_opts.padded_window_size
     if n_fft % 2:
-        raise ValueError(f"the FFT length must be even, got {n_fft} (set round_to_power_of_two=True)")
+        raise ConfigError(f"the FFT length must be even, got {n_fft} (set round_to_power_of_two=True)")
     nyquist = f32(0.5) * f32(frame_opts.samp_freq)
     low = f32(mel_opts.low_freq)
     high = f32(mel_opts.high_freq) if mel_opts.high_freq > 0 else nyquist + f32(mel_opts.high_freq)
     if low < 0 or low >= nyquist or high <= 0 or high > nyquist or high <= low:
-        raise ValueError(
+        raise ConfigError(
             f"bad mel range: low_freq {mel_opts.low_freq} and high_freq {mel_opts.high_freq} "
             f"(-> {high}) vs. Nyquist {nyquist}"
         )
@@ -66,7 +67,7 @@ def kaldi_mel_banks(mel_opts: MelOptions, frame_opts: FrameOptions) -> np.ndarra
         right = mel_low + f32(j + 2) * delta
         inside = (mels > left) & (mels < right)
         if not inside.any():
-            raise ValueError(f"mel bin {j} is empty; num_bins={num_bins} is too large for this FFT length")
+            raise ConfigError(f"mel bin {j} is empty; num_bins={num_bins} is too large for this FFT length")
         rising = (mels - left) / (centre - left)
         falling = (right - mels) / (right - centre)
         weights[j, : n_fft // 2] = np.where(inside, np.where(mels <= centre, rising, falling), 0.0)

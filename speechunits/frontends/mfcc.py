@@ -18,6 +18,7 @@ from speechunits.frontends.base import FRONTENDS
 from speechunits.frontends.framing import FrameOptions
 from speechunits.frontends.mel import MelFilterbank, MelOptions, kaldi_mel_banks
 from speechunits.frontends.spectral import FLOAT_EPS, KaldiSpectralFrontEnd
+from speechunits.errors import ConfigError
 
 
 @dataclass
@@ -41,7 +42,7 @@ class MfccConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_ceps <= self.mel_opts.num_bins:
-            raise ValueError(f"num_ceps must be in [1, num_bins={self.mel_opts.num_bins}], got {self.num_ceps}")
+            raise ConfigError(f"num_ceps must be in [1, num_bins={self.mel_opts.num_bins}], got {self.num_ceps}")
 
 
 def dct_matrix(num_ceps: int, num_bins: int) -> np.ndarray:

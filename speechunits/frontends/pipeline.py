@@ -25,6 +25,7 @@ from speechunits.frontends.base import Features, build_frontend, compute_one
 from speechunits.frontends.cmvn import CmvnStats, speaker_cmvn_stats, utterance_cmvn
 from speechunits.frontends.deltas import DeltaConfig, Deltas
 from speechunits.registry import Registry
+from speechunits.errors import ConfigError
 
 CMVN_MODES = ("none", "utterance", "speaker")
 
@@ -44,9 +45,9 @@ class FeaturePipelineConfig:
 
     def __post_init__(self) -> None:
         if self.cmvn not in CMVN_MODES:
-            raise ValueError(f"cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
+            raise ConfigError(f"cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
         if self.deltas < 0:
-            raise ValueError(f"deltas (the delta order) must be >= 0, got {self.deltas}")
+            raise ConfigError(f"deltas (the delta order) must be >= 0, got {self.deltas}")
 
 
 def pipeline_config_from_dict(data: Mapping | None, where: str = "feature pipeline") -> FeaturePipelineConfig | None:
@@ -171,7 +172,7 @@ class FeaturePipeline(nn.Module):
         (or given), applied to the statics, and the deltas added after.
         """
         if not self.needs_speaker_pass:
-            raise ValueError("normalize_speakers is the second pass of cmvn=speaker; this pipeline has cmvn="
+            raise ConfigError("normalize_speakers is the second pass of cmvn=speaker; this pipeline has cmvn="
                              f"{self.config.cmvn}")
         stats = dict(stats) if stats is not None else speaker_cmvn_stats(static, utt2spk)
         out = {}

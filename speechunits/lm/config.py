@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from speechunits.config import from_dict, load_yaml, override_mapping, to_dict
-from speechunits.errors import SpeechUnitsError
+from speechunits.errors import ConfigError, SpeechUnitsError
 from speechunits.lm.models import UnitLMConfig
 from speechunits.train.config import OptimConfig, TrainConfig
 
@@ -48,11 +48,11 @@ class LMDataConfig:
 
     def __post_init__(self):
         if self.level not in LEVELS:
-            raise ValueError(f"data.level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+            raise ConfigError(f"data.level must be one of {', '.join(LEVELS)}, got {self.level!r}")
         if not 0.0 <= self.dev_fraction < 1.0:
-            raise ValueError(f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
+            raise ConfigError(f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
         if self.crop_tokens < 2 or self.batch_size < 1:
-            raise ValueError("data.crop_tokens must be >= 2 and data.batch_size >= 1")
+            raise ConfigError("data.crop_tokens must be >= 2 and data.batch_size >= 1")
 
 
 def _lm_optim() -> OptimConfig:
@@ -91,7 +91,7 @@ def lm_config_from_dict(data: dict | None, overrides: Iterable[str] = (), where:
         for name, cls in SECTIONS.items():
             given = data.get(name)
             if given is not None and not isinstance(given, dict):
-                raise ValueError(f"section {name}: expected a mapping, got {type(given).__name__}")
+                raise ConfigError(f"section {name}: expected a mapping, got {type(given).__name__}")
             merged = {**to_dict(getattr(defaults, name)), **(given or {})}
             sections[name] = from_dict(cls, merged, where=name)
     except (KeyError, ValueError, TypeError) as e:

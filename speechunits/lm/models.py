@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speechunits.registry import Registry
+from speechunits.errors import ConfigError
 
 __all__ = ["UnitLMConfig", "UNIT_LMS", "UnitLM", "TransformerLM", "LSTMLM", "LMOutput", "build_lm", "IGNORE"]
 
@@ -54,11 +55,11 @@ class UnitLMConfig:
 
     def __post_init__(self):
         if self.dim < 1 or self.layers < 1:
-            raise ValueError("model.dim and model.layers must be >= 1")
+            raise ConfigError("model.dim and model.layers must be >= 1")
         if self.kind == "transformer" and self.dim % self.heads:
-            raise ValueError(f"model.dim ({self.dim}) must be a multiple of model.heads ({self.heads})")
+            raise ConfigError(f"model.dim ({self.dim}) must be a multiple of model.heads ({self.heads})")
         if self.max_duration < 1:
-            raise ValueError("model.max_duration must be >= 1")
+            raise ConfigError("model.max_duration must be >= 1")
 
 
 @dataclass
@@ -81,7 +82,7 @@ class UnitLM(nn.Module):
     def __init__(self, cfg: UnitLMConfig):
         super().__init__()
         if cfg.vocab_size < 1:
-            raise ValueError("model.vocab_size must be set (>= 1) before the model is built")
+            raise ConfigError("model.vocab_size must be set (>= 1) before the model is built")
         self.cfg = cfg
         self.vocab_size = cfg.vocab_size
         self.bos = cfg.vocab_size
@@ -243,7 +244,7 @@ class TransformerLM(UnitLM):
         cache = cache if cache is not None else self.new_cache()
         start, t = cache["length"], x.shape[1]
         if start + t > self.cfg.max_len:
-            raise ValueError(f"sequence of {start + t} tokens is longer than model.max_len={self.cfg.max_len}")
+            raise ConfigError(f"sequence of {start + t} tokens is longer than model.max_len={self.cfg.max_len}")
         x = x + self.pos(torch.arange(start, start + t, device=x.device))
         layers = []
         for block, past in zip(self.blocks, cache["layers"]):

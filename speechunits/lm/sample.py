@@ -26,6 +26,7 @@ from torch import Tensor
 from speechunits.lm.data import duration_classes, unit_stream
 from speechunits.lm.models import UnitLM
 from speechunits.units.formats import UnitSequence, run_length
+from speechunits.errors import ConfigError
 
 __all__ = ["SampleOptions", "sample_tokens", "sample_units", "continue_units", "prompt_of"]
 
@@ -41,7 +42,7 @@ class SampleOptions:
 
     def __post_init__(self):
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
+            raise ConfigError(f"temperature must be positive, got {self.temperature}")
 
 
 def _pick(logits: Tensor, opts: SampleOptions, generator: torch.Generator) -> int:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speechunits.models.common import all_reduce_sum, broadcast_from_zero, distributed
+from speechunits.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,11 @@ class CodebookConfig:
 
     def __post_init__(self):
         if self.size < 1:
-            raise ValueError(f"codebook size must be >= 1, got {self.size}")
+            raise ConfigError(f"codebook size must be >= 1, got {self.size}")
         if self.init not in ("kmeans", "random"):
-            raise ValueError(f"codebook init must be 'kmeans' or 'random', got {self.init!r}")
+            raise ConfigError(f"codebook init must be 'kmeans' or 'random', got {self.init!r}")
         if not 0.0 <= self.decay < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1), got {self.decay}")
+            raise ConfigError(f"EMA decay must be in [0, 1), got {self.decay}")
 
 
 def sq_distances(x: Tensor, codes: Tensor) -> Tensor:
@@ -166,7 +167,7 @@ def kmeans(points: Tensor, k: int, iters: int, generator: torch.Generator) -> Te
     """
     n = points.shape[0]
     if n == 0:
-        raise ValueError("k-means needs at least one point")
+        raise ConfigError("k-means needs at least one point")
     start = kmeans_plus_plus(points, k, generator)
     centres = points[start.to(points.device)].clone()
     for _ in range(iters):

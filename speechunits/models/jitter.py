@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from speechunits.models.common import as_lengths
+from speechunits.errors import ConfigError
 
 __all__ = ["TimeJitter", "jitter_indices"]
 
@@ -51,7 +52,7 @@ class TimeJitter(nn.Module):
     def __init__(self, p: float = 0.12):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"jitter probability must be in [0, 1], got {p}")
+            raise ConfigError(f"jitter probability must be in [0, 1], got {p}")
         self.p = float(p)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:

@@ -44,6 +44,7 @@ from speechunits.models.codebook import Codebook, CodebookConfig, sq_distances
 from speechunits.models.common import all_reduce_sum, as_lengths, length_mask
 from speechunits.models.segmentation import dp_segment, estimate_lambda, greedy_segment, segment_budget
 from speechunits.models.vq import batch_code_stats, quantize_with_codes
+from speechunits.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,15 @@ class PiecewiseVQConfig:
 
     def __post_init__(self):
         if self.segments_per_second is not None and self.segments_per_second <= 0:
-            raise ValueError(f"segments_per_second must be > 0, got {self.segments_per_second}")
+            raise ConfigError(f"segments_per_second must be > 0, got {self.segments_per_second}")
         if not 0.0 < self.rate <= 1.0:
-            raise ValueError(f"segment rate must be in (0, 1] segments per frame, got {self.rate}")
+            raise ConfigError(f"segment rate must be in (0, 1] segments per frame, got {self.rate}")
         if self.lambda_estimator not in ("max", "mean"):
-            raise ValueError(f"lambda_estimator must be 'max' or 'mean', got {self.lambda_estimator!r}")
+            raise ConfigError(f"lambda_estimator must be 'max' or 'mean', got {self.lambda_estimator!r}")
         if not 0.0 <= self.lambda_decay < 1.0:
-            raise ValueError(f"lambda_decay must be in [0, 1), got {self.lambda_decay}")
+            raise ConfigError(f"lambda_decay must be in [0, 1), got {self.lambda_decay}")
         if self.eval_lambda is not None and self.eval_lambda < 0:
-            raise ValueError(f"eval_lambda must be >= 0, got {self.eval_lambda}")
+            raise ConfigError(f"eval_lambda must be >= 0, got {self.eval_lambda}")
 
     @property
     def rate(self) -> float:

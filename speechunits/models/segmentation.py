@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+from speechunits.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,15 @@ class GreedySegmentation(Segmentation):
 
 def _check_inputs(dist: Tensor, lengths: Tensor | None) -> Tensor:
     if dist.dim() != 3:
-        raise ValueError(f"dist must be (B, T, K), got shape {tuple(dist.shape)}")
+        raise ConfigError(f"dist must be (B, T, K), got shape {tuple(dist.shape)}")
     B, T, _ = dist.shape
     if lengths is None:
         return torch.full((B,), T, dtype=torch.long, device=dist.device)
     lengths = torch.as_tensor(lengths, device=dist.device).long()
     if lengths.shape != (B,):
-        raise ValueError(f"lengths must be ({B},), got {tuple(lengths.shape)}")
+        raise ConfigError(f"lengths must be ({B},), got {tuple(lengths.shape)}")
     if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
-        raise ValueError(f"lengths must lie in [0, {T}], got {lengths.tolist()}")
+        raise ConfigError(f"lengths must lie in [0, {T}], got {lengths.tolist()}")
     return lengths
 
 
@@ -369,7 +370,7 @@ def dp_segment(
     lengths = _check_inputs(dist, lengths)
     lam = float(lam)
     if not lam >= 0.0:
-        raise ValueError(f"lam must be >= 0, got {lam}")
+        raise ConfigError(f"lam must be >= 0, got {lam}")
     d = dist.detach()
     if d.dtype not in (torch.float32, torch.float64):
         d = d.float()  # half precision would lose the running sums
@@ -377,7 +378,7 @@ def dp_segment(
         backend = "numba" if d.device.type == "cpu" and numba_available() else "torch"
     if backend == "numba":
         if d.device.type != "cpu":
-            raise ValueError("the numba DP needs CPU tensors; use backend='torch' on other devices")
+            raise ConfigError("the numba DP needs CPU tensors; use backend='torch' on other devices")
         kern = _kernels()
         if kern is None:
             raise RuntimeError("backend='numba' needs numba installed")
@@ -392,7 +393,7 @@ def dp_segment(
         codes_t, is_start_t, cost_t = _dp_torch(d, lengths, lam)
         fields = _finish(d, codes_t, is_start_t, lengths)
     else:
-        raise ValueError(f"unknown backend {backend!r}; known: auto, torch, numba")
+        raise ConfigError(f"unknown backend {backend!r}; known: auto, torch, numba")
     return DPSegmentation(**fields, cost=cost_t, lam=lam)
 
 
@@ -482,7 +483,7 @@ def greedy_segment(
     nonempty = (lens > 0).long()
     if isinstance(num_segments, Tensor) and num_segments.dim() == 1:
         if num_segments.shape != (B,):
-            raise ValueError(f"per-utterance num_segments must be ({B},), got {tuple(num_segments.shape)}")
+            raise ConfigError(f"per-utterance num_segments must be ({B},), got {tuple(num_segments.shape)}")
         floor = torch.minimum(num_segments.cpu().long().clamp_min(1), lens) * nonempty
         target = int(floor.sum())
     else:
@@ -556,4 +557,4 @@ def estimate_lambda(seg: GreedySegmentation, window: int = 16, how: str = "max")
         return float(last.max())
     if how == "mean":
         return float(last.mean())
-    raise ValueError(f"unknown how {how!r}; known: max, mean")
+    raise ConfigError(f"unknown how {how!r}; known: max, mean")

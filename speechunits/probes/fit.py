@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from speechunits.probes.heads import HeadConfig, build_head
+from speechunits.errors import ConfigError
 
 __all__ = ["ProbeTrainConfig", "Probe", "fit_probe", "TASKS"]
 
@@ -111,12 +112,12 @@ def fit_probe(
 
     The probe lives on x_train's device."""
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     cfg = config or ProbeTrainConfig()
     device = x_train.device
     x_train = x_train.float()
     if x_train.shape[0] == 0:
-        raise ValueError("no training frames")
+        raise ConfigError("no training frames")
     has_dev = x_dev is not None and y_dev is not None and x_dev.shape[0] > 0
     mean = std = None
     if task == "regression":

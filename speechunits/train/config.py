@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from speechunits.config import from_dict, load_yaml, override_mapping, to_dict
-from speechunits.errors import SpeechUnitsError
+from speechunits.errors import ConfigError, SpeechUnitsError
 from speechunits.models.autoencoder import AutoencoderConfig, model_config_from_dict
 
 __all__ = [
@@ -77,11 +77,11 @@ class DataConfig:
 
     def __post_init__(self):
         if not 0.0 <= self.dev_fraction < 1.0:
-            raise ValueError(f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
+            raise ConfigError(f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
         if self.crop_seconds <= 0:
-            raise ValueError(f"data.crop_seconds must be positive, got {self.crop_seconds}")
+            raise ConfigError(f"data.crop_seconds must be positive, got {self.crop_seconds}")
         if self.batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
 
     def input_pipeline(self):
         """`input_features` as a FeaturePipelineConfig, or None when unknown."""
@@ -108,11 +108,11 @@ class OptimConfig:
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+            raise ConfigError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.lr <= 0:
-            raise ValueError(f"optim.lr must be positive, got {self.lr}")
+            raise ConfigError(f"optim.lr must be positive, got {self.lr}")
         if self.warmup_steps < 0 or self.decay_steps < 1:
-            raise ValueError("optim.warmup_steps must be >= 0 and optim.decay_steps >= 1")
+            raise ConfigError("optim.warmup_steps must be >= 0 and optim.decay_steps >= 1")
 
 
 @dataclass
@@ -132,9 +132,9 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.amp not in AMP_MODES:
-            raise ValueError(f"train.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+            raise ConfigError(f"train.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.max_steps < 0:
-            raise ValueError(f"train.max_steps must be >= 0, got {self.max_steps}")
+            raise ConfigError(f"train.max_steps must be >= 0, got {self.max_steps}")
 
 
 @dataclass
@@ -163,7 +163,7 @@ def experiment_config_from_dict(
             raise KeyError(f"unknown section(s) {', '.join(unknown)}; known: model, data, optim, train")
         for name in ("model", *SECTIONS):
             if data.get(name) is not None and not isinstance(data[name], dict):
-                raise ValueError(f"section {name}: expected a mapping, got {type(data[name]).__name__}")
+                raise ConfigError(f"section {name}: expected a mapping, got {type(data[name]).__name__}")
         model = model_config_from_dict(data.get("model") or {}, where=f"{where}: model")
         sections = {name: from_dict(cls, data.get(name) or {}, where=name) for name, cls in SECTIONS.items()}
     except (KeyError, ValueError, TypeError) as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from speechunits.errors import ConfigError
 
 SPEAKER_MODES = ("within", "across")
 CONTEXT_MODES = ("within", "any")
@@ -43,15 +44,15 @@ class AbxConfig:
 
     def validate(self) -> "AbxConfig":
         if self.speaker not in SPEAKER_MODES:
-            raise ValueError(f"speaker must be one of {SPEAKER_MODES}, not {self.speaker!r}")
+            raise ConfigError(f"speaker must be one of {SPEAKER_MODES}, not {self.speaker!r}")
         if self.context not in CONTEXT_MODES:
-            raise ValueError(f"context must be one of {CONTEXT_MODES}, not {self.context!r}")
+            raise ConfigError(f"context must be one of {CONTEXT_MODES}, not {self.context!r}")
         if self.distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {DISTANCES}, not {self.distance!r}")
+            raise ConfigError(f"distance must be one of {DISTANCES}, not {self.distance!r}")
         if self.max_size_group == 0 or self.max_x_across == 0:
-            raise ValueError("max_size_group and max_x_across must be positive (or negative to disable)")
+            raise ConfigError("max_size_group and max_x_across must be positive (or negative to disable)")
         if self.end_tolerance_frames < 0:
-            raise ValueError("end_tolerance_frames must be >= 0")
+            raise ConfigError("end_tolerance_frames must be >= 0")
         return self
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from speechunits.errors import ConfigError
 
 __all__ = [
     "Contingency",
@@ -59,7 +60,7 @@ def contingency(labels: np.ndarray, codes: np.ndarray) -> Contingency:
     """Joint counts of two equally long frame sequences: labels (N,), codes (N,) -> Contingency."""
     labels, codes = np.asarray(labels).reshape(-1), np.asarray(codes).reshape(-1)
     if labels.shape != codes.shape:
-        raise ValueError(f"labels and codes differ in length: {labels.size} vs {codes.size}")
+        raise ConfigError(f"labels and codes differ in length: {labels.size} vs {codes.size}")
     label_values, li = np.unique(labels, return_inverse=True)
     code_values, ci = np.unique(codes, return_inverse=True)
     counts = np.zeros((label_values.size, code_values.size), dtype=np.int64)

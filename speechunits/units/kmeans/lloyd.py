@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import torch
+from speechunits.errors import ConfigError
 
 __all__ = ["sq_distances", "assign", "kmeans_plus_plus", "cluster_sums", "PassStats"]
 
@@ -64,7 +65,7 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, rng: np.random.Generator, batch_fr
     given device."""
     n = x.shape[0]
     if n < k:
-        raise ValueError(f"k-means++ needs at least k={k} frames, got {n}")
+        raise ConfigError(f"k-means++ needs at least k={k} frames, got {n}")
     trials = 2 + int(math.log(k))
     centres = torch.empty(k, x.shape[1], dtype=x.dtype, device=x.device)
     first = int(rng.integers(n))
