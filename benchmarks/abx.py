@@ -58,7 +58,7 @@ def whole_process(item: Path, features: Path, speaker: str, repeat: int, pythonp
     (start-up included), with one kernel thread."""
     import resource
 
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", **({"PYTHONPATH": pythonpath} if pythonpath else {}))
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", **({"PYTHONPATH": pythonpath} if pythonpath else {}))
     cmd = [sys.executable, "-m", "speechunits.cli", "abx", str(item), str(features), "--frame-shift", "0.01",
            "--speaker", speaker]
     wall = cpu = float("inf")
@@ -80,26 +80,36 @@ def startup_table(work: Path, repeat: int, pythonpath: str | None) -> None:
 
     item = work / "triphone.item"
     items = read_items(item)
-    print(f"{'features':<10}{'speaker':<9}{'whole s':>9}{'scoring s':>11}{'start-up s':>12}"
+    print(f"{'features':<10}{'speaker':<9}{'kernels':<8}{'whole s':>9}{'scoring s':>11}{'start-up s':>12}"
           f"{'whole CPU s':>13}{'scoring CPU s':>15}{'start-up CPU s':>16}")
+    startup = {}
     for folder in ("feats_npy", "feats_pt"):
         store = FeatureDir(work / folder)
         feats = {u: store.load(u) for u in sorted(set(items.file))}
         for speaker in ("within", "across"):
-            config = AbxConfig(speaker=speaker, num_threads=1)
-            compute_abx(items, feats, 0.01, config)  # kernels loaded
-            scoring = scoring_cpu = float("inf")
-            for _ in range(repeat):
-                t, c = time.perf_counter(), time.process_time()
-                compute_abx(items, feats, 0.01, config)
-                scoring = min(scoring, time.perf_counter() - t)
-                scoring_cpu = min(scoring_cpu, time.process_time() - c)
-            whole, whole_cpu = whole_process(item, work / folder, speaker, repeat, pythonpath)
-            print(f"{folder:<10}{speaker:<9}{whole:>9.2f}{scoring:>11.2f}{whole - scoring:>12.2f}"
-                  f"{whole_cpu:>13.2f}{scoring_cpu:>15.2f}{whole_cpu - scoring_cpu:>16.2f}")
+            for backend in ("c", "numba"):  # the C kernels (the default) and the numba ones
+                os.environ["SPEECHUNITS_ABX_KERNELS"] = backend
+                config = AbxConfig(speaker=speaker, num_threads=1)
+                compute_abx(items, feats, 0.01, config)  # kernels loaded
+                scoring = scoring_cpu = float("inf")
+                for _ in range(repeat):
+                    t, c = time.perf_counter(), time.process_time()
+                    compute_abx(items, feats, 0.01, config)
+                    scoring = min(scoring, time.perf_counter() - t)
+                    scoring_cpu = min(scoring_cpu, time.process_time() - c)
+                whole, whole_cpu = whole_process(item, work / folder, speaker, repeat, pythonpath)
+                startup[folder, speaker, backend] = whole - scoring
+                print(f"{folder:<10}{speaker:<9}{backend:<8}{whole:>9.2f}{scoring:>11.2f}{whole - scoring:>12.2f}"
+                      f"{whole_cpu:>13.2f}{scoring_cpu:>15.2f}{whole_cpu - scoring_cpu:>16.2f}")
+    os.environ.pop("SPEECHUNITS_ABX_KERNELS", None)
     print("one kernel thread throughout; whole: best of the command as a fresh process; scoring: compute_abx on\n"
           "loaded features with the kernels loaded; start-up = whole - scoring (imports, reading). On a shared\n"
-          "machine the CPU columns are the steadier ones")
+          "machine the CPU columns are the steadier ones. Targets (issue #14): start-up < 0.5 s (.npy), < 1.5 s (.pt)")
+    for (folder, speaker, backend), value in startup.items():
+        if backend == "c":
+            base = startup[folder, speaker, "numba"]
+            print(f"start-up {folder} {speaker}: C kernels {value:.2f} s, numba kernels {base:.2f} s, "
+                  f"ratio {value / base:.2f}")
 
 
 def main() -> None:

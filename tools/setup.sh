@@ -31,5 +31,9 @@ fi
 pip() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 "$venv/bin/python" -c "import torch" 2>/dev/null || pip install "$torch_spec"
 pip install -e ".[$extras]"
+# the C ABX kernels (speechunits/eval/abx/native): built now so that the first `speechunits abx`
+# starts fast; without a C compiler ABX runs on the numba kernels
+"$venv/bin/python" -c "from speechunits.eval.abx import native; native.build()" 2>/dev/null \
+  || echo "setup: no C compiler for the ABX kernels; ABX uses its numba kernels" >&2
 echo "$want" > "$stamp"
 echo "setup: done ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))" >&2

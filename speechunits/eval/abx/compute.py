@@ -33,11 +33,10 @@ COLUMN_CHUNK = 512  # column frames per chunk: a chunk of features stays in L2 a
 
 
 def _kernels():
-    try:
-        from speechunits.eval.abx import kernels
-    except ImportError as e:  # pragma: no cover - numba is a dependency of the ABX evaluation
-        raise SpeechUnitsError("ABX needs numba: pip install numba") from e
-    return kernels
+    """The ABX kernels in use (C or numba: kernel_loader.select_kernels)."""
+    from speechunits.eval.abx.kernel_loader import select_kernels
+
+    return select_kernels()
 
 
 def _discrete_cost(distance: str) -> float:
@@ -159,11 +158,9 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
     tok_rank = rank[order]
     cmax = max(COLUMN_CHUNK, int(lengths.max()))
 
-    import numba
-
-    previous = numba.get_num_threads()
+    previous = kernels.get_num_threads()
     if config.num_threads:
-        numba.set_num_threads(min(config.num_threads, numba.config.NUMBA_NUM_THREADS))
+        kernels.set_num_threads(min(config.num_threads, kernels.max_threads()))
     try:
         kernels.block_dtw(
             kind, FT, np.ascontiguousarray(LT), inv, zero, bool(zero.any()), const,
@@ -187,7 +184,7 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
             config.speaker == "within", np.random.default_rng(1).permutation(len(plan.ga)), correct, total,
         )
     finally:
-        numba.set_num_threads(previous)
+        kernels.set_num_threads(previous)
     return correct, total
 
 

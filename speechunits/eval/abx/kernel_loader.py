@@ -1,6 +1,11 @@
-"""Start numba and the compiled ABX kernels early, in a background thread.
+"""Which ABX kernels run (C or numba), and starting them early in a background thread.
 
-Loading the kernels costs more than scoring a small item file: numba's import, then
+Two implementations with one interface: the C library (native/, built on first use,
+loaded in a millisecond) and the numba kernels (kernels.py). `select_kernels()` picks
+by SPEECHUNITS_ABX_KERNELS: "auto" (the default: C when it can be built, else numba),
+"c" (C or an error) or "numba".
+
+Loading the numba kernels costs more than scoring a small item file: numba's import, then
 (on the first cached call) its typing and lowering registries, whose linear-algebra
 module imports scipy.linalg only to check that a BLAS exists. The ABX kernels use no
 BLAS, so `preload_in_background` loads the registries with scipy blocked (numba then
@@ -15,14 +20,36 @@ thread reads the item file and the features.
 
 from __future__ import annotations
 
+import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from speechunits.errors import ConfigError, SpeechUnitsError
+
 _BLOCKABLE = ("scipy", "scipy.linalg")
+BACKENDS = ("auto", "c", "numba")
+
+
+def select_kernels(skip_blas_check: bool = False):
+    """The kernels SPEECHUNITS_ABX_KERNELS asks for: an object or module with
+    block_dtw, score_cells, get/set_num_threads, max_threads and the distance codes."""
+    choice = os.environ.get("SPEECHUNITS_ABX_KERNELS", "auto").strip().lower() or "auto"
+    if choice not in BACKENDS:
+        raise ConfigError(f"SPEECHUNITS_ABX_KERNELS must be one of {', '.join(BACKENDS)}, got {choice!r}")
+    if choice != "numba":
+        from speechunits.eval.abx import native
+
+        found = native.load(required=choice == "c")
+        if found is not None:
+            return found
+    try:
+        return load_kernels(skip_blas_check)
+    except ImportError as e:  # pragma: no cover - numba is a dependency
+        raise SpeechUnitsError(f"ABX needs numba or a C compiler: {e}") from e
 
 
 def load_kernels(skip_blas_check: bool = True):
-    """Import numba, its CPU registries and the kernels module; returns the module."""
+    """Import numba, its CPU registries and the numba kernels module; returns the module."""
     blocked = None
     if skip_blas_check and "numba.np.arraymath" not in sys.modules:
         blocked = next((name for name in _BLOCKABLE if name not in sys.modules), None)
@@ -41,8 +68,9 @@ def load_kernels(skip_blas_check: bool = True):
 
 
 def preload_in_background() -> Future:
-    """load_kernels() in a daemon thread; the Future's result is the kernels module."""
+    """select_kernels() in a daemon thread (numba's BLAS check skipped); the Future's
+    result is the kernels."""
     pool = ThreadPoolExecutor(1, thread_name_prefix="abx-kernels")
-    future = pool.submit(load_kernels)
+    future = pool.submit(select_kernels, True)
     pool.shutdown(wait=False)
     return future

@@ -1,4 +1,4 @@
-"""Compiled (numba) kernels: frame distances + DTW for blocks of token pairs, and cell scores.
+"""Compiled (numba) kernels (native/abx_kernels.c is the same in C): frame distances + DTW for blocks of token pairs, and cell scores.
 
 DTW (as libri-light, zrc_abx2 and fastabx): cost[i, j] = d(i, j) + min(cost[i-1, j],
 cost[i-1, j-1], cost[i, j-1]); the distance is cost[N-1, M-1] divided by the length of
@@ -21,10 +21,24 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 ANGULAR, EUCLIDEAN, KL_SYMMETRIC, DISCRETE = 0, 1, 2, 3
+backend = "numba"  # native/ is the C implementation of the same interface
+
+
+def max_threads() -> int:
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def get_num_threads() -> int:
+    return int(numba.get_num_threads())
+
+
+def set_num_threads(n: int) -> None:
+    numba.set_num_threads(max(1, min(int(n), max_threads())))
 
 # rational approximation of asin(s) = s + s * z * P(z) / Q(z), z = s^2, on [0, 1/2]
 _P0, _P1, _P2 = 1.66666666666666657415e-01, -3.25565818622400915405e-01, 2.01212532134862925881e-01
