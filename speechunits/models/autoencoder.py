@@ -48,6 +48,7 @@ from speechunits.models.decoders import build_decoder, resolve_decoder_config
 from speechunits.models.encoder import Encoder, EncoderConfig
 from speechunits.models.jitter import TimeJitter
 from speechunits.models.augment import FrequencyWarp, WarpConfig
+from speechunits.models.invariance import InvarianceConfig, two_view_loss
 from speechunits.models.masking import MaskingConfig, SpanMasking
 
 __all__ = [
@@ -77,6 +78,7 @@ class AutoencoderConfig:
     jitter: float = 0.12  # time-jitter probability (0 = off)
     masking: MaskingConfig = field(default_factory=MaskingConfig)  # input span masking (training only)
     warp: WarpConfig = field(default_factory=WarpConfig)  # vocal-tract-length perturbation of log-mel input (training only)
+    invariance: InvarianceConfig = field(default_factory=InvarianceConfig)  # two warped copies, one projection (training only)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     decoder: str = "wavenet"
     decoder_cfg: dict = field(default_factory=dict)
@@ -94,6 +96,11 @@ class AutoencoderConfig:
             raise SpeechUnitsError(f"model config: jitter must be in [0, 1], got {self.jitter}")
         if self.input_dim < 0:
             raise SpeechUnitsError(f"model config: input_dim must be >= 0 (0: from the features), got {self.input_dim}")
+        if self.invariance.weight > 0 and self.warp.max_log_factor <= 0:
+            raise SpeechUnitsError(
+                "model config: invariance.weight > 0 compares two differently warped copies of each crop; "
+                "set warp.max_log_factor > 0 (or invariance.weight=0)"
+            )
 
     @property
     def n_speakers(self) -> int:
@@ -259,24 +266,51 @@ class SpeechAutoencoder(nn.Module):
         target_lengths (B,) -> AutoencoderOutput."""
         if target is None:
             raise SpeechUnitsError("forward needs the reconstruction target; use encode() for features only")
-        feats, mask = self.masking(self.warp(feats), feat_lengths)
+        batch = feats.shape[0]
+        two_views = self.training and self.cfg.invariance.weight > 0 and feats.dim() == 3
+        if two_views:  # models/invariance.py: rows b and B + b are two warps of crop b, masked alike
+            feats, feat_lengths, mask = self._two_views(feats, feat_lengths)
+            speaker_ids = None if speaker_ids is None else speaker_ids.repeat(2)
+            target = torch.cat([target, target])
+            target_lengths = None if target_lengths is None else target_lengths.repeat(2)
+        else:
+            feats, mask = self.masking(self.warp(feats), feat_lengths)
         if mask is not None and self.decoder.target_kind == "labels" and self.cfg.masking.loss_on == "masked":
             target = self._masked_targets(target, mask)
         enc = self.encoder(feats, feat_lengths)
         bn = self.bottleneck(enc.values, enc.lengths)
         latents = self.jitter(bn.latents, enc.lengths)
         cond, dec = self._decode(latents, enc.lengths, speaker_ids, target, target_lengths)
+        losses, weights = dict(bn.losses), dict(bn.loss_weights)
+        loss = dec.loss + bn.weighted_loss()
+        if two_views:
+            losses["invariance"] = two_view_loss(self.cfg.invariance, bn.projected[:batch], bn.projected[batch:], enc.lengths[:batch])
+            weights["invariance"] = self.cfg.invariance.weight
+            loss = loss + self.cfg.invariance.weight * losses["invariance"]
+        first = slice(0, batch)  # outputs describe the caller's batch (the first copy)
+        taps = {name: Tap(t.values[first], t.lengths[first], t.frame_shift) for name, t in self._taps(enc, bn, cond.frames).items()}
         return AutoencoderOutput(
-            loss=dec.loss + bn.weighted_loss(),
+            loss=loss,
             recon_loss=dec.loss,
-            bottleneck_losses=bn.losses,
-            loss_weights=bn.loss_weights,
-            taps=self._taps(enc, bn, cond.frames),
-            codes=bn.codes,
-            lengths=enc.lengths,
-            predictions=dec.predictions,
+            bottleneck_losses=losses,
+            loss_weights=weights,
+            taps=taps,
+            codes=None if bn.codes is None else bn.codes[first],
+            lengths=enc.lengths[first],
+            predictions=dec.predictions[first],
             stats=bn.stats,
         )
+
+    def _two_views(self, feats: Tensor, feat_lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """feats (B, T, F) -> (2B, T, F) two independently warped copies with one span mask
+        (the same frames masked in both), lengths (2B,), mask (2B, T) or None."""
+        lengths = as_lengths(feats, feat_lengths)
+        views = self.warp(torch.cat([feats, feats]))
+        mask = None
+        if self.masking.active:
+            mask = self.masking.draw(lengths, feats.shape[1]).repeat(2, 1)
+            views = self.masking.replace(views, mask)
+        return views, lengths.repeat(2), mask
 
     # ------------------------------------------------------------------ inference
     def encode(self, feats: Tensor, feat_lengths: Tensor | None = None) -> EncodeOutput:

@@ -68,4 +68,8 @@ class SpanMasking(nn.Module):
         if not self.active or feats.dim() != 3:
             return feats, None
         mask = self.draw(as_lengths(feats, lengths), feats.shape[1])
-        return torch.where(mask[..., None], self.embedding.to(feats.dtype), feats), mask
+        return self.replace(feats, mask), mask
+
+    def replace(self, feats: Tensor, mask: Tensor) -> Tensor:
+        """feats (B, T, F), mask (B, T) bool -> feats with the masked frames replaced by the learned vector."""
+        return torch.where(mask[..., None], self.embedding.to(feats.dtype), feats)
