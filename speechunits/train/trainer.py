@@ -198,156 +198,189 @@ class Trainer:
             teardown_distributed(ctx)
 
     def _fit(self, ctx: DistContext, device: torch.device) -> TrainResult:
+        """Set-up, resume, the step loop, then the last evaluation and checkpoint."""
         t0 = time.perf_counter()
-        tcfg = self.config.train
-        if tcfg.deterministic:
+        self._ctx, self._device = ctx, device
+        self._data = self._prepare_data()
+        ckpt_path = self._checkpoint_to_resume(ctx)
+        ckpt = self._read_checkpoint(ckpt_path) if ckpt_path is not None else None
+        self._build(ckpt)
+        train_model = _wrap_ddp(self.model, device) if ctx.enabled else self.model
+        resumed_from = None
+        if ckpt is not None:  # per-rank random state: after DDP's start-up sync of the buffers
+            resumed_from = self._resume(ckpt_path, ckpt)
+        del ckpt
+        self._start(resumed_from)
+        run = self._train(train_model, saved_at=resumed_from)
+        return self._finish(run, resumed_from, t0)
+
+    def _prepare_data(self):
+        """Seeds, loads the data, and resolves the config with what the data decides."""
+        if self.config.train.deterministic:
             torch.use_deterministic_algorithms(True)
-        seed_everything(tcfg.seed)
+        seed_everything(self.config.train.seed)
         data = self._load_data()
         for line in data.summary.lines():
             log.info("%s", line)
-        cfg = self.config = self._resolve(data)
-        ckpt_path = self._checkpoint_to_resume(ctx)
-        ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
-        if ckpt is not None and ckpt["config"].get("model") != to_dict(cfg.model):
+        self.config = self._resolve(data)
+        return data
+
+    def _read_checkpoint(self, path: Path) -> dict:
+        ckpt = load_checkpoint(path)
+        if ckpt["config"].get("model") != to_dict(self.config.model):
             raise SpeechUnitsError(
-                f"{ckpt_path} was trained with a different model config than the one given; use another "
+                f"{path} was trained with a different model config than the one given; use another "
                 "--exp-dir, or --no-resume to start afresh in this one"
             )
+        return ckpt
 
+    def _build(self, ckpt: dict | None) -> None:
+        """Model, optimiser, schedule and AMP (self.model, ...), with their state from ckpt when resuming."""
+        cfg, ctx, device = self.config, self._ctx, self._device
+        tcfg = cfg.train
         seed_everything(tcfg.seed)
-        model = self._build_model(cfg).to(device)
-        self.model = model
+        self.model = self._build_model(cfg).to(device)
         if ctx.rank > 0:  # different jitter / sampling draws on every process
             seed_everything(tcfg.seed + 1_000_003 * ctx.rank)
-        optimizer = build_optimizer(model, cfg.optim)
-        scheduler = build_scheduler(optimizer, cfg.optim, tcfg.max_steps)
+        self._optimizer = build_optimizer(self.model, cfg.optim)
+        self._scheduler = build_scheduler(self._optimizer, cfg.optim, tcfg.max_steps)
         amp_on = device.type == "cuda" and tcfg.amp != "none"
         amp_dtype = torch.float16 if tcfg.amp == "fp16" else torch.bfloat16
-        scaler = torch.amp.GradScaler(device.type, enabled=amp_on and tcfg.amp == "fp16")
+        self._scaler = torch.amp.GradScaler(device.type, enabled=amp_on and tcfg.amp == "fp16")
         self._autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_on else nullcontext
+        if ckpt is None:
+            return
+        self.model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer") is not None:
+            self._optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scheduler") is not None:
+            self._scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler") is not None and self._scaler.is_enabled():
+            self._scaler.load_state_dict(ckpt["scaler"])
 
-        resumed_from = None
-        if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            if ckpt.get("optimizer") is not None:
-                optimizer.load_state_dict(ckpt["optimizer"])
-            if ckpt.get("scheduler") is not None:
-                scheduler.load_state_dict(ckpt["scheduler"])
-            if ckpt.get("scaler") is not None and scaler.is_enabled():
-                scaler.load_state_dict(ckpt["scaler"])
+    def _resume(self, ckpt_path: Path, ckpt: dict) -> int:
+        """Step, epoch, position, best dev loss and random state from ckpt; returns the step resumed at."""
+        self._restore_trainer_state(ckpt, self._ctx, self.model)
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, self.step, self.epoch, self.position)
+        if ckpt["config"] != to_dict(self.config):
+            log.warning("resuming with changed data/optim/train settings (the model is the same)")
+        return self.step
 
-        train_model: nn.Module = model
-        if ctx.enabled:
-            train_model = _wrap_ddp(model, device)
+    def _start(self, resumed_from: int | None) -> None:
+        """On the main process: the metrics log, config.yaml, command.txt, then the callbacks' on_start."""
+        self._metrics = MetricsLog(self.exp_dir) if self._ctx.is_main else None
+        if not self._ctx.is_main:
+            return
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        save_yaml(self.config, self.exp_dir / "config.yaml")
+        if self.command:
+            command_txt = self.exp_dir / "command.txt"
+            previous = command_txt.read_text() if resumed_from is not None and command_txt.is_file() else ""
+            note = f"# resumed at step {resumed_from}\n" if resumed_from is not None else ""
+            write_text(command_txt, previous + note + self.command + "\n")
+        if resumed_from is not None:
+            self._metrics.truncate_after(resumed_from)
+        for cb in self.callbacks:
+            cb.on_start(self)
 
-        if ckpt is not None:  # per-rank random state: after DDP's start-up sync of the buffers
-            self._restore_trainer_state(ckpt, ctx, model)
-            resumed_from = self.step
-            log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, self.step, self.epoch, self.position)
-            if ckpt["config"] != to_dict(cfg):
-                log.warning("resuming with changed data/optim/train settings (the model is the same)")
-        del ckpt
+    def _done(self) -> bool:
+        """train.max_steps or train.max_epochs reached."""
+        tcfg = self.config.train
+        return self.step >= tcfg.max_steps or (tcfg.max_epochs > 0 and self.epoch >= tcfg.max_epochs)
 
-        metrics = MetricsLog(self.exp_dir) if ctx.is_main else None
-        if ctx.is_main:
-            self.exp_dir.mkdir(parents=True, exist_ok=True)
-            save_yaml(cfg, self.exp_dir / "config.yaml")
-            if self.command:
-                previous = (self.exp_dir / "command.txt").read_text() if resumed_from is not None and (self.exp_dir / "command.txt").is_file() else ""
-                note = f"# resumed at step {resumed_from}\n" if resumed_from is not None else ""
-                write_text(self.exp_dir / "command.txt", previous + note + self.command + "\n")
-            if resumed_from is not None:
-                metrics.truncate_after(resumed_from)
-            for cb in self.callbacks:
-                cb.on_start(self)
-
-        sampler = EpochSampler(len(data.train), cfg.data.batch_size, tcfg.seed, ctx.rank, ctx.world_size)
-        self._ctx, self._device, self._data, self._metrics = ctx, device, data, metrics
-        self._optimizer, self._scheduler, self._scaler = optimizer, scheduler, scaler
-        train_scalars: dict = {}
-        dev_scalars: dict = {}
-        window: dict[str, torch.Tensor] = {}
-        window_steps, window_audio, window_t0 = 0, 0.0, time.perf_counter()
-        audio_total = 0.0
+    def _train(self, train_model: nn.Module, saved_at: int | None) -> _Run:
+        """The step loop, to train.max_steps or train.max_epochs: logs, evaluates and saves on its way."""
+        cfg, ctx, model = self.config, self._ctx, self.model
+        tcfg = cfg.train
+        sampler = EpochSampler(len(self._data.train), cfg.data.batch_size, tcfg.seed, ctx.rank, ctx.world_size)
         params = [p for p in model.parameters() if p.requires_grad]
-        saved_at = resumed_from
-        evaluated_at = None
-
-        def done() -> bool:
-            return self.step >= tcfg.max_steps or (tcfg.max_epochs > 0 and self.epoch >= tcfg.max_epochs)
-
+        run = _Run(saved_at=saved_at)
         model.train()
-        while not done():
+        while not self._done():
             plans = sampler.epoch(self.epoch)
-            while self.position < len(plans) and not done():
-                batch = data.train.batch(plans[self.position]).to(device)
-                with self._autocast():
-                    out = train_model(**batch.model_inputs())
-                scaler.scale(out.loss).backward()
-                if cfg.optim.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-                else:
-                    gnorm = torch.zeros((), device=device)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                self.step += 1
-                self.position += 1
-                _accumulate(window, out, gnorm)
-                window_steps += 1
-                window_audio += batch.audio_seconds
+            while self.position < len(plans) and not self._done():
+                batch = self._data.train.batch(plans[self.position]).to(self._device)
+                out, gnorm = self._train_step(train_model, batch, params)
+                run.window.add(out, gnorm, batch.audio_seconds)
                 if ctx.is_main:
                     for cb in self.callbacks:
                         cb.on_step(self, self.step)
-
-                if self.step % max(1, tcfg.log_every) == 0 or done():
-                    audio = all_reduce_sums({"a": window_audio}, device)["a"]
-                    audio_total += audio
-                    now = time.perf_counter()
-                    train_scalars = _window_means(window, window_steps)
-                    if not math.isfinite(train_scalars["loss"]):
-                        raise SpeechUnitsError(
-                            f"training diverged: the loss is {train_scalars['loss']} at step {self.step}; lower "
-                            "optim.lr, raise optim.warmup_steps, or use train.amp=none"
-                        )
-                    train_scalars.update(lr=scheduler.get_last_lr()[0], epoch=self.epoch,
-                                         audio_per_second=audio / max(now - window_t0, 1e-9))
-                    self._log("train", train_scalars)
-                    window, window_steps, window_audio, window_t0 = {}, 0, 0.0, now
+                if self.step % max(1, tcfg.log_every) == 0 or self._done():
+                    self._log_train(run)
                 epoch_done = self.position == len(plans)
-                if epoch_done:  # code usage over the epoch (since the last evaluation, if any)
-                    usage = model.usage_stats()
-                    if usage:
-                        self._log("epoch", {"epoch": self.epoch, **usage})
-                    model.reset_usage()
-                    self.epoch += 1
-                    self.position = 0
-                if (tcfg.eval_every > 0 and self.step % tcfg.eval_every == 0) or done():
-                    dev_scalars = self._evaluate(model) or dev_scalars  # before the checkpoint: it records the best
-                    evaluated_at = self.step
+                if epoch_done:
+                    self._end_epoch()
+                if (tcfg.eval_every > 0 and self.step % tcfg.eval_every == 0) or self._done():
+                    run.dev = self._evaluate(model) or run.dev  # before the checkpoint: it records the best
+                    run.evaluated_at = self.step
                 if tcfg.checkpoint_every > 0 and self.step % tcfg.checkpoint_every == 0:
                     self._save(model, step_file=True)
-                    saved_at = self.step
+                    run.saved_at = self.step
                 if epoch_done:
                     break  # the next epoch's batches
+        run.audio_seconds += all_reduce_sums({"a": run.window.audio_seconds}, self._device)["a"]
+        return run
 
-        audio_total += all_reduce_sums({"a": window_audio}, device)["a"]
-        if evaluated_at != self.step:  # nothing trained in this run (resumed at the end)
-            dev_scalars = self._evaluate(model) or dev_scalars
-        if saved_at != self.step:
-            self._save(model, step_file=False)
+    def _train_step(self, train_model: nn.Module, batch, params: list) -> tuple:
+        """One optimiser step on batch; returns the model's output and the gradient norm."""
+        optimizer, scaler = self._optimizer, self._scaler
+        with self._autocast():
+            out = train_model(**batch.model_inputs())
+        scaler.scale(out.loss).backward()
+        if self.config.optim.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            gnorm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
+        else:
+            gnorm = torch.zeros((), device=self._device)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        self._scheduler.step()
+        self.step += 1
+        self.position += 1
+        return out, gnorm
+
+    def _log_train(self, run: _Run) -> None:
+        """Log the means of the train scalars since the last train log; stop when the loss is not finite."""
+        window = run.window
+        audio = all_reduce_sums({"a": window.audio_seconds}, self._device)["a"]
+        run.audio_seconds += audio
+        now = time.perf_counter()
+        run.train = window.means()
+        if not math.isfinite(run.train["loss"]):
+            raise SpeechUnitsError(
+                f"training diverged: the loss is {run.train['loss']} at step {self.step}; lower "
+                "optim.lr, raise optim.warmup_steps, or use train.amp=none"
+            )
+        run.train.update(lr=self._scheduler.get_last_lr()[0], epoch=self.epoch,
+                         audio_per_second=audio / max(now - window.t0, 1e-9))
+        self._log("train", run.train)
+        run.window = _Window(t0=now)
+
+    def _end_epoch(self) -> None:
+        """Log the code usage over the epoch (since the last evaluation, if any); on to the next epoch."""
+        usage = self.model.usage_stats()
+        if usage:
+            self._log("epoch", {"epoch": self.epoch, **usage})
+        self.model.reset_usage()
+        self.epoch += 1
+        self.position = 0
+
+    def _finish(self, run: _Run, resumed_from: int | None, t0: float) -> TrainResult:
+        """The last evaluation and checkpoint, unless the loop just made them; the result; on_end."""
+        if run.evaluated_at != self.step:  # nothing trained in this run (resumed at the end)
+            run.dev = self._evaluate(self.model) or run.dev
+        if run.saved_at != self.step:
+            self._save(self.model, step_file=False)
         barrier()
         result = TrainResult(
             exp_dir=self.exp_dir, step=self.step, epoch=self.epoch, resumed_from=resumed_from,
-            train=train_scalars, dev=dev_scalars, best_dev_loss=self.best_dev_loss,
-            wall_seconds=time.perf_counter() - t0, audio_seconds=audio_total, data=data.summary,
+            train=run.train, dev=run.dev, best_dev_loss=self.best_dev_loss,
+            wall_seconds=time.perf_counter() - t0, audio_seconds=run.audio_seconds, data=self._data.summary,
         )
-        if ctx.is_main:
+        if self._ctx.is_main:
             self._log("final", {"wall_seconds": result.wall_seconds, "audio_seconds": result.audio_seconds})
-            metrics.close()
+            self._metrics.close()
             for cb in self.callbacks:
                 cb.on_end(self, result)
         return result
@@ -495,17 +528,39 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def _accumulate(window: dict, out, gnorm: torch.Tensor) -> None:
-    values = {"loss": out.loss}
-    if getattr(out, "recon_loss", None) is not None:
-        values["recon"] = out.recon_loss
-    values["grad_norm"] = gnorm
-    values.update(getattr(out, "bottleneck_losses", {}))
-    values.update({k: v for k, v in getattr(out, "stats", {}).items() if isinstance(v, torch.Tensor)})
-    for k, v in values.items():
-        v = v.detach().float()
-        window[k] = window[k] + v if k in window else v.clone()
+@dataclass
+class _Window:
+    """Train scalars summed over the steps since the last train log."""
+
+    sums: dict = field(default_factory=dict)
+    steps: int = 0
+    audio_seconds: float = 0.0  # of this process
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, out, gnorm: torch.Tensor, audio_seconds: float) -> None:
+        values = {"loss": out.loss}
+        if getattr(out, "recon_loss", None) is not None:
+            values["recon"] = out.recon_loss
+        values["grad_norm"] = gnorm
+        values.update(getattr(out, "bottleneck_losses", {}))
+        values.update({k: v for k, v in getattr(out, "stats", {}).items() if isinstance(v, torch.Tensor)})
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.steps += 1
+        self.audio_seconds += audio_seconds
+
+    def means(self) -> dict:
+        return {k: float(v) / max(1, self.steps) for k, v in self.sums.items()}
 
 
-def _window_means(window: dict, steps: int) -> dict:
-    return {k: float(v) / max(1, steps) for k, v in window.items()}
+@dataclass
+class _Run:
+    """What the step loop keeps: the last reports, the open log window, when it last evaluated and saved."""
+
+    train: dict = field(default_factory=dict)  # the last logged train scalars
+    dev: dict = field(default_factory=dict)  # the last evaluation
+    audio_seconds: float = 0.0  # speech trained on in this run by all processes, up to the last log
+    saved_at: int | None = None
+    evaluated_at: int | None = None
+    window: _Window = field(default_factory=_Window)
