@@ -2,10 +2,13 @@
 
 Each command lives in its own module under speechunits/cli/ and registers a class
 with COMMANDS; its docstring's first line is the command's help. Heavy imports
-(torch, optional extras) happen inside `run`, so `--help` stays fast.
+(torch, optional extras) happen inside `run`, so `--help` stays fast. A command class
+is named after the command with a `Command` suffix (`features` -> FeaturesCommand), a
+sub-command's after its parent and itself (`lm train` -> LMTrainCommand): no command
+class shares its name with a library class.
 
     @COMMANDS.register("features")
-    class Features:
+    class FeaturesCommand:
         '''Compute features for a data dir.'''
         def add_arguments(self, parser): ...
         def run(self, args) -> int: ...     # the process exit status

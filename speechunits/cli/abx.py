@@ -9,7 +9,7 @@ from speechunits.cli import COMMANDS
 
 
 @COMMANDS.register("abx")
-class Abx:
+class AbxCommand:
     """ABX error of features (or units) on a ZeroSpeech item file.
 
     FEATURES is a folder of <utt>.npy / <utt>.pt arrays of shape (T, D) (integer

@@ -8,7 +8,7 @@ from speechunits.cli import COMMANDS
 
 
 @COMMANDS.register("split-data")
-class SplitData:
+class SplitDataCommand:
     """Split a data dir into N parts for N parallel jobs (utils/split_data.sh).
 
     Writes DATA/split<N>/<k> (by speaker: each speaker whole, parts balanced by
@@ -34,7 +34,7 @@ class SplitData:
 
 
 @COMMANDS.register("combine-data")
-class CombineData:
+class CombineDataCommand:
     """Combine data dirs into one (utils/combine_data.sh); duplicate utterance ids are an error.
 
     Example:
@@ -56,7 +56,7 @@ class CombineData:
 
 
 @COMMANDS.register("utt2dur")
-class Utt2Dur:
+class Utt2DurCommand:
     """Write DATA/utt2dur (seconds per utterance) from segments or audio headers.
 
     Unreadable audio is reported per utterance; exit 1 unless --allow-failures

@@ -9,7 +9,7 @@ from speechunits.cli.jobs import parse_part, report_failures
 
 
 @COMMANDS.register("extract")
-class Extract:
+class ExtractCommand:
     """Extract units (and a tap's dense features) from audio with a trained model.
 
     MODEL is a checkpoint (.pt) or an experiment dir (its best.pt, else last.pt).

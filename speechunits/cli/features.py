@@ -9,7 +9,7 @@ from speechunits.cli.jobs import parse_part, progress_bar, report_failures
 
 
 @COMMANDS.register("features")
-class Features:
+class FeaturesCommand:
     """Compute features for a Kaldi data dir into a feature store.
 
     Writes OUT/<utt>.npy (shape (T, D)) with OUT/frame_shift and OUT/meta.json, or

@@ -41,7 +41,7 @@ def _utts(path: str | None) -> list[str] | None:
 
 
 @ACTIONS.register("fit")
-class Fit:
+class KMeansFitCommand:
     """Fit k-means centroids on a feature dir and save them (MODEL, a .pt file).
 
     FEATURES is a folder of <utt>.npy / .pt float arrays (T, D) with frame_shift and
@@ -118,7 +118,7 @@ class Fit:
 
 
 @ACTIONS.register("apply")
-class Apply:
+class KMeansApplyCommand:
     """Units from a k-means model for every utterance of a feature dir.
 
     OUT gets what `speechunits extract` writes for units: units.txt (`utt u1 u2 ...`,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -14,7 +13,7 @@ LM_ACTIONS = Registry("lm action")
 
 
 @COMMANDS.register("lm")
-class LM:
+class LMCommand:
     """Unit language model: train, score, sample, an n-gram baseline, spoken-LM metrics.
 
     Actions:
@@ -45,7 +44,7 @@ def _threads(n: int | None) -> None:
 
 
 @LM_ACTIONS.register("train")
-class Train:
+class LMTrainCommand:
     """Train a unit LM on a unit file into an experiment dir (the training engine: exact resume, DDP, metrics).
 
     UNITS: units.jsonl, units.txt (+ durations.txt) or a `speechunits extract` folder.
@@ -94,7 +93,7 @@ class Train:
         try:
             result = trainer.fit()
         except KeyboardInterrupt:
-            print(f"speechunits lm train: interrupted; rerun the same command to resume", file=sys.stderr)
+            print("speechunits lm train: interrupted; rerun the same command to resume", file=sys.stderr)
             return 130
         if int(os.environ.get("RANK", "0")) == 0:
             for line in result.data.lines():
@@ -107,7 +106,7 @@ class Train:
 
 
 @LM_ACTIONS.register("ngram")
-class Ngram:
+class LMNgramCommand:
     """Fit the n-gram baseline (interpolated Kneser-Ney) on a unit file; writes a JSON model.
 
     Examples:
@@ -140,7 +139,7 @@ class Ngram:
 
 
 @LM_ACTIONS.register("score")
-class Score:
+class LMScoreCommand:
     """Per-utterance log-probability and perplexity of a unit file under a unit LM (or an n-gram model).
 
     Prints the corpus perplexity per token (units + the end of each utterance);
@@ -181,7 +180,7 @@ class Score:
 
 
 @LM_ACTIONS.register("sample")
-class Sample:
+class LMSampleCommand:
     """Sample units from a unit LM: from scratch, or continuing each utterance's first seconds.
 
     Writes OUT/units.txt, durations.txt and units.jsonl (what `speechunits resynth`
@@ -240,7 +239,7 @@ class Sample:
 
 
 @LM_ACTIONS.register("make-sets")
-class MakeSets:
+class LMMakeSetsCommand:
     """Spot-the-word and grammaticality test sets from a synthetic corpus's generator (ZeroSpeech 2021 layout).
 
     Writes OUT/lexical/dev and OUT/syntactic/dev (<file>.wav, gold.csv, data/) and
@@ -276,7 +275,7 @@ class MakeSets:
 
 
 @LM_ACTIONS.register("eval")
-class Eval:
+class LMEvalCommand:
     """Spot-the-word (sWUGGY-style) and grammaticality (sBLIMP-style) accuracy of a unit LM + unit extractor.
 
     SETS holds lexical/<split> and/or syntactic/<split> (wavs + gold.csv): the sets of
@@ -352,7 +351,7 @@ class Eval:
 
 
 @LM_ACTIONS.register("snippets")
-class Snippets:
+class LMSnippetsCommand:
     """Short audio snippets of where the most used units occur (OUT/unit<k>-<i>.wav + snippets.json).
 
     Examples:

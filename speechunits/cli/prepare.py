@@ -4,7 +4,7 @@ Each corpus is a sub-command registered in CORPORA (the project's one registry
 idiom), so adding one is adding a class here:
 
     @CORPORA.register("speechocean762")
-    class Speechocean762:
+    class PrepareSpeechocean762Command:
         '''One-line help.'''
         def add_arguments(self, parser): ...
         def run(self, args) -> int: ...
@@ -21,7 +21,7 @@ CORPORA = Registry("corpus")
 
 
 @COMMANDS.register("prepare")
-class Prepare:
+class PrepareCommand:
     """Prepare a corpus: audio, Kaldi data dirs, phone alignments (CTM), ABX item files.
 
     Corpora:
@@ -45,7 +45,7 @@ def _noise(text: str) -> float | None:
 
 
 @CORPORA.register("synthetic")
-class Synthetic:
+class PrepareSyntheticCommand:
     """Synthetic multi-speaker English corpus (espeak-ng) with exact phone alignments.
 
     Writes OUT/audio/<spk>/<utt>.wav (16 kHz), the Kaldi data dirs OUT/data/{all,train,test}
@@ -114,7 +114,7 @@ class Synthetic:
 
 
 @CORPORA.register("speechocean762")
-class Speechocean762:
+class PrepareSpeechocean762Command:
     """speechocean762: read English by Mandarin-L1 speakers; phone alignments by forced alignment.
 
     CORPUS is the full release (train/, test/, resource/, WAVE/) or a flat folder
@@ -172,7 +172,7 @@ class Speechocean762:
 
 
 @CORPORA.register("folder")
-class Folder:
+class PrepareFolderCommand:
     """Import a folder of audio files (wav/flac/ogg/mp3) as a Kaldi data dir.
 
     Speakers come from the first folder level (--speaker-from dir), from a file-name

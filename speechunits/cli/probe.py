@@ -12,7 +12,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 @COMMANDS.register("probe")
-class Probe:
+class ProbeCommand:
     """Probe what the model's taps know: phones, speaker, gender, filterbank frames.
 
     MODEL is a checkpoint (.pt) or an experiment dir (its best.pt, else last.pt).

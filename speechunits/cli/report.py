@@ -8,7 +8,7 @@ from speechunits.cli import COMMANDS
 
 
 @COMMANDS.register("report")
-class Report:
+class ReportCommand:
     """Write an experiment report (Markdown + self-contained HTML, PNG figures).
 
     Collects whatever EXP_DIR holds and lists the rest as missing:

@@ -9,7 +9,7 @@ from speechunits.cli.jobs import report_failures
 
 
 @COMMANDS.register("resynth")
-class Resynth:
+class ResynthCommand:
     """Resynthesise audio from units with a trained model (voice conversion with --speaker).
 
     UNITS is a units.jsonl, a units.txt (with durations.txt beside it), or a

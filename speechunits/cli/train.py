@@ -26,7 +26,7 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 @COMMANDS.register("train")
-class Train:
+class TrainCommand:
     """Train a speech autoencoder (pipelines/*.yaml) into an experiment dir.
 
     Data paths come from the config's data: section or key=value overrides. The

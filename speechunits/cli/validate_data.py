@@ -6,7 +6,7 @@ from speechunits.cli import COMMANDS
 
 
 @COMMANDS.register("validate-data")
-class ValidateData:
+class ValidateDataCommand:
     """Check a Kaldi data dir: sorted unique tables, consistent ids, audio files present.
 
     Prints every problem, errors first, then warnings (e.g. utterance ids not

@@ -140,7 +140,7 @@ class PhoneEvent:
 
 
 @dataclasses.dataclass
-class Synthesis:
+class EspeakOutput:
     """What one ``espeak_Synth`` call produced.
 
     audio: (N,) int16 at ``sample_rate``; events: phone starts in time order,
@@ -343,7 +343,7 @@ class Espeak:
         self._known_voices.add(voice.name)
 
     def synthesize(self, text: str, voice: VoiceSettings, seed: int = 0, fresh: bool = True,
-                   phonemes: bool = False) -> Synthesis:
+                   phonemes: bool = False) -> EspeakOutput:
         """Speak ``text`` (UTF-8, plain text) with ``voice``.
 
         With ``phonemes``, text inside ``[[ ]]`` is read as espeak phoneme mnemonics
@@ -362,11 +362,11 @@ class Espeak:
             log.warning("os.fork is unavailable: espeak output will depend on earlier synthesis calls")
         return self._synthesize_here(text, voice, seed, phonemes)
 
-    def _synthesize_here(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> Synthesis:
+    def _synthesize_here(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> EspeakOutput:
         with _LOCK:
             return self._synthesize_unlocked(text, voice, seed, phonemes)
 
-    def _synthesize_unlocked(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> Synthesis:
+    def _synthesize_unlocked(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> EspeakOutput:
         lib = self._lib
         status = lib.espeak_SetVoiceByName(voice.name.encode())
         if status != EE_OK:
@@ -388,9 +388,9 @@ class Espeak:
         if status != EE_OK:
             raise EspeakError(f"espeak_Synth failed (status {status}) for text {text[:60]!r}")
         audio = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-        return Synthesis(audio.astype(np.int16, copy=False), self.sample_rate, events)
+        return EspeakOutput(audio.astype(np.int16, copy=False), self.sample_rate, events)
 
-    def _synthesize_forked(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> Synthesis:
+    def _synthesize_forked(self, text: str, voice: VoiceSettings, seed: int, phonemes: bool = False) -> EspeakOutput:
         with _LOCK:
             read_fd, write_fd = os.pipe()
             pid = os.fork()
@@ -423,7 +423,7 @@ class Espeak:
         if kind != "ok":
             raise EspeakError(f"espeak synthesis failed: {body}")
         audio = np.frombuffer(body, dtype=np.int16).copy()
-        return Synthesis(audio, self.sample_rate, [PhoneEvent(s, m) for s, m in events])
+        return EspeakOutput(audio, self.sample_rate, [PhoneEvent(s, m) for s, m in events])
 
 
 def dictionary_for(language: str, data_path: str | os.PathLike | None = None) -> list[str] | None:
