@@ -60,12 +60,11 @@ import numpy as np
 
 from speechunits.batch import BatchReport
 from speechunits.corpora.phones import SIL
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import ConfigError, SpeechUnitsError
 from speechunits.jobs.processes import worker_pool
 
 log = logging.getLogger(__name__)
-
-Segments = list[tuple[float, float, str]]
 
 _FILLERS = {"SIL": SIL, "+NSN+": "nsn", "+SPN+": "spn"}  # pocketsphinx en-us noise phones -> our labels
 _SILENCE_WORDS = frozenset({"<s>", "</s>", "<sil>", "(NULL)", "[NOISE]", "[SPEECH]"})
@@ -141,8 +140,8 @@ class UttAlignment:
     words are the transcript's words (no silences) with their spans."""
 
     utt: str
-    phones: Segments
-    words: Segments
+    phones: list[LabelledSegment]
+    words: list[LabelledSegment]
     duration: float
 
 
@@ -165,7 +164,7 @@ def frames_to_segments(
     duration: float,
     frame_shift: float,
     offset: float,
-) -> Segments:
+) -> list[LabelledSegment]:
     """Frame-level segments ``(label, start frame, n frames)`` -> seconds, per the time convention.
 
     A boundary before frame b is at ``b * frame_shift + offset``; the first
@@ -173,25 +172,25 @@ def frames_to_segments(
     partial frame). Segments that end up empty after clipping to the audio are
     dropped; adjacent silences merge. Labels are taken as given.
     """
-    out: Segments = []
+    out: list[LabelledSegment] = []
     for k, (label, start, length) in enumerate(entries):
         begin = 0.0 if k == 0 else min(duration, start * frame_shift + offset)
         end = duration if k == len(entries) - 1 else min(duration, (start + length) * frame_shift + offset)
         if end - begin <= _TOLERANCE:
             continue
-        if out and label == out[-1][2] and label in _SILENCE_LABELS:
-            out[-1] = (out[-1][0], end, label)
+        if out and label == out[-1].label and label in _SILENCE_LABELS:
+            out[-1] = out[-1]._replace(end=end)
         elif out:
-            out.append((out[-1][1], end, label))  # contiguous: start where the previous ended
+            out.append(LabelledSegment(out[-1].end, end, label))  # contiguous: start where the previous ended
         else:
-            out.append((0.0, end, label))
+            out.append(LabelledSegment(0.0, end, label))
     if out:
-        out[-1] = (out[-1][0], duration, out[-1][2])
+        out[-1] = out[-1]._replace(end=duration)
     return out
 
 
 def check_phone_alignment(
-    utt: str, segments: Sequence[tuple[float, float, str]], duration: float, expected: Sequence[str] | None = None
+    utt: str, segments: Sequence[LabelledSegment], duration: float, expected: Sequence[str] | None = None
 ) -> None:
     """Raise AlignmentError unless the segments tile ``[0, duration]`` in time order
     (positive durations, no gaps or overlaps) and, given ``expected``, their
@@ -387,7 +386,7 @@ class PocketsphinxAligner:
                 return 0.0
             return duration if frame >= last else min(duration, frame * cfg.frame_shift + cfg.offset)
 
-        word_segs = [(at(s), at(s + d), word) for (s, d), word in zip(word_entries, words)]
+        word_segs = [LabelledSegment(at(s), at(s + d), word) for (s, d), word in zip(word_entries, words)]
         return UttAlignment(utt or "", phones, word_segs, duration)
 
     @staticmethod

@@ -52,6 +52,7 @@ import re
 from pathlib import Path
 
 from speechunits.batch import BatchReport
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import AudioError, DataFormatError, SpeechUnitsError
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class ImportedFolder:
     """What :func:`import_folder` made; failures are keyed by file path relative to AUDIO_DIR."""
 
     datadir: object  # speechunits.data.datadir.DataDir
-    alignments: dict[str, list[tuple[float, float, str]]] | None
+    alignments: dict[str, list[LabelledSegment]] | None
     report: BatchReport
     num_files: int
 

@@ -52,6 +52,7 @@ import numpy as np
 from speechunits.corpora import phones as phone_inventory
 from speechunits.corpora.espeak import Espeak, EspeakError, TemporaryDataDir, VoiceSettings, dictionary_for, read_variant
 from speechunits.corpora.text_source import TextSource, words_of
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import SpeechUnitsError
 from speechunits.jobs.processes import worker_pool
 
@@ -449,11 +450,11 @@ def _remove_stale_audio(root: Path, keep: set[str]) -> None:
             path.unlink()
 
 
-def alignments_of(corpus: SyntheticCorpus, utts: set[str] | None = None) -> dict[str, list[tuple[float, float, str]]]:
+def alignments_of(corpus: SyntheticCorpus, utts: set[str] | None = None) -> dict[str, list[LabelledSegment]]:
     """The corpus's phone alignments in the shared in-memory form: utt -> [(start s, end s, phone)]."""
     sr = corpus.sample_rate
     return {
-        u.utt: [(a / sr, b / sr, p) for a, b, p in u.segments]
+        u.utt: [LabelledSegment(a / sr, b / sr, p) for a, b, p in u.segments]
         for u in corpus.utterances
         if utts is None or u.utt in utts
     }

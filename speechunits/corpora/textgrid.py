@@ -60,6 +60,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import DataFormatError
 
 _TOKEN = re.compile(r'"(?:[^"]|"")*"|<[^>\s]*>|\[[^\]\n]*\]|![^\n]*|[^\s"]+')
@@ -220,13 +221,13 @@ def read_textgrid(path: str | os.PathLike) -> TextGrid:
 
 def tier_alignment(
     tier: Tier, silence: str = "sil", silence_labels: frozenset[str] = SILENCE_LABELS, strip_stress: bool = False
-) -> list[tuple[float, float, str]]:
+) -> list[LabelledSegment]:
     """An interval tier as (start, end, phone) segments: empty or silence labels become ``silence``
     (adjacent ones merged), zero-length intervals are dropped, and with
     ``strip_stress`` a trailing stress digit goes (MFA's ``AH0`` -> ``AH``)."""
     if tier.kind != "interval":
         raise DataFormatError(f"tier {tier.name!r} is a point tier, not an interval tier")
-    out: list[tuple[float, float, str]] = []
+    out: list[LabelledSegment] = []
     for iv in tier.intervals:
         if iv.end <= iv.start:
             continue
@@ -237,10 +238,10 @@ def tier_alignment(
             label = re.sub(r"[012]$", "", label)
         if any(ch.isspace() for ch in label):
             raise DataFormatError(f"tier {tier.name!r}: label {label!r} at {iv.start} s contains whitespace")
-        if out and label == silence and out[-1][2] == silence and abs(out[-1][1] - iv.start) < 1e-9:
-            out[-1] = (out[-1][0], iv.end, silence)
+        if out and label == silence and out[-1].label == silence and abs(out[-1].end - iv.start) < 1e-9:
+            out[-1] = out[-1]._replace(end=iv.end)
         else:
-            out.append((iv.start, iv.end, label))
+            out.append(LabelledSegment(iv.start, iv.end, label))
     return out
 
 

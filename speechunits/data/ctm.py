@@ -1,11 +1,12 @@
 """Phone alignments as CTM files: `utt channel start dur phone [confidence]`.
 
-In memory an alignment is the plain type
+In memory an alignment is
 
-    Alignments = dict[str, list[tuple[float, float, str]]]     # utt -> [(start, end, phone)]
+    dict[str, list[LabelledSegment]]     # utt -> [(start, end, label)], label a phone (or word)
 
 with each list sorted by start, times in seconds from the start of the utterance.
-Consumers (ABX item files, frame labels for probes) take exactly this type.
+LabelledSegment is a named tuple, so plain (start, end, label) tuples do as well.
+Consumers (ABX item files, frame labels for probes, unit metrics) take this type.
 
 A CTM need not be sorted on disk; write_ctm writes it sorted by utterance (C order)
 then start time. The channel and confidence columns are read and dropped.
@@ -17,17 +18,23 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from speechunits.errors import DataFormatError
 from speechunits.fileio import write_lines
 
-Alignment = list[tuple[float, float, str]]
-Alignments = dict[str, Alignment]
-
 OVERLAP_TOLERANCE = 1e-4  # seconds; absorbs the rounding of start + dur on disk
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _WHITESPACE = re.compile(r"[ \t]+")
+
+
+class LabelledSegment(NamedTuple):
+    """A labelled stretch of one utterance, ``[start, end)`` in seconds from its start
+    (not a Kaldi `segments` entry: that is speechunits.data.tables.Segment)."""
+
+    start: float
+    end: float
+    label: str
 
 
 def _seconds(x: float) -> str:
@@ -36,7 +43,7 @@ def _seconds(x: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def read_ctm(path: str | os.PathLike, check_overlap: bool = True) -> Alignments:
+def read_ctm(path: str | os.PathLike, check_overlap: bool = True) -> dict[str, list[LabelledSegment]]:
     """Per utterance, its (start, end, phone) segments sorted by start.
 
     Raises DataFormatError naming the file and line for a malformed line (field
@@ -69,7 +76,7 @@ def read_ctm(path: str | os.PathLike, check_overlap: bool = True) -> Alignments:
             if not (math.isfinite(start) and math.isfinite(dur)) or start < 0 or dur <= 0:
                 raise DataFormatError(f"need start >= 0 and duration > 0, found {start_text} {dur_text}", where, n)
             found.setdefault(utt, []).append((start, start + dur, phone, n))
-    out: Alignments = {}
+    out: dict[str, list[LabelledSegment]] = {}
     for utt in sorted(found):
         segs = sorted(found[utt], key=lambda s: (s[0], s[1]))
         if check_overlap:
@@ -81,11 +88,11 @@ def read_ctm(path: str | os.PathLike, check_overlap: bool = True) -> Alignments:
                         where,
                         b[3],
                     )
-        out[utt] = [(s, e, p) for s, e, p, _ in segs]
+        out[utt] = [LabelledSegment(s, e, p) for s, e, p, _ in segs]
     return out
 
 
-def check_alignment(utt: str, segments: Sequence[tuple[float, float, str]]) -> None:
+def check_alignment(utt: str, segments: Sequence[LabelledSegment]) -> None:
     """Raise DataFormatError unless every segment has 0 <= start < end, none overlap,
     and phones are single whitespace-free tokens."""
     prev = None
@@ -104,7 +111,7 @@ def check_alignment(utt: str, segments: Sequence[tuple[float, float, str]]) -> N
 
 
 def write_ctm(
-    path: str | os.PathLike, alignments: Mapping[str, Sequence[tuple[float, float, str]]], channel: str = "1"
+    path: str | os.PathLike, alignments: Mapping[str, Sequence[LabelledSegment]], channel: str = "1"
 ) -> None:
     """Write `utt channel start dur phone` lines, sorted by utterance then start, atomically.
 

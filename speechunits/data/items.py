@@ -5,7 +5,7 @@ An item file is a header line and one token per line, times in seconds:
     #file onset offset #phone prev-phone next-phone speaker
     6295-244435-0009 0.2925 0.4725 IH L NG 6295
 
-`make_items` builds the rows from phone alignments (the plain `Alignments` type of
+`make_items` builds the rows from phone alignments (utt -> [LabelledSegment], see
 speechunits.data.ctm) and utt2spk:
 
 - level "phone":    onset/offset span the central phone (ZeroSpeech 2021 phoneme items);
@@ -27,6 +27,7 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import ConfigError, DataFormatError
 from speechunits.fileio import atomic_open
 
@@ -234,7 +235,7 @@ def write_items(path: str | os.PathLike, rows: Iterable[ItemRow | tuple] | ItemS
 
 
 def make_items(
-    alignments: Mapping[str, Sequence[tuple[float, float, str]]],
+    alignments: Mapping[str, Sequence[LabelledSegment]],
     utt2spk: Mapping[str, str],
     level: str = "phone",
     silences: Iterable[str] = DEFAULT_SILENCES,

@@ -16,6 +16,7 @@ from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import ConfigError, DataFormatError
 
 _EPS = 1e-6  # in frames
@@ -27,7 +28,7 @@ def first_frame_centred_at_or_after(t: float, frame_shift: float) -> int:
 
 
 def frame_labels(
-    segments: Iterable[tuple[float, float, str]],
+    segments: Iterable[LabelledSegment],
     num_frames: int,
     frame_shift: float,
     phone_to_id: Mapping[str, int],
@@ -57,7 +58,7 @@ def frame_labels(
 
 
 def alignment_frame_labels(
-    alignments: Mapping[str, Sequence[tuple[float, float, str]]],
+    alignments: Mapping[str, Sequence[LabelledSegment]],
     num_frames: Mapping[str, int],
     frame_shift: float,
     phone_to_id: Mapping[str, int],
@@ -70,7 +71,7 @@ def alignment_frame_labels(
     return {u: frame_labels(alignments[u], n, frame_shift, phone_to_id, fill) for u, n in sorted(num_frames.items())}
 
 
-def phone_map(alignments: Mapping[str, Sequence[tuple[float, float, str]]]) -> dict[str, int]:
+def phone_map(alignments: Mapping[str, Sequence[LabelledSegment]]) -> dict[str, int]:
     """Every phone of the alignments -> an id, in C order of the phone names."""
     phones = sorted({p for segs in alignments.values() for _, _, p in segs})
     return {p: i for i, p in enumerate(phones)}

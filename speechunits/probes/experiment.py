@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from speechunits.config import to_dict
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import SpeechUnitsError
 from speechunits.probes.fit import ProbeTrainConfig, fit_probe
 from speechunits.probes.results import PROBES_KIND, TARGET_ORDER, ProbeResult, ProbeResults, read_probe_results
@@ -97,7 +98,7 @@ class ProbeData:
 
     utt2spk: Mapping[str, str]
     spk2gender: Mapping[str, str] | None = None
-    alignments: Mapping[str, Sequence[tuple[float, float, str]]] | None = None
+    alignments: Mapping[str, Sequence[LabelledSegment]] | None = None
     fbank: object | None = None
 
 

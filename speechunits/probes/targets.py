@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from speechunits.data.ctm import LabelledSegment
 from speechunits.data.labels import first_frame_centred_at_or_after, frame_labels
 
 __all__ = ["covered_frames", "covered_mean", "phone_targets", "constant_targets", "IGNORE"]
@@ -51,7 +52,7 @@ def covered_mean(source: np.ndarray, num_frames: int, frame_shift: float, source
 
 
 def phone_targets(
-    segments: Sequence[tuple[float, float, str]], num_frames: int, frame_shift: float, phone_to_id: Mapping[str, int]
+    segments: Sequence[LabelledSegment], num_frames: int, frame_shift: float, phone_to_id: Mapping[str, int]
 ) -> np.ndarray:
     """(num_frames,) phone ids at the tap's rate (frame-centre convention); IGNORE outside segments."""
     return frame_labels(segments, num_frames, frame_shift, phone_to_id, fill=IGNORE)

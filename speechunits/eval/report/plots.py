@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import SpeechUnitsError
 
 try:
@@ -130,7 +131,7 @@ def plot_cooccurrence(
 
 def plot_segmentation(
     path: str | os.PathLike,
-    segments: Sequence[tuple[float, float, str]],
+    segments: Sequence[LabelledSegment],
     unit_starts: Sequence[float],
     unit_labels: Sequence[int],
     unit_end: float,

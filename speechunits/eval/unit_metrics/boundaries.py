@@ -33,6 +33,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from speechunits.data.ctm import LabelledSegment
+
 __all__ = [
     "BoundaryScores",
     "match_boundaries",
@@ -109,7 +111,7 @@ def boundary_scores(
     return _scores(hits, n_hyp, n_ref, tolerance)
 
 
-def reference_boundaries(segments: Sequence[tuple[float, float, str]]) -> np.ndarray:
+def reference_boundaries(segments: Sequence[LabelledSegment]) -> np.ndarray:
     """Inner phone edges of one utterance's alignment (see the module docstring), sorted."""
     if not segments:
         return np.zeros(0)

@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from speechunits.data.ctm import LabelledSegment
 from speechunits.data.labels import frame_labels
 from speechunits.errors import SpeechUnitsError
 from speechunits.eval.unit_metrics.boundaries import (
@@ -150,7 +151,7 @@ def _frame_codes(seq) -> np.ndarray:
 
 def compute_unit_metrics(
     units: Mapping[str, object],
-    alignments: Mapping[str, Sequence[tuple[float, float, str]]],
+    alignments: Mapping[str, Sequence[LabelledSegment]],
     frame_shift: float | None = None,
     config: UnitMetricsConfig | None = None,
 ) -> UnitMetrics:
