@@ -4,7 +4,8 @@
     common.py         length masks, probe `Tap`, DDP helpers
     encoder.py        strided conv encoder (paper stack by default), time-aligned
     bottleneck.py     bottleneck interface + registry BOTTLENECKS
-    ae.py, vae.py     projection and Gaussian bottlenecks
+    linear_bottleneck.py  linear projection bottleneck (registry key "ae": the plain autoencoder)
+    vae.py            Gaussian bottleneck
     codebook.py       VQ codebook: nearest codes, EMA, k-means init, dead-code restarts, usage
     vq.py             VQ-VAE bottleneck
     segmentation.py, piecewise.py   piecewise-constant VQ ("pcvq")

@@ -50,7 +50,7 @@ BOTTLENECKS = Registry("bottleneck")
 # Modules that register bottlenecks; imported on first use of the registry helpers.
 # A module listed here that does not exist (yet) is skipped.
 _BOTTLENECK_MODULES = (
-    "speechunits.models.ae",
+    "speechunits.models.linear_bottleneck",
     "speechunits.models.vae",
     "speechunits.models.vq",
     "speechunits.models.piecewise",

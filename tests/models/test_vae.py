@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechunits.models.ae import AEBottleneck, AEConfig
+from speechunits.models.linear_bottleneck import AEBottleneck, AEConfig
 from speechunits.models.vae import VAEBottleneck, VAEConfig, gaussian_kl
 
 

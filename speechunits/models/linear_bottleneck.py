@@ -1,4 +1,4 @@
-"""Plain autoencoder bottleneck: a linear projection to a small dimension.
+"""Plain autoencoder bottleneck (`bottleneck: ae`): a linear projection to a small dimension.
 
 The only constraint on the latents is their dimension (64 by default, as in the
 paper); no loss terms.
