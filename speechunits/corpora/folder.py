@@ -30,7 +30,7 @@ empty intervals are silence, ``sil``), or a CTM file keyed like the transcripts.
 Times are seconds from the start of the file; an alignment may overrun the audio
 by ``max_overshoot`` (clipped), not more. With alignments, ABX item files are made.
 
-Output (OUT is the data dir)::
+Output (OUT is the data dir; tables, CTM and items through :mod:`speechunits.corpora.writer`)::
 
     OUT/wav.scp utt2spk spk2utt utt2dur [text] [spk2gender]
     OUT/alignments.ctm OUT/phone.item OUT/triphone.item      (with alignments)
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 SPEAKER_FROM = ("dir", "pattern", "file")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_OUT_FILES = ("wav.scp", "utt2spk", "spk2utt", "utt2dur", "text", "spk2gender", "alignments.ctm", "phone.item",
-              "triphone.item", "failed.txt")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -229,7 +227,7 @@ def read_transcripts(source: str, files: list[AudioFile], report: BatchReport) -
 
 def read_alignments(source: str, files: list[AudioFile], cfg: FolderConfig, report: BatchReport) -> dict[str, list]:
     """utt -> (start, end, phone) segments from a TextGrid folder or a CTM file."""
-    from speechunits.corpora import textgrid
+    from speechunits.data import textgrid
     from speechunits.data.ctm import read_ctm
 
     path = Path(source)
@@ -289,9 +287,8 @@ def _scp_path(f: AudioFile, out: Path) -> str:
 def import_folder(audio_dir: str | os.PathLike, out: str | os.PathLike, cfg: FolderConfig) -> ImportedFolder:
     """Scan, check and write the data dir (see the module doc). Bad input files go to the report."""
     from speechunits.audio import audio_duration
-    from speechunits.data import items
-    from speechunits.data.ctm import write_ctm
-    from speechunits.data.datadir import DataDir, read_table, validate_data_dir
+    from speechunits.corpora import writer
+    from speechunits.data.datadir import DataDir, read_table
     from speechunits.fileio import write_lines
 
     cfg.check()
@@ -300,8 +297,7 @@ def import_folder(audio_dir: str | os.PathLike, out: str | os.PathLike, cfg: Fol
         raise SpeechUnitsError(f"no such audio folder {root}")
     out = Path(out).absolute()
     out.mkdir(parents=True, exist_ok=True)
-    for name in _OUT_FILES:
-        (out / name).unlink(missing_ok=True)
+    writer.clear_split(out, extra=("failed.txt",))
     paths = find_audio(root, cfg.extensions)
     if not paths:
         raise SpeechUnitsError(f"no audio files ({', '.join(cfg.extensions)}) under {root}")
@@ -345,17 +341,10 @@ def import_folder(audio_dir: str | os.PathLike, out: str | os.PathLike, cfg: Fol
         if missing:
             raise SpeechUnitsError(f"spk2gender {cfg.spk2gender} has no gender for speakers {', '.join(missing[:10])}")
         dd.spk2gender = {s: genders[s] for s in dd.speakers}
-    dd.write(out)
-    aligned = None
-    if alignments is not None:
-        aligned = {f.utt: alignments[f.utt] for f in good}
-        write_ctm(out / "alignments.ctm", aligned)
-        for level in ("phone", "triphone"):
-            items.write_items(out / f"{level}.item", items.make_items(aligned, dd.utt2spk, level=level))
+    aligned = None if alignments is None else {f.utt: alignments[f.utt] for f in good}
+    writer.write_split(out, dd, aligned)
     write_lines(out / "failed.txt", (report.failures[k] for k in sorted(report.failures)))
-    result = validate_data_dir(out, check_audio=True)
-    if not result.ok:
-        raise DataFormatError("imported data dir does not validate:\n  " + "\n  ".join(result.errors), str(out))
+    writer.validate_split(out, "imported")
     return ImportedFolder(dd, aligned, report, len(paths))
 
 

@@ -26,7 +26,7 @@ are removed. An utterance missing from text-phone falls back to the first
 lexicon.txt pronunciation of each word. Every phone must be one of the 39
 ARPAbet phones.
 
-What is written (``prepare(corpus, out, cfg)``)::
+What is written (``prepare(corpus, out, cfg)``, through :mod:`speechunits.corpora.writer`)::
 
     OUT/data/all/          every aligned utterance (train part + test part)
     OUT/data/train/, OUT/data/dev/   the corpus's train part split by speaker
@@ -60,6 +60,7 @@ import re
 from pathlib import Path
 
 from speechunits.batch import BatchReport
+from speechunits.corpora import writer
 from speechunits.corpora.align import AlignConfig, AlignmentBatch, AlignRequest, align_utterances
 from speechunits.corpora.phones import ARPABET
 from speechunits.data.datadir import DataDir
@@ -71,8 +72,7 @@ _TAG = re.compile(r"_[BIES]$")
 _STRESS = re.compile(r"[012]$")
 _ARPABET = frozenset(ARPABET)
 SPLITS = ("all", "train", "dev", "test")
-_SPLIT_FILES = ("wav.scp", "utt2spk", "spk2utt", "text", "spk2gender", "utt2dur", "spk2age", "spk2agegroup",
-                "utt2corpus_id", "alignments.ctm", "words.ctm", "phone.item", "triphone.item")  # fmt: skip
+_EXTRA_TABLES = ("spk2age", "spk2agegroup", "utt2corpus_id")  # beside writer.SPLIT_FILES
 
 
 @dataclasses.dataclass
@@ -321,13 +321,11 @@ def prepare(
 ) -> PreparedCorpus:
     """Read, align, split and write the corpus (see the module doc)."""
     from speechunits.config import to_dict
-    from speechunits.fileio import write_json, write_lines
+    from speechunits.fileio import write_lines
 
     cfg.check()
     layout = find_layout(corpus)
-    root = Path(out).absolute()
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_previous_build(root)
+    root = writer.start_build(out, SPLITS, extra=_EXTRA_TABLES, root_files=("failed.txt",))
     utts, speakers = read_corpus(layout, cfg)
     if not utts:
         raise SpeechUnitsError(f"speechocean762: no utterances in {layout.root}")
@@ -378,7 +376,10 @@ def prepare(
     if any(u.part == "test" for u in aligned):
         splits["test"] = all_dir.subset(u.utt for u in aligned if u.part == "test")
     for name, dd in splits.items():
-        _write_split(root / "data" / name, dd, batch)
+        folder = root / "data" / name
+        phones = {u: batch.alignments[u].phones for u in dd.utts}
+        writer.write_split(folder, dd, phones, words={u: batch.alignments[u].words for u in dd.utts})
+        writer.validate_split(folder)
 
     failed = sorted(report.failures)
     write_lines(root / "failed.txt", (f"{u} {by_id[u].corpus_id} {report.failures[u]}" for u in failed))
@@ -386,7 +387,7 @@ def prepare(
     if finished:
         counts = {name: {"utterances": len(dd.utt2spk), "speakers": len(dd.speakers),
                          "seconds": round(sum(dd.utt2dur.values()), 3)} for name, dd in splits.items()}  # fmt: skip
-        write_json(root / "corpus.json", {
+        writer.finish_build(root, {
             "generator": "speechunits prepare speechocean762",
             "corpus": str(layout.root),
             "layout": layout.kind,
@@ -401,34 +402,6 @@ def prepare(
             "nj": cfg.nj,
         })  # fmt: skip
     return PreparedCorpus(root, splits, dev, report, batch, len(utts), finished)
-
-
-def _write_split(folder: Path, dd: DataDir, batch: AlignmentBatch) -> None:
-    from speechunits.data import items
-    from speechunits.data.ctm import write_ctm
-    from speechunits.data.datadir import validate_data_dir
-
-    dd.write(folder)
-    phones = {u: batch.alignments[u].phones for u in dd.utts}
-    write_ctm(folder / "alignments.ctm", phones)
-    write_ctm(folder / "words.ctm", {u: batch.alignments[u].words for u in dd.utts})
-    for level in ("phone", "triphone"):
-        items.write_items(folder / f"{level}.item", items.make_items(phones, dd.utt2spk, level=level))
-    result = validate_data_dir(folder, check_audio=True)
-    if not result.ok:
-        raise DataFormatError("prepared data dir does not validate:\n  " + "\n  ".join(result.errors), str(folder))
-
-
-def _remove_previous_build(root: Path) -> None:
-    """corpus.json first, so that a failed rebuild never looks finished; then the old tables."""
-    (root / "corpus.json").unlink(missing_ok=True)
-    (root / "failed.txt").unlink(missing_ok=True)
-    for split in SPLITS:
-        folder = root / "data" / split
-        for name in _SPLIT_FILES:
-            (folder / name).unlink(missing_ok=True)
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
 
 
 __all__ = [

@@ -7,9 +7,9 @@ by construction (see :mod:`speechunits.corpora.phones` for the few approximate
 inner boundaries), and the corpus is a pure function of its config: the same seed
 gives byte-identical files, whatever ``nj``.
 
-What is built (``build_corpus(out, cfg)``; ``corpus.json`` is written last and
-marks a finished build; building into an existing OUT replaces the earlier
-build, including its .wav files under OUT/audio)::
+What is built (``build_corpus(out, cfg)``, through :mod:`speechunits.corpora.writer`;
+``corpus.json`` is written last and marks a finished build; building into an
+existing OUT replaces the earlier build, including its .wav files under OUT/audio)::
 
     OUT/audio/<spk>/<utt>.wav        16 kHz, 16-bit mono
     OUT/data/all/                    wav.scp utt2spk spk2utt spk2gender text utt2dur alignments.ctm
@@ -50,6 +50,7 @@ from typing import Sequence
 import numpy as np
 
 from speechunits.corpora import phones as phone_inventory
+from speechunits.corpora import writer
 from speechunits.corpora.espeak import Espeak, EspeakError, TemporaryDataDir, VoiceSettings, dictionary_for, read_variant
 from speechunits.corpora.text_source import TextSource, words_of
 from speechunits.data.ctm import LabelledSegment
@@ -404,9 +405,7 @@ def _prefix_closest_to(results: list[UttResult], target: float, sample_rate: int
 def build_corpus(out: str | os.PathLike, cfg: SyntheticConfig) -> SyntheticCorpus:
     """Build the whole corpus under ``out`` (see the module docstring). Returns what was made."""
     cfg.check()
-    root = Path(out).absolute()
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_previous_build(root)
+    root = writer.start_build(out, SPLITS)
     speakers = make_speakers(cfg)
     test = choose_test_speakers(speakers, cfg.test_speakers, cfg.seed)
     variants = {variant_name(s.id): variant_text(s.base_variant) for s in speakers}
@@ -423,19 +422,6 @@ def build_corpus(out: str | os.PathLike, cfg: SyntheticConfig) -> SyntheticCorpu
 
 
 SPLITS = ("all", "train", "test")
-_SPLIT_FILES = ("wav.scp", "utt2spk", "spk2utt", "spk2gender", "text", "utt2dur", "alignments.ctm",
-                "phone.item", "triphone.item")  # fmt: skip
-
-
-def _remove_previous_build(root: Path) -> None:
-    """Remove what an earlier build wrote (corpus.json first), so a failed rebuild never looks finished."""
-    (root / "corpus.json").unlink(missing_ok=True)
-    for split in SPLITS:
-        folder = root / "data" / split
-        for name in _SPLIT_FILES:
-            (folder / name).unlink(missing_ok=True)
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
 
 
 def _remove_stale_audio(root: Path, keep: set[str]) -> None:
@@ -461,8 +447,7 @@ def alignments_of(corpus: SyntheticCorpus, utts: set[str] | None = None) -> dict
 
 
 def write_data_dirs(corpus: SyntheticCorpus, cfg: SyntheticConfig) -> None:
-    """OUT/data/{all,train,test}: Kaldi tables, alignments.ctm, and ABX item files."""
-    from speechunits.data.ctm import write_ctm
+    """OUT/data/{all,train,test}: Kaldi tables, alignments.ctm, and ABX item files (writer.write_split)."""
     from speechunits.data.datadir import DataDir
 
     root, sr = corpus.root, corpus.sample_rate
@@ -484,26 +469,12 @@ def write_data_dirs(corpus: SyntheticCorpus, cfg: SyntheticConfig) -> None:
     if any(u.speaker in test for u in corpus.utterances):
         splits["test"] = all_dir.subset(u.utt for u in corpus.utterances if u.speaker in test)
     for name, dd in splits.items():
-        folder = root / "data" / name
-        dd.write(folder)
-        alignments = alignments_of(corpus, set(dd.utt2spk))
-        write_ctm(folder / "alignments.ctm", alignments)
-        _write_items(folder, alignments, dd.utt2spk)
-
-
-def _write_items(folder: Path, alignments, utt2spk) -> None:
-    """phone.item and triphone.item (ZeroSpeech format) from the alignments."""
-    from speechunits.data import items
-
-    for level in ("phone", "triphone"):
-        rows = items.make_items(alignments, utt2spk, level=level)
-        items.write_items(folder / f"{level}.item", rows)
+        writer.write_split(root / "data" / name, dd, alignments_of(corpus, set(dd.utt2spk)))
 
 
 def write_corpus_info(corpus: SyntheticCorpus, cfg: SyntheticConfig) -> None:
-    """OUT/corpus.json: the resolved config, the speakers' voices, the splits and totals."""
+    """OUT/corpus.json (writer.finish_build): the resolved config, the speakers' voices, the totals."""
     from speechunits.config import to_dict
-    from speechunits.fileio import write_json
 
     info = {
         "generator": "speechunits prepare synthetic",
@@ -518,7 +489,7 @@ def write_corpus_info(corpus: SyntheticCorpus, cfg: SyntheticConfig) -> None:
         ],
         "phone_set": cfg.phone_set,
     }
-    write_json(corpus.root / "corpus.json", info)
+    writer.finish_build(corpus.root, info)
 
 
 __all__ = [

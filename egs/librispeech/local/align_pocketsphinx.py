@@ -9,8 +9,9 @@ aligner and its accuracy, about 12 ms mean boundary error on synthetic speech).
 Utterances that cannot be aligned (a word missing from the dictionary, no path) are
 listed with their reason in DATA/align_failed.txt and removed from the data dir, so
 that every remaining utterance has phones. Writes DATA/alignments.ctm,
-DATA/words.ctm, DATA/phone.item and DATA/triphone.item (alignments.ctm last: it marks
-the alignment finished).
+DATA/words.ctm, DATA/phone.item and DATA/triphone.item through
+speechunits.corpora.writer.write_alignments (alignments.ctm last: it marks the alignment
+finished).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import sys
 from pathlib import Path
 
 from speechunits.batch import BatchReport
+from speechunits.corpora import writer
 from speechunits.corpora.align import AlignConfig, AlignRequest, align_utterances
-from speechunits.data import items
-from speechunits.data.ctm import write_ctm
 from speechunits.data.datadir import DataDir
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import write_lines
@@ -53,11 +53,8 @@ def main(argv=None) -> int:
         if failed:
             dd = dd.subset(batch.alignments)
             dd.write(args.data)
-        phones = {u: batch.alignments[u].phones for u in dd.utts}
-        write_ctm(args.data / "words.ctm", {u: batch.alignments[u].words for u in dd.utts})
-        for level in ("phone", "triphone"):
-            items.write_items(args.data / f"{level}.item", items.make_items(phones, dd.utt2spk, level=level))
-        write_ctm(args.data / "alignments.ctm", phones)
+        writer.write_alignments(args.data, {u: batch.alignments[u].phones for u in dd.utts}, dd.utt2spk,
+                                words={u: batch.alignments[u].words for u in dd.utts})
     except SpeechUnitsError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 1

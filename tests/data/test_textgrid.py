@@ -2,7 +2,7 @@
 
 import pytest
 
-from speechunits.corpora.textgrid import parse_textgrid, read_textgrid, tier_alignment
+from speechunits.data.textgrid import parse_textgrid, read_textgrid, tier_alignment
 from speechunits.errors import DataFormatError
 
 LONG = '''File type = "ooTextFile"
