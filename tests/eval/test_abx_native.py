@@ -88,3 +88,15 @@ def test_an_unknown_backend_is_a_config_error(monkeypatch):
     monkeypatch.setenv("SPEECHUNITS_ABX_KERNELS", "fortran")
     with pytest.raises(ConfigError, match="SPEECHUNITS_ABX_KERNELS"):
         select_kernels()
+
+
+def test_auto_takes_numba_for_problems_big_enough_to_repay_its_import(monkeypatch):
+    from speechunits.eval.abx import kernel_loader
+
+    monkeypatch.delenv("SPEECHUNITS_ABX_KERNELS", raising=False)
+    big = kernel_loader.NUMBA_ABOVE_FRAME_PAIRS + 1
+    assert select_kernels(frame_pairs=big).backend == "numba"
+    assert select_kernels(frame_pairs=1000).backend == "c"
+    assert select_kernels().backend == "c"
+    monkeypatch.setenv("SPEECHUNITS_ABX_KERNELS", "c")  # an explicit choice wins
+    assert select_kernels(frame_pairs=big).backend == "c"

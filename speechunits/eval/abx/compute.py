@@ -32,11 +32,11 @@ log = logging.getLogger(__name__)
 COLUMN_CHUNK = 512  # column frames per chunk: a chunk of features stays in L2 across the rows
 
 
-def _kernels():
+def _kernels(frame_pairs: int | None = None):
     """The ABX kernels in use (C or numba: kernel_loader.select_kernels)."""
     from speechunits.eval.abx.kernel_loader import select_kernels
 
-    return select_kernels()
+    return select_kernels(frame_pairs=frame_pairs)
 
 
 def _discrete_cost(distance: str) -> float:
@@ -125,7 +125,6 @@ def compute_abx(items: ItemSet, features: Any, frame_shift: float | None = None,
 
 
 def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, config: AbxConfig):
-    kernels = _kernels()
     G = len(plan.members)
     sizes = np.array([len(m) for m in plan.members], dtype=np.int64)
     grp_lo = np.zeros(G + 1, dtype=np.int64)
@@ -148,6 +147,8 @@ def _score(items: ItemSet, tokens: Tokens, rank: np.ndarray, plan: CellPlan, con
     lo_b, hi_b = np.minimum(plan.gx, plan.gb), np.maximum(plan.gx, plan.gb)
     keys = np.unique(np.concatenate([lo_a * G + hi_a, lo_b * G + hi_b]))
     blk_g1, blk_g2 = keys // G, keys % G
+    group_frames = np.add.reduceat(lengths, grp_lo[:-1]) if len(lengths) else np.zeros(G, dtype=np.int64)
+    kernels = _kernels(frame_pairs=int((group_frames[blk_g1] * group_frames[blk_g2]).sum()))
     blk_size = sizes[blk_g1] * sizes[blk_g2]
     blk_off = np.zeros(len(keys), dtype=np.int64)
     np.cumsum(blk_size[:-1], out=blk_off[1:])
