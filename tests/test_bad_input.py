@@ -296,6 +296,25 @@ def test_train_refuses_a_pipe_in_feats_scp(damaged, tmp_path, capsys):
     assert not marker.exists()
 
 
+def test_probe_refuses_a_pipe_in_feats_scp(damaged, tmp_path, capsys):
+    """probe takes a feature store too: the same gate, the same one-line error, nothing run."""
+    from units_fixtures import save_tiny_checkpoint, tiny_model
+
+    fark = _ark_store(damaged, tmp_path, "fbank")
+    marker = tmp_path / "PWNED"
+    _poison(fark / "feats.scp", marker)
+    model, features = tiny_model()
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    save_tiny_checkpoint(exp / "best.pt", model, features)
+    clean = tmp_path / "clean"
+    capsys.readouterr()
+    argv = ["probe", str(exp), str(clean), "--features", str(fark / "feats.scp"), "--out", str(tmp_path / "p")]
+    assert main(argv) == 1
+    assert "shell command" in _one_error_line(capsys.readouterr().err, "probe")
+    assert not marker.exists()
+
+
 def test_wav_scp_pipes_refused_by_every_audio_command(damaged, tmp_path, capsys):
     from units_fixtures import save_tiny_checkpoint, tiny_model
 
