@@ -17,7 +17,7 @@ point, and UTF-8 preserves code-point order, so `sorted(keys)` is `LC_ALL=C sort
 and because keys hold no whitespace (which sorts below every printable byte),
 sorting lines and sorting keys agree.
 
-Reading raises a DataFormatError on the first problem, naming the file and line.
+Reading raises one DataFormatError naming the first problem (file and line) and listing the rest.
 `validate_data_dir` instead collects every problem, split into errors and warnings.
 Warnings are what Kaldi tolerates or what is harmless here: utterance ids not
 prefixed by their speaker id, utt2spk not also sorted by speaker (Kaldi errors
@@ -152,13 +152,16 @@ class DataDir:
 
     @classmethod
     def read(cls, path: str | os.PathLike, check: bool = True) -> "DataDir":
-        """Read a data dir; raise DataFormatError on the first problem.
+        """Read a data dir; raise DataFormatError if anything is wrong, naming the first
+        problem (its file and line) and listing the others after it.
 
         check=False skips sort order and cross-file consistency (to read a broken dir
         in order to repair it); malformed lines still raise.
         """
-        problems = _Problems(strict=True, folder=Path(path))
+        problems = _Problems(strict=False, folder=Path(path))
         dd = _load(problems, full=check)
+        if problems.exceptions:
+            raise _all_problems(problems.exceptions)
         for w in problems.result.warnings:
             log.warning("%s", w)
         return dd
@@ -544,3 +547,14 @@ def compute_utt2dur(
                 )
             out[utt] = total - start
     return out
+
+
+def _all_problems(errors: list[DataFormatError], shown: int = 10) -> DataFormatError:
+    """One error for all of `errors`: the first (by file order of discovery) with its file
+    and line, then the next `shown - 1`, then how many more."""
+    first, rest = errors[0], errors[1:]
+    if not rest:
+        return first
+    listed = "; ".join(str(e) for e in rest[: shown - 1])
+    more = f"; and {len(rest) - (shown - 1)} more" if len(rest) > shown - 1 else ""
+    return DataFormatError(f"{first.reason} (and {len(rest)} more problem(s): {listed}{more})", first.path, first.line)

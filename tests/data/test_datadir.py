@@ -354,3 +354,25 @@ def test_audio_paths_relative_to_base_dir(tmp_path, monkeypatch):
     result = validate_data_dir(d, check_audio=True)
     assert len(result.errors) == 1 and any("--base-dir" in w for w in result.warnings)
     assert validate_data_dir(d, check_audio=True, base_dir=d).ok
+
+
+def test_read_names_every_problem_not_only_the_first(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text("u1 a.wav\nbadline\nu3 c.wav\nbad2\n")
+    (d / "utt2spk").write_text("u1 s1\nu2\nu3 s1\n")
+    with pytest.raises(DataFormatError) as caught:
+        DataDir.read(d)
+    e = caught.value
+    assert (e.path, e.line) == (str(d / "utt2spk"), 2)  # the first, with its file and line
+    for where in ("utt2spk:2", "wav.scp:2", "wav.scp:4"):
+        assert where in str(e)
+    assert "and 2 more problem(s)" in str(e)
+    # a long list is capped
+    (d / "utt2spk").write_text("".join(f"u{i}\n" for i in range(30)))
+    with pytest.raises(DataFormatError) as caught:
+        DataDir.read(d)
+    message = str(caught.value)
+    assert message.count("expected 2 fields") == 10  # the first and 9 more listed
+    n_more = int(message.split("(and ")[1].split(" ")[0])
+    assert n_more >= 30 and message.endswith(f"; and {n_more - 9} more)")
