@@ -47,6 +47,7 @@ from speechunits.models.conditioning import Conditioning, ConditioningConfig, Sp
 from speechunits.models.decoders import build_decoder, resolve_decoder_config
 from speechunits.models.encoder import Encoder, EncoderConfig
 from speechunits.models.jitter import TimeJitter
+from speechunits.models.adversary import SpeakerAdversary, SpeakerAdversaryConfig
 from speechunits.models.augment import FrequencyWarp, WarpConfig
 from speechunits.models.invariance import InvarianceConfig, two_view_loss
 from speechunits.models.masking import MaskingConfig, SpanMasking
@@ -79,6 +80,7 @@ class AutoencoderConfig:
     masking: MaskingConfig = field(default_factory=MaskingConfig)  # input span masking (training only)
     warp: WarpConfig = field(default_factory=WarpConfig)  # vocal-tract-length perturbation of log-mel input (training only)
     invariance: InvarianceConfig = field(default_factory=InvarianceConfig)  # two warped copies, one projection (training only)
+    speaker_adversary: SpeakerAdversaryConfig = field(default_factory=SpeakerAdversaryConfig)  # reversed-gradient speaker classifier on the projection
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     decoder: str = "wavenet"
     decoder_cfg: dict = field(default_factory=dict)
@@ -96,6 +98,11 @@ class AutoencoderConfig:
             raise SpeechUnitsError(f"model config: jitter must be in [0, 1], got {self.jitter}")
         if self.input_dim < 0:
             raise SpeechUnitsError(f"model config: input_dim must be >= 0 (0: from the features), got {self.input_dim}")
+        if self.speaker_adversary.weight > 0 and not self.speaker_conditioning:
+            raise SpeechUnitsError(
+                "model config: the speaker adversary classifies the training speakers, which only a "
+                "speaker-conditioned model records: set speaker_conditioning=true (or speaker_adversary.weight=0)"
+            )
         if self.invariance.weight > 0 and self.warp.max_log_factor <= 0:
             raise SpeechUnitsError(
                 "model config: invariance.weight > 0 compares two differently warped copies of each crop; "
@@ -191,6 +198,10 @@ class SpeechAutoencoder(nn.Module):
             )
         self.upsample_factor = int(round(factor))
         self.conditioning = Conditioning(self.bottleneck.dim, cfg.conditioning, self.upsample_factor, cfg.n_speakers)
+        self.adversary = (
+            SpeakerAdversary(self.bottleneck.dim, len(cfg.speakers), cfg.speaker_adversary)
+            if cfg.speaker_adversary.weight > 0 else None
+        )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -283,6 +294,11 @@ class SpeechAutoencoder(nn.Module):
         cond, dec = self._decode(latents, enc.lengths, speaker_ids, target, target_lengths)
         losses, weights = dict(bn.losses), dict(bn.loss_weights)
         loss = dec.loss + bn.weighted_loss()
+        stats = dict(bn.stats)
+        if self.training and self.adversary is not None and speaker_ids is not None:  # models/adversary.py
+            losses["speaker_adversary"], stats["speaker_accuracy"] = self.adversary(bn.projected, enc.lengths, speaker_ids)
+            weights["speaker_adversary"] = 1.0  # the classifier learns at full rate; the encoder sees -weight x
+            loss = loss + losses["speaker_adversary"]
         if two_views:
             losses["invariance"] = two_view_loss(self.cfg.invariance, bn.projected[:batch], bn.projected[batch:], enc.lengths[:batch])
             weights["invariance"] = self.cfg.invariance.weight
@@ -298,7 +314,7 @@ class SpeechAutoencoder(nn.Module):
             codes=None if bn.codes is None else bn.codes[first],
             lengths=enc.lengths[first],
             predictions=dec.predictions[first],
-            stats=bn.stats,
+            stats=stats,
         )
 
     def _two_views(self, feats: Tensor, feat_lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
