@@ -80,7 +80,7 @@ class AutoencoderConfig:
     masking: MaskingConfig = field(default_factory=MaskingConfig)  # input span masking (training only)
     warp: WarpConfig = field(default_factory=WarpConfig)  # vocal-tract-length perturbation of log-mel input (training only)
     invariance: InvarianceConfig = field(default_factory=InvarianceConfig)  # two warped copies, one projection (training only)
-    speaker_adversary: SpeakerAdversaryConfig = field(default_factory=SpeakerAdversaryConfig)  # reversed-gradient speaker classifier on the projection
+    speaker_adversary: SpeakerAdversaryConfig = field(default_factory=SpeakerAdversaryConfig)  # a speaker classifier the projection must confuse (training only)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     decoder: str = "wavenet"
     decoder_cfg: dict = field(default_factory=dict)
@@ -296,9 +296,11 @@ class SpeechAutoencoder(nn.Module):
         loss = dec.loss + bn.weighted_loss()
         stats = dict(bn.stats)
         if self.training and self.adversary is not None and speaker_ids is not None:  # models/adversary.py
-            losses["speaker_adversary"], stats["speaker_accuracy"] = self.adversary(bn.projected, enc.lengths, speaker_ids)
-            weights["speaker_adversary"] = 1.0  # the classifier learns at full rate; the encoder sees -weight x
-            loss = loss + losses["speaker_adversary"]
+            adv = self.adversary(bn.projected, enc.lengths, speaker_ids)
+            losses["speaker_classifier"], losses["speaker_confusion"] = adv.classifier, adv.confusion
+            weights["speaker_classifier"], weights["speaker_confusion"] = 1.0, self.cfg.speaker_adversary.weight
+            stats["speaker_accuracy"] = adv.accuracy
+            loss = loss + adv.classifier + self.cfg.speaker_adversary.weight * adv.confusion
         if two_views:
             losses["invariance"] = two_view_loss(self.cfg.invariance, bn.projected[:batch], bn.projected[batch:], enc.lengths[:batch])
             weights["invariance"] = self.cfg.invariance.weight

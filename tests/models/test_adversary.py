@@ -1,42 +1,48 @@
-"""The speaker adversary (models/adversary.py): reversed gradients, the loss against a
-loop, and its place in the autoencoder's training loss."""
+"""The speaker adversary (models/adversary.py): each term against a loop, each term
+moving only its own side, and its place in the autoencoder's training loss."""
+
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from speechunits.errors import SpeechUnitsError
-from speechunits.models.adversary import SpeakerAdversary, SpeakerAdversaryConfig, reverse_gradient
+from speechunits.models.adversary import SpeakerAdversary, SpeakerAdversaryConfig
 from speechunits.models.autoencoder import SpeechAutoencoder, model_config_from_dict
 
 
-def test_reversal_is_identity_forward_and_scaled_negation_backward():
-    x = torch.randn(3, 4, requires_grad=True)
-    w = torch.randn(3, 4)
-    y = reverse_gradient(x, 0.3)
-    assert torch.equal(y, x)
-    (y * w).sum().backward()
-    assert torch.allclose(x.grad, -0.3 * w)
-
-
-def test_loss_is_cross_entropy_over_valid_frames_and_the_encoder_side_gradient_is_reversed():
+def test_terms_match_loops_over_valid_frames():
     torch.manual_seed(0)
     adv = SpeakerAdversary(5, 3, SpeakerAdversaryConfig(weight=2.0))
-    x = torch.randn(2, 6, 5, requires_grad=True)
+    x = torch.randn(2, 6, 5)
     lengths, spk = torch.tensor([6, 4]), torch.tensor([2, 0])
-    loss, acc = adv(x, lengths, spk)
+    out = adv(x, lengths, spk)
     frames = [(b, t) for b in range(2) for t in range(int(lengths[b]))]
-    logits = adv.classifier(x.detach())
-    ref = sum(-F.log_softmax(logits[b, t], -1)[spk[b]] for b, t in frames) / len(frames)
-    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
-    guessed = sum(int(logits[b, t].argmax() == spk[b]) for b, t in frames) / len(frames)
-    assert acc.item() == pytest.approx(guessed)
-    loss.backward()
-    plain = x.detach().clone().requires_grad_(True)
-    F.cross_entropy(adv.classifier(plain)[torch.tensor([[1] * 6, [1] * 4 + [0] * 2]).bool()],
-                    torch.tensor([2] * 6 + [0] * 4)).backward()
-    assert torch.allclose(x.grad, -2.0 * plain.grad, atol=1e-6)  # the encoder is pushed the other way
-    assert not x.grad[1, 4:].any()  # padding frames get nothing
+    logits = adv.classifier(x).detach()
+    ce = sum(-F.log_softmax(logits[b, t], -1)[spk[b]] for b, t in frames) / len(frames)
+    to_uniform = sum(-F.log_softmax(logits[b, t], -1).mean() for b, t in frames) / len(frames) - math.log(3)
+    assert out.classifier.item() == pytest.approx(ce.item(), rel=1e-5)
+    assert out.confusion.item() == pytest.approx(to_uniform.item(), rel=1e-5)
+    assert out.accuracy.item() == pytest.approx(sum(int(logits[b, t].argmax() == spk[b]) for b, t in frames) / len(frames))
+    # a uniform guess is the confusion term's minimum, 0
+    with torch.no_grad():
+        adv.classifier.weight.zero_()
+        adv.classifier.bias.zero_()
+    assert adv(x, lengths, spk).confusion.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_each_term_moves_only_its_own_side():
+    torch.manual_seed(1)
+    adv = SpeakerAdversary(4, 3, SpeakerAdversaryConfig(weight=1.0))
+    x = torch.randn(2, 5, 4, requires_grad=True)
+    lengths, spk = torch.tensor([5, 3]), torch.tensor([1, 2])
+    adv(x, lengths, spk).classifier.backward()
+    assert x.grad is None and adv.classifier.weight.grad.abs().sum() > 0
+    adv.zero_grad(set_to_none=True)
+    adv(x, lengths, spk).confusion.backward()
+    assert adv.classifier.weight.grad is None and x.grad.abs().sum() > 0
+    assert not x.grad[1, 3:].any()  # padding frames get nothing
 
 
 def _model(weight, conditioned=True):
@@ -57,13 +63,14 @@ def test_autoencoder_adds_the_adversary_in_training_only():
     model = _model(0.5).train()
     feats, lengths, target = torch.randn(2, 20, 16), torch.tensor([20, 15]), torch.randint(0, 6, (2, 20))
     out = model(feats, lengths, torch.tensor([0, 2]), target, lengths)
-    adv = out.bottleneck_losses["speaker_adversary"]
-    assert out.loss.item() == pytest.approx((out.recon_loss + adv).item(), rel=1e-6)
+    cls, conf = out.bottleneck_losses["speaker_classifier"], out.bottleneck_losses["speaker_confusion"]
+    assert out.loss.item() == pytest.approx((out.recon_loss + cls + 0.5 * conf).item(), rel=1e-6)
+    assert out.loss_weights["speaker_confusion"] == 0.5
     assert 0.0 <= out.stats["speaker_accuracy"].item() <= 1.0
     out.loss.backward()
     assert model.adversary.classifier.weight.grad is not None
     out = model.eval()(feats, lengths, torch.tensor([0, 2]), target, lengths)
-    assert "speaker_adversary" not in out.bottleneck_losses
+    assert "speaker_classifier" not in out.bottleneck_losses
     assert _model(0.0).adversary is None
 
 
