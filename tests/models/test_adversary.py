@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from speechunits.errors import SpeechUnitsError
 from speechunits.models.adversary import SpeakerAdversary, SpeakerAdversaryConfig
-from speechunits.models.autoencoder import SpeechAutoencoder, model_config_from_dict
+
+from tests.models.test_invariance import tiny_masked_model
 
 
 def test_terms_match_loops_over_valid_frames():
@@ -46,16 +47,8 @@ def test_each_term_moves_only_its_own_side():
 
 
 def _model(weight, conditioned=True):
-    return SpeechAutoencoder(model_config_from_dict(dict(
-        input_dim=16,
-        encoder={"channels": 8, "layers": ["k3", "k3d2"], "norm": "layer", "activation": "gelu"},
-        bottleneck="ae", bottleneck_cfg={"dim": 8}, jitter=0.0,
-        conditioning={"channels": 8, "speaker_dim": 2, "upsample": "repeat"},
-        masking={"prob": 0.2, "span": 3},
-        speaker_adversary={"weight": weight},
-        decoder="cluster", decoder_cfg={"num_classes": 6, "frame_shift": 0.01, "channels": 8, "layers": 1},
-        speaker_conditioning=conditioned, speakers=["s1", "s2", "s3"] if conditioned else [],
-    )))
+    return tiny_masked_model(speaker_adversary={"weight": weight}, speaker_conditioning=conditioned,
+                             speakers=["s1", "s2", "s3"] if conditioned else [])
 
 
 def test_autoencoder_adds_the_adversary_in_training_only():

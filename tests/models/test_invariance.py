@@ -53,18 +53,24 @@ def test_config_is_checked():
             InvarianceConfig(**bad)
 
 
-def _model(weight=1.0, loss="cosine", warp=0.2):
-    return SpeechAutoencoder(model_config_from_dict(dict(
+def tiny_masked_model(**model):
+    """A tiny speaker-conditioned masked predictor over 16 log-mel bins; `model` adds or
+    replaces keys of its `model:` mapping (shared with test_adversary.py)."""
+    cfg = dict(
         input_dim=16,
         encoder={"channels": 8, "layers": ["k3", "k3d2"], "norm": "layer", "activation": "gelu"},
         bottleneck="ae", bottleneck_cfg={"dim": 8}, jitter=0.0,
         conditioning={"channels": 8, "speaker_dim": 2, "upsample": "repeat"},
         masking={"prob": 0.2, "span": 3},
-        warp={"max_log_factor": warp},
-        invariance={"weight": weight, "loss": loss},
         decoder="cluster", decoder_cfg={"num_classes": 6, "frame_shift": 0.01, "channels": 8, "layers": 1},
         speakers=["s1", "s2"],
-    )))
+    )
+    cfg.update(model)
+    return SpeechAutoencoder(model_config_from_dict(cfg))
+
+
+def _model(weight=1.0, loss="cosine", warp=0.2):
+    return tiny_masked_model(warp={"max_log_factor": warp}, invariance={"weight": weight, "loss": loss})
 
 
 def test_two_view_forward_adds_the_weighted_term_and_reports_the_callers_batch():
