@@ -8,7 +8,7 @@ four ZeroSpeech conditions times:
 - ours (speechunits.eval.abx), no subsampling, as fastabx's reference numbers were
   made; the first call (loading compiled kernels) is timed apart;
 - ours with the default subsampling (10 tokens per group, 5 X speakers);
-- the brute-force reference (speechunits.eval.abx_reference) on a seeded fraction of
+- the brute-force reference (speechunits.eval.abx.reference) on a seeded fraction of
   the cells (at least 40 cells), its set-up timed apart, the rest extrapolated to all
   the cells by the number of triplets (an upper estimate: a subset shares fewer DTWs
   between its cells than the whole);
@@ -129,7 +129,7 @@ def main() -> None:
     from speechunits.data.featdir import FeatureDir
     from speechunits.data.items import read_items
     from speechunits.eval.abx import AbxConfig, compute_abx
-    from speechunits.eval.abx_reference import reference_abx
+    from speechunits.eval.abx.reference import reference_abx
 
     tmp = None
     if args.workdir:

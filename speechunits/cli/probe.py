@@ -72,7 +72,7 @@ class ProbeCommand:
     def run(self, args: argparse.Namespace) -> int:
         import torch
 
-        from speechunits.probes.checkpoint import ProbeOptions, probe_checkpoint
+        from speechunits.eval.probes.checkpoint import ProbeOptions, probe_checkpoint
 
         if args.num_threads > 0:
             torch.set_num_threads(args.num_threads)

@@ -10,7 +10,7 @@ from speechunits.eval.abx import AbxConfig, compute_abx, frame_ranges
 from speechunits.eval.abx.compute import pair_distance
 from speechunits.eval.abx import native
 from speechunits.eval.abx.kernels import acos_over_pi_array
-from speechunits.eval.abx_reference import dtw, frame_distance_matrix, reference_abx
+from speechunits.eval.abx.reference import dtw, frame_distance_matrix, reference_abx
 
 SHIFT = 0.01
 

@@ -11,7 +11,7 @@ from speechunits.data.ctm import write_ctm  # noqa: E402
 from speechunits.data.featdir import FeatureDir  # noqa: E402
 from speechunits.eval.report import ReportConfig, collect, write_report  # noqa: E402
 from speechunits.eval.unit_metrics import compute_unit_metrics  # noqa: E402
-from speechunits.probes import ProbeResult, ProbeResults  # noqa: E402
+from speechunits.eval.probes import ProbeResult, ProbeResults  # noqa: E402
 from speechunits.units.formats import UnitSequence, write_units  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"

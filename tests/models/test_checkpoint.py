@@ -141,7 +141,7 @@ def test_inference_never_imports_the_training_code():
     code = (
         "import sys\n"
         "import speechunits.models.checkpoint, speechunits.units.extractor, speechunits.units.resynth\n"
-        "import speechunits.probes, speechunits.cli.extract, speechunits.cli.resynth, speechunits.cli.probe\n"
+        "import speechunits.eval.probes, speechunits.cli.extract, speechunits.cli.resynth, speechunits.cli.probe\n"
         "import speechunits.cli.unit_metrics\n"
         "print(sorted(m for m in sys.modules if m.startswith('speechunits.train')))\n"
     )

@@ -33,7 +33,7 @@ differ or leave a choice, this package does:
   (libri-light clips or drops them silently; fastabx raises), unless skip_bad_items;
 - float64 throughout (fastabx: float32).
 
-speechunits.eval.abx_reference is the slow, readable version used to test this one.
+speechunits.eval.abx.reference is the slow, readable version used to test this one.
 """
 
 from speechunits.eval.abx.cells import select_subset

@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from speechunits.probes.results import PROBES_KIND, ProbeResults
+from speechunits.eval.probes.results import PROBES_KIND, ProbeResults
 from speechunits.eval.unit_metrics.compute import METRICS_KIND
 
 log = logging.getLogger(__name__)

@@ -38,11 +38,11 @@ import torch
 from speechunits.config import to_dict
 from speechunits.data.ctm import LabelledSegment
 from speechunits.errors import SpeechUnitsError
-from speechunits.probes.fit import ProbeTrainConfig, fit_probe
-from speechunits.probes.results import PROBES_KIND, TARGET_ORDER, ProbeResult, ProbeResults, read_probe_results
-from speechunits.probes.splits import SPLITS, Split, speaker_split, stable_seed, utterance_split
-from speechunits.probes.taps import ALL_TAPS, TapSet
-from speechunits.probes.targets import IGNORE, constant_targets, covered_mean, phone_targets
+from speechunits.eval.probes.fit import ProbeTrainConfig, fit_probe
+from speechunits.eval.probes.results import PROBES_KIND, TARGET_ORDER, ProbeResult, ProbeResults, read_probe_results
+from speechunits.eval.probes.splits import SPLITS, Split, speaker_split, stable_seed, utterance_split
+from speechunits.eval.probes.taps import ALL_TAPS, TapSet
+from speechunits.eval.probes.targets import IGNORE, constant_targets, covered_mean, phone_targets
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class ProbeConfig:
             bad = sorted(set(values) - set(known))
             if bad:
                 raise SpeechUnitsError(f"unknown probe {name} {', '.join(bad)}; known: {', '.join(known)}")
-        from speechunits.probes.heads import PROBE_HEADS
+        from speechunits.eval.probes.heads import PROBE_HEADS
 
         bad = sorted(set(self.heads) - set(PROBE_HEADS))
         if bad:

@@ -11,14 +11,14 @@ sources.py     where the fbank target's log-mel frames come from
 checkpoint.py  probe_checkpoint: a trained checkpoint on a data dir, end to end (`speechunits probe`)
 """
 
-from speechunits.probes.checkpoint import ProbeOptions, ProbeRun, probe_checkpoint
-from speechunits.probes.experiment import TARGETS, ProbeConfig, ProbeData, run_probes
-from speechunits.probes.results import PROBES_KIND, ProbeResult, ProbeResults, read_probe_results
-from speechunits.probes.fit import Probe, ProbeTrainConfig, fit_probe
-from speechunits.probes.heads import PROBE_HEADS, HeadConfig, build_head
-from speechunits.probes.splits import Split, speaker_split, utterance_split
-from speechunits.probes.taps import ALL_TAPS, INPUT_TAP, TapSet, collect_taps
-from speechunits.probes.targets import constant_targets, covered_frames, covered_mean, phone_targets
+from speechunits.eval.probes.checkpoint import ProbeOptions, ProbeRun, probe_checkpoint
+from speechunits.eval.probes.experiment import TARGETS, ProbeConfig, ProbeData, run_probes
+from speechunits.eval.probes.results import PROBES_KIND, ProbeResult, ProbeResults, read_probe_results
+from speechunits.eval.probes.fit import Probe, ProbeTrainConfig, fit_probe
+from speechunits.eval.probes.heads import PROBE_HEADS, HeadConfig, build_head
+from speechunits.eval.probes.splits import Split, speaker_split, utterance_split
+from speechunits.eval.probes.taps import ALL_TAPS, INPUT_TAP, TapSet, collect_taps
+from speechunits.eval.probes.targets import constant_targets, covered_frames, covered_mean, phone_targets
 
 __all__ = [
     "PROBES_KIND", "TARGETS", "ProbeConfig", "ProbeData", "ProbeResult", "ProbeResults", "read_probe_results",

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from speechunits.probes.heads import HeadConfig, build_head
+from speechunits.eval.probes.heads import HeadConfig, build_head
 from speechunits.errors import ConfigError
 
 __all__ = ["ProbeTrainConfig", "Probe", "fit_probe", "TASKS"]

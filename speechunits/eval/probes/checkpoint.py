@@ -8,8 +8,8 @@ The steps: load the frozen model (speechunits/models/checkpoint.py), keep the da
 dir's utterances that have features (optionally a seeded subset of `max_utts`),
 read the phone alignments (`alignments`, else DATA/alignments.ctm when it exists),
 find the log-mel frames of the fbank target (`fbank`, else the features when they
-are log-mel, else computed from DATA's audio; speechunits/probes/sources.py),
-collect the taps and run every probe (speechunits/probes/experiment.py).
+are log-mel, else computed from DATA's audio; speechunits/eval/probes/sources.py),
+collect the taps and run every probe (speechunits/eval/probes/experiment.py).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from speechunits.errors import SpeechUnitsError
-from speechunits.probes.experiment import TARGETS, ProbeConfig, ProbeData, run_probes
-from speechunits.probes.fit import ProbeTrainConfig
-from speechunits.probes.heads import HeadConfig
-from speechunits.probes.results import ProbeResults
-from speechunits.probes.splits import SPLITS
-from speechunits.probes.taps import ALL_TAPS, collect_taps
+from speechunits.eval.probes.experiment import TARGETS, ProbeConfig, ProbeData, run_probes
+from speechunits.eval.probes.fit import ProbeTrainConfig
+from speechunits.eval.probes.heads import HeadConfig
+from speechunits.eval.probes.results import ProbeResults
+from speechunits.eval.probes.splits import SPLITS
+from speechunits.eval.probes.taps import ALL_TAPS, collect_taps
 
 __all__ = ["ProbeOptions", "ProbeRun", "probe_checkpoint"]
 
@@ -101,7 +101,7 @@ def probe_checkpoint(
     from speechunits.data.datadir import DataDir
     from speechunits.data.featdir import open_feature_source
     from speechunits.models.checkpoint import load_model, resolve_checkpoint
-    from speechunits.probes.sources import fbank_source
+    from speechunits.eval.probes.sources import fbank_source
 
     options = options or ProbeOptions()
     config = options.probe_config()  # bad names fail before the model is loaded

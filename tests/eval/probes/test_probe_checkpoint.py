@@ -7,7 +7,7 @@ import json
 import pytest
 
 from speechunits.errors import SpeechUnitsError
-from speechunits.probes import ProbeOptions, probe_checkpoint, read_probe_results
+from speechunits.eval.probes import ProbeOptions, probe_checkpoint, read_probe_results
 
 from test_probe_experiment import make_dir
 

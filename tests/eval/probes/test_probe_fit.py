@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from speechunits.probes.fit import ProbeTrainConfig, fit_probe
-from speechunits.probes.heads import HeadConfig
+from speechunits.eval.probes.fit import ProbeTrainConfig, fit_probe
+from speechunits.eval.probes.heads import HeadConfig
 
 N_CLASSES = 10
 

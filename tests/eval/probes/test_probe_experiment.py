@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechunits.probes import (
+from speechunits.eval.probes import (
     ProbeConfig,
     ProbeData,
     ProbeTrainConfig,
@@ -18,8 +18,8 @@ from speechunits.probes import (
     speaker_split,
     utterance_split,
 )
-from speechunits.probes.heads import HeadConfig
-from speechunits.probes.sources import InMemorySource
+from speechunits.eval.probes.heads import HeadConfig
+from speechunits.eval.probes.sources import InMemorySource
 
 PHONES = ["a", "b", "c", "d", "sil"]
 SPEAKERS = {"s1": "m", "s2": "f", "s3": "m", "s4": "f"}
@@ -41,7 +41,7 @@ def fake_corpus(rng, utts_per_spk=5, seconds=1.0):
 
 def fake_taps(rng, alignments, fbank, utt2spk):
     """'encoder' knows phone, speaker and the fbank; 'bottleneck' knows the phone only."""
-    from speechunits.probes.targets import covered_mean, phone_targets
+    from speechunits.eval.probes.targets import covered_mean, phone_targets
 
     p2i = {p: i for i, p in enumerate(PHONES)}
     spk = sorted(SPEAKERS)
@@ -139,7 +139,7 @@ def tiny_config(input_dim=8):
     from speechunits.train.config import load_experiment_config
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     return load_experiment_config(root / "pipelines" / "small.yaml", [
         f"model.input_dim={input_dim}", "model.encoder.channels=16", "model.bottleneck_cfg.dim=4",
         "model.bottleneck_cfg.codebook.size=8", "model.conditioning.channels=8", "model.conditioning.speaker_dim=4",

@@ -4,7 +4,7 @@ against brute force in exact integer arithmetic (times in milliseconds)."""
 import numpy as np
 import pytest
 
-from speechunits.probes.targets import IGNORE, constant_targets, covered_frames, covered_mean, phone_targets
+from speechunits.eval.probes.targets import IGNORE, constant_targets, covered_frames, covered_mean, phone_targets
 
 
 def random_alignment(rng, total_ms: int, grid_ms: int = 5, gap_prob: float = 0.2):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import write_json, write_text
-from speechunits.probes.splits import SPLITS
-from speechunits.probes.taps import ALL_TAPS
+from speechunits.eval.probes.splits import SPLITS
+from speechunits.eval.probes.taps import ALL_TAPS
 
 __all__ = ["PROBES_KIND", "ProbeResult", "ProbeResults", "read_probe_results", "TARGET_ORDER"]
 
