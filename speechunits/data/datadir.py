@@ -27,7 +27,8 @@ The line parser of every table, `Segment`, `read_table`, `write_table`, and
 `read_wav_scp` / `read_segments` (one of those two files on its own, for
 speechunits.audio.AudioLoader, with the same parser and checks as `DataDir.read`)
 live in speechunits/data/tables.py, which opens no audio, and are re-exported here;
-the audio checks of `validate_data_dir` and `compute_utt2dur` import
+the consistency rules (and the audio checks of `validate_data_dir`) are in
+speechunits/data/validation.py. The audio checks and `compute_utt2dur` import
 speechunits.audio (lazily: it pulls in torch).
 
 Kaldi resolves relative wav.scp paths against the directory a recipe runs in, not
@@ -43,73 +44,52 @@ import logging
 import math
 import os
 import re
-import unicodedata
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
-from speechunits.data.pipes import is_pipe
-from speechunits.data.tables import (  # noqa: F401 (Segment, ValidationResult, read_*, write_table: re-exported)
+from speechunits.data.tables import (
     _EXTRA_LAYOUT,
     _LAYOUTS,
     _NUMBER,
-    WHITESPACE,
     Segment,
     ValidationResult,
-    _check_segments,
-    _check_wav_scp,
     _parse_segments,
     _Problems,
     _read_records,
+    examples,
     format_seconds,
     read_segments,
     read_table,
     read_wav_scp,
+    table_key_kind,
     write_table,
 )
+from speechunits.data.validation import check_audio_decodes, check_audio_files, check_spk2utt, check_tables
 from speechunits.errors import AudioError, DataFormatError, SpeechUnitsError
+
+__all__ = [  # with the table readers and writer of speechunits/data/tables.py, re-exported
+    "DataDir",
+    "Segment",
+    "ValidationResult",
+    "validate_data_dir",
+    "compute_utt2dur",
+    "utt2spk_to_spk2utt",
+    "spk2utt_to_utt2spk",
+    "format_seconds",
+    "read_table",
+    "read_wav_scp",
+    "read_segments",
+    "write_table",
+    "table_key_kind",
+]
 
 log = logging.getLogger(__name__)
 
-MAX_EXAMPLES = 5
-MAX_MISSING_AUDIO = 20  # listed one by one; the rest are counted
-GENDERS = ("m", "f")
 REQUIRED_FILES = ("wav.scp", "utt2spk")
 STANDARD_FILES = ("wav.scp", "segments", "utt2spk", "spk2utt", "text", "spk2gender", "utt2dur")
-RESERVED_WORDS = frozenset({"<s>", "</s>", "#0"})  # symbols the Kaldi language model tools own
 
 
-def _positive_number(text: str) -> bool:
-    return bool(_NUMBER.fullmatch(text)) and math.isfinite(float(text)) and float(text) > 0
-
-
-def _warp_factor(text: str) -> bool:
-    return bool(_NUMBER.fullmatch(text)) and 0.5 < float(text) < 1.5
-
-
-# value checks of other known tables: (rule, what it must be)
-_VALUE_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
-    "utt2num_frames": (lambda t: t.isdigit() and int(t) > 0, "a positive integer"),
-    "reco2dur": (_positive_number, "a positive number of seconds"),
-    "utt2warp": (_warp_factor, "a warp factor between 0.5 and 1.5"),
-    "spk2warp": (_warp_factor, "a warp factor between 0.5 and 1.5"),
-}
 _EXTRA_NAME = re.compile(r"(?:utt2|spk2|reco2)\w+|feats\.scp|cmvn\.scp|vad\.scp")
-
-
-def table_key_kind(name: str) -> str | None:
-    """What a table's keys are: "utt", "spk", "reco", or None when unknown."""
-    if name in ("text", "segments", "feats.scp", "vad.scp") or name.startswith("utt2"):
-        return "utt"
-    if name == "cmvn.scp" or name.startswith("spk2"):
-        return "spk"
-    if name == "wav.scp" or name.startswith("reco2"):
-        return "reco"
-    return None
-
-
-def _examples(keys: list[str]) -> str:
-    shown = ", ".join(keys[:MAX_EXAMPLES])
-    return shown + (f", ... ({len(keys) - MAX_EXAMPLES} more)" if len(keys) > MAX_EXAMPLES else "")
 
 
 # ----------------------------------------------------------------------------- tables
@@ -181,7 +161,7 @@ class DataDir:
     def check(self) -> ValidationResult:
         """Consistency of the in-memory tables (what `write` insists on)."""
         problems = _Problems(strict=False)
-        _check(self, problems)
+        check_tables(self, problems)
         return problems.result
 
     def write(self, path: str | os.PathLike) -> None:
@@ -244,7 +224,7 @@ class DataDir:
         keep = set(utts)
         unknown = sorted(keep - self.utt2spk.keys())
         if unknown:
-            raise SpeechUnitsError(f"subset: {len(unknown)} utterances not in the data dir: {_examples(unknown)}")
+            raise SpeechUnitsError(f"subset: {len(unknown)} utterances not in the data dir: {examples(unknown)}")
         speakers = {self.utt2spk[u] for u in keep}
         recordings = {self.recording(u) for u in keep}
         keys = {"utt": keep, "spk": speakers, "reco": recordings}
@@ -320,169 +300,12 @@ def _load(problems: _Problems, full: bool, check_audio: bool = False, base_dir=N
     if "segments" in records:
         dd.segments = _parse_segments(records["segments"], problems, "segments")
     if full and all(name in records for name in REQUIRED_FILES):
-        _check(dd, problems)
+        check_tables(dd, problems)
         if "spk2utt" in records:
-            _check_spk2utt(dd, problems)
+            check_spk2utt(dd, problems)
         if check_audio:
-            _check_audio(dd, problems, base_dir)
+            check_audio_files(dd, problems, base_dir)
     return dd
-
-
-def _check(dd: DataDir, problems: _Problems) -> None:
-    """The rules of validate_data_dir.sh that hold for in-memory tables too."""
-    _check_values(dd, problems)
-    _check_ids(dd, problems)
-    _check_speaker_order(dd, problems)
-
-
-def _check_values(dd: DataDir, problems: _Problems) -> None:
-    """Each entry on its own: writable as text, and a valid value for its table."""
-    tables = {"wav.scp": dd.wav_scp, "utt2spk": dd.utt2spk, "segments": dd.segments, "text": dd.text,
-              "spk2gender": dd.spk2gender, "utt2dur": dd.utt2dur, **dd.extra}  # fmt: skip
-    for name, table in tables.items():
-        for key, value in (table or {}).items():
-            if not key or WHITESPACE.search(key) or "\n" in key or "\r" in key:
-                problems.at(name, None, f"key {key!r} is empty or contains whitespace")
-            if isinstance(value, str) and ("\n" in value or "\r" in value):
-                problems.at(name, key, f"value of {key!r} contains a line break")
-    for utt, spk in dd.utt2spk.items():
-        if not spk or WHITESPACE.search(spk):
-            problems.at("utt2spk", utt, f"speaker id {spk!r} of {utt!r} is empty or contains whitespace")
-    _check_wav_scp(dd.wav_scp, problems)
-    _check_segments(dd.segments or {}, problems)
-    for utt, words in sorted((dd.text or {}).items()):
-        control = sorted({ch for ch in words if ch != "\t" and unicodedata.category(ch) == "Cc"})
-        if control:
-            problems.at("text", utt, f"transcript of {utt!r} has control characters {control}")
-        reserved = sorted(set(WHITESPACE.split(words)) & RESERVED_WORDS)
-        if reserved:
-            problems.at("text", utt, f"transcript of {utt!r} uses reserved symbols {reserved}")
-    for utt, dur in sorted((dd.utt2dur or {}).items()):
-        if not dur > 0:
-            problems.at("utt2dur", utt, f"duration of {utt!r} must be positive, found {dur}")
-    for spk, gender in sorted((dd.spk2gender or {}).items()):
-        if gender not in GENDERS:
-            problems.at("spk2gender", spk, f"gender of {spk!r} must be m or f, found {gender!r}")
-    for name, table in sorted(dd.extra.items()):
-        rule, what = _VALUE_RULES.get(name, (None, ""))
-        for key, value in sorted(table.items()) if rule else ():
-            if not rule(value):
-                problems.at(name, key, f"value of {key!r} must be {what}, found {value!r}")
-
-
-def _check_ids(dd: DataDir, problems: _Problems) -> None:
-    """Every table covers exactly the utterances, speakers or recordings it is keyed by."""
-    utts, speakers, recordings = set(dd.utt2spk), set(dd.utt2spk.values()), set(dd.wav_scp)
-
-    def compare(name: str, keys: Iterable[str], expected: set[str], what: str, source: str) -> None:
-        extra, missing = sorted(set(keys) - expected), sorted(expected - set(keys))
-        if extra:
-            problems.at(name, extra[0], f"{len(extra)} {what} not in {source}: {_examples(extra)}")
-        if missing:
-            problems.at(name, None, f"no entry for {len(missing)} {what} of {source}: {_examples(missing)}")
-
-    if len(speakers) == 1:
-        problems.at("utt2spk", None, "only one speaker; per-speaker steps and speaker probes see one class", warn=True)
-    if dd.segments is not None:
-        compare("segments", dd.segments, utts, "utterances", "utt2spk")
-        for utt, seg in sorted(dd.segments.items()):
-            if seg.recording not in recordings:
-                problems.at("segments", utt, f"recording {seg.recording!r} of {utt!r} is not in wav.scp")
-        unused = sorted(recordings - {s.recording for s in dd.segments.values()})
-        if unused:  # validate_data_dir.sh errors; unused audio is harmless, so only warn
-            message = f"{len(unused)} recordings have no segments: {_examples(unused)}"
-            problems.at("wav.scp", unused[0], message, warn=True)
-    else:
-        compare("wav.scp", dd.wav_scp, utts, "utterances", "utt2spk")
-    for name, table in (("text", dd.text), ("utt2dur", dd.utt2dur)):
-        if table is not None:
-            compare(name, table, utts, "utterances", "utt2spk")
-    if dd.spk2gender is not None:
-        compare("spk2gender", dd.spk2gender, speakers, "speakers", "utt2spk")
-    expected = {"utt": (utts, "utterances", "utt2spk"), "spk": (speakers, "speakers", "utt2spk"),
-                "reco": (recordings, "recordings", "wav.scp")}  # fmt: skip
-    for name, table in sorted(dd.extra.items()):
-        if table_key_kind(name) is not None:
-            compare(name, table, *expected[table_key_kind(name)])
-
-
-def _check_speaker_order(dd: DataDir, problems: _Problems) -> None:
-    """Warn unless utterance ids start with their speaker id, and unless utt2spk sorted by
-    utterance is also sorted by speaker (validate_data_dir.sh errors on the latter
-    unless --no-spk-sort; speaker-prefixed ids guarantee it)."""
-    unprefixed = sorted(u for u, s in dd.utt2spk.items() if not u.startswith(s))
-    if unprefixed:
-        message = f"{len(unprefixed)} utterance ids do not start with their speaker id: {_examples(unprefixed)}"
-        problems.at("utt2spk", unprefixed[0], message, warn=True)
-    utts = sorted(dd.utt2spk)
-    for prev, utt in zip(utts, utts[1:]):
-        if dd.utt2spk[utt] < dd.utt2spk[prev]:
-            message = (f"utt2spk is not sorted by speaker as well as by utterance (at {utt!r}); "
-                       "Kaldi tools that read spk2utt in order may misbehave")  # fmt: skip
-            problems.at("utt2spk", utt, message, warn=True)
-            break
-
-
-def _check_spk2utt(dd: DataDir, problems: _Problems) -> None:
-    """spk2utt on disk must be exactly what utt2spk implies (utils/utt2spk_to_spk2utt.pl | cmp)."""
-    derived = dd.spk2utt
-    records = problems.records["spk2utt"]
-    for spk, rec in records.items():
-        listed = rec.fields[1:]
-        if spk not in derived:
-            problems.at("spk2utt", spk, f"speaker {spk!r} is not in utt2spk")
-        elif listed != derived[spk]:
-            wrong = sorted(set(listed) ^ set(derived[spk]))
-            detail = f"differs in {_examples(wrong)}" if wrong else "lists them in a different order"
-            problems.at("spk2utt", spk, f"utterances of {spk!r} disagree with utt2spk: {detail}")
-    missing = sorted(derived.keys() - records.keys())
-    if missing:
-        problems.at("spk2utt", None, f"no entry for {len(missing)} speakers of utt2spk: {_examples(missing)}")
-
-
-def wav_scp_file(value: str) -> str | None:
-    """The file a wav.scp value reads, or None for a piped command ("... |")."""
-    return None if is_pipe(value) else value.strip()
-
-
-def _check_audio(dd: DataDir, problems: _Problems, base_dir) -> None:
-    """Every wav.scp file exists (relative to base_dir, default the current directory); pipes are not run."""
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    files = {r: wav_scp_file(v) for r, v in dd.wav_scp.items()}
-    missing = sorted(r for r, f in files.items() if f is not None and not (base / f).is_file())
-    for rec in missing[:MAX_MISSING_AUDIO]:
-        problems.at("wav.scp", rec, f"audio of {rec!r} not found: {files[rec]} (relative to {base})")
-    if len(missing) > MAX_MISSING_AUDIO:
-        more = len(missing) - MAX_MISSING_AUDIO
-        problems.at("wav.scp", None, f"... audio of {more} more recordings not found ({len(missing)} in all)")
-    if missing and all((problems.folder / files[r]).is_file() for r in missing):
-        hint = f"the missing audio paths exist relative to the data dir: use base_dir (--base-dir) {problems.folder}"
-        problems.at("wav.scp", None, hint, warn=True)
-
-
-def _decode_audio(dd: DataDir, problems: _Problems, base_dir, sample_rate: int, skip_missing: bool) -> None:
-    """Open every utterance's audio as `features` would: an error for what it rejects (missing,
-    empty, truncated or corrupt file, NaN/Inf samples, shorter than a window, a segment past the end,
-    another sample rate), a warning for what it handles (several channels, mixed down). Pipes are
-    not run (they are warned about already)."""
-    from speechunits.audio import AudioConfig, AudioLoader
-
-    config = AudioConfig(target_sr=sample_rate, resample=False, allow_pipes=False)
-    loader = AudioLoader(dd.wav_scp, dd.segments, base_dir=base_dir, config=config)
-    table = "segments" if dd.segments is not None else "wav.scp"
-    for utt in loader.utts():
-        entry = dd.wav_scp.get(dd.segments[utt].recording if dd.segments is not None else utt, "")
-        if is_pipe(entry):
-            continue
-        try:
-            audio = loader.load(utt)
-        except AudioError as e:
-            if not (skip_missing and e.reason.startswith("file not found")):  # reported by the existence check
-                problems.at(table, utt, f"audio of {utt!r}: {e.reason} ({e.path})")
-            continue
-        if audio.num_channels > 1:
-            problems.at(table, utt, f"audio of {utt!r} has {audio.num_channels} channels "
-                        "(features mixes them down to mono, with a NOTE)", warn=True)
 
 
 def validate_data_dir(
@@ -503,7 +326,7 @@ def validate_data_dir(
     problems = _Problems(strict=False, folder=Path(path))
     dd = _load(problems, full=True, check_audio=check_audio, base_dir=base_dir)
     if decode_audio and dd.wav_scp:
-        _decode_audio(dd, problems, base_dir, sample_rate, skip_missing=check_audio)
+        check_audio_decodes(dd, problems, base_dir, sample_rate, skip_missing=check_audio)
     return problems.result
 
 

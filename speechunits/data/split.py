@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from speechunits.data.datadir import DataDir, Segment, _examples, table_key_kind
+from speechunits.data.datadir import DataDir, Segment
+from speechunits.data.tables import examples, table_key_kind
 from speechunits.errors import ConfigError, DataFormatError
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def combine_data_dirs(dirs: Iterable[DataDir | str | os.PathLike]) -> DataDir:
     if duplicates:
         names = ", ".join(str(d.path) for d in dds if d.path is not None)
         raise DataFormatError(
-            f"combine: {len(duplicates)} utterance ids occur in more than one data dir: {_examples(sorted(duplicates))}"
+            f"combine: {len(duplicates)} utterance ids occur in more than one data dir: {examples(sorted(duplicates))}"
             + (f" (dirs: {names})" if names else "")
         )
 

@@ -48,6 +48,7 @@ _LAYOUTS = {
     "utt2dur": _Layout(2, 2, "<utt> <seconds>"),
 }
 _EXTRA_LAYOUT = _Layout(2, None, "<key> <value ...>")
+MAX_EXAMPLES = 5  # keys named in one message; the rest are counted
 
 
 def format_seconds(x: float) -> str:
@@ -315,3 +316,20 @@ def _check_segments(segments: Mapping[str, Segment], problems: _Problems, name: 
                         "is -1 (to the end of the recording)")  # fmt: skip
         elif seg.end is not None and not seg.start < seg.end:
             problems.at(name, utt, f"segment of {utt!r} needs start < end, found {seg.start:g} {seg.end:g}")
+
+
+def table_key_kind(name: str) -> str | None:
+    """What a table's keys are: "utt", "spk", "reco", or None when unknown."""
+    if name in ("text", "segments", "feats.scp", "vad.scp") or name.startswith("utt2"):
+        return "utt"
+    if name == "cmvn.scp" or name.startswith("spk2"):
+        return "spk"
+    if name == "wav.scp" or name.startswith("reco2"):
+        return "reco"
+    return None
+
+
+def examples(keys: list[str]) -> str:
+    """The first MAX_EXAMPLES keys, comma-separated, and how many more."""
+    shown = ", ".join(keys[:MAX_EXAMPLES])
+    return shown + (f", ... ({len(keys) - MAX_EXAMPLES} more)" if len(keys) > MAX_EXAMPLES else "")

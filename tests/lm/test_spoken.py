@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from speechunits.errors import SpeechUnitsError
-from speechunits.lm.spoken_metrics import Pair, pair_accuracy, read_gold, score_pairs, wilson_interval
+from speechunits.lm.spoken_metrics import pair_accuracy, read_gold, score_pairs, wilson_interval
 from speechunits.lm.spoken_sets import BOUNDARY, grammar_pairs, make_nonword
 from speechunits.units.formats import UnitSequence, write_units
 
