@@ -23,12 +23,13 @@
 #      alignment with --align pocketsphinx; without either, ABX and probes are skipped
 #   1  features: fbank (model input and target) for both sets; MFCC baseline (mfcc_dd)
 #      for the eval set; per-speaker CMVN
-#   2  train --models (conf/models.txt) with --train-opts (conf/train_cpu.conf or _gpu.conf)
+#   2  train --models (../conf/models.txt) with --train-opts (../conf/train_cpu.conf or _gpu.conf)
 #   3  extract eval-set units with each model: $exp/<model>/units/<eval set>/{dense,codes}
 #   4  ABX on the eval set (MFCC baseline and each model's dense and codes; triphone items
 #      within context, phone items any context; within and across speakers)
 #   5  probes (phone, speaker, gender, fbank) and unit metrics on the eval set
 #   6  reports ($exp/<model>/report/) and the summary table $exp/RESULTS.md
+# Stages 2-6 are the shared ones of utils/model_stages.sh (as in speechocean762 and zerospeech2017).
 #
 # Relative paths in options are relative to this folder (the script cd's here first).
 set -euo pipefail
@@ -53,9 +54,9 @@ feats=feats          # feature root: $feats/<set>/<type>
 exp=exp              # experiment root: logs, models, units, ABX, probes, results
 input_type=fbank     # model input features: fbank (80) or mfcc_dd (39)
 cmvn=speaker         # CMVN of the features (speaker, utterance, none)
-models="vq"          # models to train, by name in conf/models.txt
-train_config=../../pipelines/small.yaml  # base pipeline that conf/models.txt modifies
-train_opts=          # training settings file (empty: conf/train_cpu.conf, or conf/train_gpu.conf on cuda)
+models="vq"          # models to train, by name in ../conf/models.txt
+train_config=../../pipelines/small.yaml  # base pipeline that ../conf/models.txt modifies
+train_opts=          # training settings file (empty: ../conf/train_cpu.conf, or ../conf/train_gpu.conf on cuda)
 train_overrides=     # more key=value overrides for every model, e.g. "train.max_steps=500"
 train_nj=1           # models trained at the same time
 device=cpu           # torch device for training, extraction and probes
@@ -65,8 +66,13 @@ probe_opts="--max-utts 400"  # extra options of speechunits probe
 . ./cmd.sh
 . utils/log.sh
 . utils/recipe_lib.sh
+. utils/model_stages.sh
 . utils/parse_options.sh
 
+# what the shared stages (utils/model_stages.sh) read: the data dirs $data/<set>; the
+# models train on --train-set, --eval-set is extracted and scored
+sets_dir=$data
+eval_sets=$eval_set
 start_model_recipe
 case $align in none|pocketsphinx) ;; *) echo "$0: --align must be none or pocketsphinx" >&2; exit 1 ;; esac
 eval_dir=$data/$eval_set
@@ -83,11 +89,12 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     fi
     log "stage 0: transcripts and genders of $set -> $data/local/$set"
     python local/prepare_librispeech.py $librispeech $set $data/local/$set
-    opts=(--speaker-from dir --extensions flac,wav --transcripts $data/local/$set/text)
-    [ -f $data/local/$set/spk2gender ] && opts+=(--spk2gender $data/local/$set/spk2gender)
+    # shellcheck disable=SC2054  # flac,wav is one argument
+    opts=(--speaker-from dir --extensions flac,wav --transcripts "$data/local/$set/text")
+    [ -f $data/local/$set/spk2gender ] && opts+=(--spk2gender "$data/local/$set/spk2gender")
     if [ $set = $eval_set ] && [ -n "$alignments" ]; then
       ali=$alignments; [ -d $alignments/$set ] && ali=$alignments/$set
-      opts+=(--alignments $ali --tier $tier --allow-failures)
+      opts+=(--alignments "$ali" --tier "$tier" --allow-failures)
       [ "$strip_stress" = true ] && opts+=(--strip-stress)
       log "stage 0: $set with the phone alignments in $ali"
     fi
@@ -122,77 +129,23 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "stage 2: training ${models} with $train_config, $train_opts ${train_overrides:+and $train_overrides}"
-  train_one() {
-    # shellcheck disable=SC2046,SC2086
-    train_model $exp/$1 $exp/log/train.$1.log $train_config --device $device \
-      data.train_dir=$data/$train_set data.input_feats=$feats/$train_set/$input_type \
-      data.target_feats=$feats/$train_set/fbank \
-      $(conf_args $train_opts) $(model_overrides conf/models.txt $1) $train_overrides
-  }
-  run_limited $train_nj train_one $models || { log "stage 2: training failed; see $exp/log/train.*.log"; exit 1; }
+  stage_train 2
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  for m in $models; do
-    log "stage 3: $eval_set units of $m ($tap tap)"
-    extract_units $exp/$m $eval_dir $exp/$m/units/$eval_set $nj extract.$m.$eval_set --tap $tap --device $device
-  done
+  stage_units 3
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  if [ ! -f $eval_dir/triphone.item ]; then
-    log "stage 4: no item files in $eval_dir (no alignments), skipping ABX"
-  else
-    log "stage 4: ABX on $eval_set"
-    {
-      abx_suite mfcc $eval_dir $feats/$eval_set/mfcc_dd $exp/mfcc/abx --num-threads $nj
-      for m in $models; do
-        abx_suite dense $eval_dir $exp/$m/units/$eval_set/dense $exp/$m/abx --num-threads $nj | sed "s/^/$m /"
-        if [ -d $exp/$m/units/$eval_set/codes ]; then
-          abx_suite codes $eval_dir $exp/$m/units/$eval_set/codes $exp/$m/abx --num-threads $nj | sed "s/^/$m /"
-        fi
-      done
-    } | tee $exp/abx.summary
-  fi
+  stage_abx 4 triphone.item abx_suite
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  if [ ! -f $eval_dir/alignments.ctm ]; then
-    log "stage 5: no phone alignments in $eval_dir, skipping probes and unit metrics"
-  else
-    for m in $models; do
-      if [ -f $exp/$m/probes/probes.json ]; then
-        log "stage 5: probes of $m done, skipping"
-      else
-        log "stage 5: probing $m on $eval_set (log: $exp/log/probe.$m.log)"
-        # shellcheck disable=SC2086
-        $cmd $exp/log/probe.$m.log speechunits probe $exp/$m $eval_dir --features $feats/$eval_set/$input_type \
-          --fbank $feats/$eval_set/fbank --out $exp/$m/probes --device $device $probe_opts
-      fi
-      if [ -f $exp/$m/units/$eval_set/units.jsonl ]; then
-        if [ -f $exp/$m/unit_metrics.json ]; then
-          log "stage 5: unit metrics of $m done, skipping"
-        else
-          log "stage 5: unit metrics of $m"
-          $cmd $exp/log/unit_metrics.$m.log speechunits unit-metrics $exp/$m/units/$eval_set \
-            --alignments $eval_dir/alignments.ctm --output $exp/$m/unit_metrics.json
-        fi
-      fi
-    done
-  fi
+  stage_probes 5 $eval_set
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  for m in $models; do
-    log "stage 6: report of $m -> $exp/$m/report"
-    opts=(--fbank $feats/$eval_set/fbank)
-    [ -f $eval_dir/alignments.ctm ] && opts+=(--alignments $eval_dir/alignments.ctm)
-    $cmd $exp/log/report.$m.log speechunits report $exp/$m "${opts[@]}"
-  done
-  log "stage 6: summary -> $exp/RESULTS.md"
-  python utils/summarize_results.py --command "$command_line" --note "$(run_note 6)" $exp --systems mfcc $models \
-    --title "LibriSpeech: trained on $train_set, evaluated on $eval_set" --out $exp/RESULTS.md
+  stage_reports 6 "LibriSpeech: trained on $train_set, evaluated on $eval_set" $eval_set
 fi
 
 log "done"

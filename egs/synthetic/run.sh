@@ -130,7 +130,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "stage 8: report and $exp/RESULTS.md"
   $cmd $exp/log/report.log speechunits report $model --alignments $corpus/data/test/alignments.ctm \
     --fbank $feats/fbank --units $model/units_test
-  python utils/summarize_results.py --command "$command_line" --note "$(run_note 8)" $exp --systems mfcc small --out $exp/RESULTS.md
+  write_results 8 --systems mfcc small
   python utils/compare_results.py $exp/RESULTS.md RESULTS.md
   if [ "$publish" = true ]; then
     cp $exp/RESULTS.md RESULTS.md
@@ -164,8 +164,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
     lm_units=$model/units_lm_train
   fi
   # the LM's vocabulary is the codebook (units unseen in training still get a probability)
-  codebook=$(python -c "import sys, yaml; m = yaml.safe_load(open(sys.argv[1]))['model']
-print(((m.get('bottleneck_cfg') or {}).get('codebook') or {}).get('size') or 0)" $model/config.yaml)
+  codebook=$(codebook_size $model)
   if train_finished $lm/transformer; then
     log "$lm/transformer finished training, skipping"
   else

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # variables of the recipe that sources this file
 # Stage helpers shared by the recipes (source it after cmd.sh and utils/log.sh):
 #
 #   conf_args FILE                 the key=value lines of a settings file (comments dropped)
@@ -11,15 +12,18 @@
 #   abx_suite NAME ITEM_DIR FEATS OUT_DIR [abx options...]
 #                                  the four ABX conditions (triphone items within context,
 #                                  phone items any context; within and across speakers)
-#   model_overrides FILE NAME      the overrides a models file (conf/models.txt) gives NAME
+#   model_overrides FILE NAME      the overrides a models file (../conf/models.txt) gives NAME
 #   model_setting FILE NAME KEY DEFAULT
 #                                  NAME's recipe setting `@KEY=value` in that file (e.g. its pipeline)
 #   train_model EXP LOG CONFIG [key=value...]
 #                                  `speechunits train` via $train_cmd, unless EXP finished
 #   run_limited N FUNC ARGS...     FUNC ARGS for each word of ARGS, N at a time (background)
+#   codebook_size EXP              the codebook size of the model in EXP (0: no codebook)
+#   write_results LAST [options]   $exp/RESULTS.md (utils/summarize_results.py: --systems, --title)
 #
 # Each helper checks the mark of finished work that the command itself leaves, so a
 # rerun skips what is done and redoes what is not (partial outputs never look done).
+# The stages of the recipes that train models from a models file are in model_stages.sh.
 
 # conf_args FILE: print FILE's overrides, one per line, without comments and blanks.
 conf_args() {
@@ -191,19 +195,18 @@ start_recipe() {
   echo "$(date '+%F %T') $command_line" >> "$exp/command_lines.txt"
 }
 
-# start_model_recipe: start_recipe, then the settings of recipes that train models from
-# conf/models.txt: train_opts defaults to conf/train_{cpu,gpu}.conf by $device, and bad
-# settings files or model names fail before any stage runs. (model.input_dim is not
-# passed: training takes it from the input features' meta.json.)
-start_model_recipe() {
-  start_recipe
-  [ -n "$train_opts" ] || train_opts=$(default_train_opts $device)
-  conf_args $train_opts > /dev/null
-  local m
-  for m in $models; do model_overrides conf/models.txt $m > /dev/null; done
+# codebook_size EXP: the size of the codebook of the model in EXP (its config.yaml), 0 if it has none.
+codebook_size() {
+  python -c "import sys, yaml; m = yaml.safe_load(open(sys.argv[1]))['model']
+print(((m.get('bottleneck_cfg') or {}).get('codebook') or {}).get('size') or 0)" "$1/config.yaml"
 }
 
-# default_train_opts DEVICE: the training settings file for DEVICE (GPU or CPU budget).
-default_train_opts() {
-  case $1 in cuda*) echo conf/train_gpu.conf ;; *) echo conf/train_cpu.conf ;; esac
+# write_results LAST [options]: the summary $exp/RESULTS.md of what is under $exp
+# (utils/summarize_results.py with these options, e.g. --systems, --title), with the command
+# line and how this run went (run_note LAST).
+write_results() {
+  local last=$1
+  shift
+  python utils/summarize_results.py --command "$command_line" --note "$(run_note "$last")" "$exp" "$@" \
+    --out "$exp/RESULTS.md"
 }

@@ -21,7 +21,7 @@
 #   1  features: the model input (and the fbank target) of train; the MFCC baseline
 #      (mfcc_dd) of each test set; CMVN --cmvn (per utterance by default: test files have
 #      no speaker labels, so training normalises the same way)
-#   2  train --models (conf/models.txt) with --train-opts (conf/train_cpu.conf or _gpu.conf)
+#   2  train --models (../conf/models.txt) with --train-opts (../conf/train_cpu.conf or _gpu.conf)
 #   3  extract every test set with each model: $exp/<model>/units/test_<dur>/{dense,codes}
 #   4  export the dense features in the submission format (one <wav name>.txt per test
 #      file, `time v1 ... vD` per frame, time = frame centre):
@@ -29,6 +29,8 @@
 #   5  ABX with the challenge's item files (triphones within context, within and across
 #      speakers) for the MFCC baseline and each model's dense and codes: $exp/*/abx/
 #   6  reports ($exp/<model>/report/) and the summary table $exp/RESULTS.md
+# Stages 2, 3, 5 and 6 are the shared ones of utils/model_stages.sh (as in speechocean762 and
+# librispeech), with the challenge's ABX (zr_abx below) at stage 5.
 #
 # Relative paths in options are relative to this folder (the script cd's here first).
 set -euo pipefail
@@ -45,7 +47,7 @@ zr_root=             # the challenge data: train/<lang>/*.wav, test/<lang>/<dur>
 lang=english         # language folder
 durations="1s 10s 120s"  # test subsets
 item_dir=            # folder of <dur>.item files (default: beside the test wavs)
-train_speaker_from=file  # training speakers: file (file name = speaker), dir, or pattern
+train_speaker_from="file"  # training speakers: file (file name = speaker), dir, or pattern
 train_pattern=       # with --train-speaker-from pattern: file-name regex with (?P<spk>...)
 segment_seconds=30   # training files are cut into segments of at most this length
 data=data            # data dirs
@@ -53,9 +55,9 @@ feats=feats          # feature root: $feats/<set>/<type>
 exp=exp              # experiment root: logs, models, units, submissions, ABX, results
 input_type=fbank     # model input features: fbank (80) or mfcc_dd (39)
 cmvn=utterance       # CMVN of the features (utterance, speaker, none)
-models="vq"          # models to train, by name in conf/models.txt
-train_config=../../pipelines/small.yaml  # base pipeline that conf/models.txt modifies
-train_opts=          # training settings file (empty: conf/train_cpu.conf, or conf/train_gpu.conf on cuda)
+models="vq"          # models to train, by name in ../conf/models.txt
+train_config=../../pipelines/small.yaml  # base pipeline that ../conf/models.txt modifies
+train_opts=          # training settings file (empty: ../conf/train_cpu.conf, or ../conf/train_gpu.conf on cuda)
 train_overrides=     # more key=value overrides for every model, e.g. "train.max_steps=500"
 train_nj=1           # models trained at the same time
 device=cpu           # torch device for training and extraction
@@ -65,8 +67,15 @@ export_codes=false   # also export the codes (one-hot) in the submission format
 . ./cmd.sh
 . utils/log.sh
 . utils/recipe_lib.sh
+. utils/model_stages.sh
 . utils/parse_options.sh
 
+# what the shared stages (utils/model_stages.sh) read: the data dirs $data/<set>; the
+# models train on train, each test_<dur> is extracted and scored
+sets_dir=$data
+train_set=train
+eval_sets=
+for dur in $durations; do eval_sets+=" test_$dur"; done
 start_model_recipe
 
 # The two layouts: train/<lang> + test/<lang> (2017), or <lang>/train + <lang>/test (2020).
@@ -95,7 +104,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     log "stage 0: $data/train exists, skipping"
   else
     log "stage 0: training files of $train_audio -> $data/train_files"
-    opts=(--speaker-from $train_speaker_from)
+    opts=(--speaker-from "$train_speaker_from")
     [ -n "$train_pattern" ] && opts+=(--pattern "$train_pattern")
     $cmd $exp/log/prepare.train.log speechunits prepare folder $train_audio $data/train_files "${opts[@]}"
     log "stage 0: segments of at most $segment_seconds s -> $data/train"
@@ -135,25 +144,11 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "stage 2: training ${models} with $train_config, $train_opts ${train_overrides:+and $train_overrides}"
-  train_one() {
-    # shellcheck disable=SC2046,SC2086
-    train_model $exp/$1 $exp/log/train.$1.log $train_config --device $device \
-      data.train_dir=$data/train data.input_feats=$feats/train/$input_type \
-      data.target_feats=$feats/train/fbank \
-      $(conf_args $train_opts) $(model_overrides conf/models.txt $1) $train_overrides
-  }
-  run_limited $train_nj train_one $models || { log "stage 2: training failed; see $exp/log/train.*.log"; exit 1; }
+  stage_train 2
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  for m in $models; do
-    for dur in $durations; do
-      log "stage 3: test_$dur units of $m ($tap tap)"
-      extract_units $exp/$m $data/test_$dur $exp/$m/units/test_$dur $nj extract.$m.test_$dur --tap $tap \
-        --device $device
-    done
-  done
+  stage_units 3
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
@@ -169,7 +164,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
         fi
         opts=()
         if [ $rep = codes ]; then
-          opts=(--num-codes "$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["model"]["bottleneck_cfg"]["codebook"]["size"])' $exp/$m/config.yaml)")
+          opts=(--num-codes "$(codebook_size $exp/$m)")
         fi
         log "stage 4: exporting $m $rep of test_$dur -> $sub"
         $cmd $exp/log/export.$m.$rep.test_$dur.log python local/export_zr2017.py \
@@ -179,43 +174,26 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   done
 fi
 
-# zr_abx NAME ITEM FEATS OUT_DIR DUR: within- and across-speaker ABX on a challenge item file.
+# zr_abx NAME DIR FEATS OUT_DIR [options]: stage 5's ABX suite: within- and across-speaker ABX
+# (triphones within context) on the challenge's item file DIR/abx.item of test set DIR
+# (test_<dur>): OUT_DIR/NAME.<dur>.{within,across}.json.
 zr_abx() {
-  local name=$1 item=$2 feats=$3 out=$4 dur=$5 speaker line
-  mkdir -p $out
+  local name=$1 item=$2/abx.item feats=$3 out=$4 dur=${2##*/test_} speaker line
+  shift 4
+  mkdir -p "$out"
   for speaker in within across; do
-    line=$(abx_one $item $feats $out/$name.$dur.$speaker.json --speaker $speaker --context within \
-      --num-threads $nj) || return 1
+    line=$(abx_one "$item" "$feats" "$out/$name.$dur.$speaker.json" --speaker $speaker --context within "$@") \
+      || return 1
     printf '%-22s %-5s %s\n' "$name" "$dur" "$line"
   done
 }
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  {
-    for dur in $durations; do
-      if [ ! -f $data/test_$dur/abx.item ]; then
-        log "stage 5: no item file for test_$dur, skipping its ABX"; continue
-      fi
-      log "stage 5: ABX on test_$dur"
-      zr_abx mfcc $data/test_$dur/abx.item $feats/test_$dur/mfcc_dd $exp/mfcc/abx $dur
-      for m in $models; do
-        zr_abx dense $data/test_$dur/abx.item $exp/$m/units/test_$dur/dense $exp/$m/abx $dur | sed "s/^/$m /"
-        if [ -d $exp/$m/units/test_$dur/codes ]; then
-          zr_abx codes $data/test_$dur/abx.item $exp/$m/units/test_$dur/codes $exp/$m/abx $dur | sed "s/^/$m /"
-        fi
-      done
-    done
-  } | tee $exp/abx.summary
+  stage_abx 5 abx.item zr_abx
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  for m in $models; do
-    log "stage 6: report of $m -> $exp/$m/report"
-    $cmd $exp/log/report.$m.log speechunits report $exp/$m
-  done
-  log "stage 6: summary -> $exp/RESULTS.md"
-  python utils/summarize_results.py --command "$command_line" --note "$(run_note 6)" $exp --systems mfcc $models \
-    --title "ZeroSpeech 2017 track 1, $lang (test: $durations)" --out $exp/RESULTS.md
+  stage_reports 6 "ZeroSpeech 2017 track 1, $lang (test: $durations)"
 fi
 
 log "done"

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2154  # variables of the recipe that sources this file
+# The stages shared by the recipes that train models named in a models file (speechocean762,
+# librispeech, zerospeech2017): each run.sh keeps its options, its data preparation and
+# features, and calls these (source it after utils/recipe_lib.sh):
+#
+#   start_model_recipe             start_recipe, then check the settings: --train-opts (default
+#                                  by --device: ../conf/train_cpu.conf or ../conf/train_gpu.conf)
+#                                  and every name in --models, before any stage runs
+#   stage_train N                  train each of --models on $train_set into $exp/<model>/; models
+#                                  with the cluster decoder first get their k-means targets
+#   stage_units N                  units of each eval set by each model: $exp/<model>/units/<set>/
+#                                  {dense,codes} (and the k-means-on-MFCC baseline, with --unit-k)
+#   stage_abx N ITEM SUITE         ABX on each eval set whose data dir has the item file ITEM:
+#                                  SUITE (abx_suite, or the recipe's own of the same arguments)
+#                                  on MFCC and on each model's dense and codes; $exp/abx.summary
+#   stage_probes N SET             probes and unit metrics on eval set SET (needs its alignments)
+#   stage_reports N TITLE [SET]    each model's report (with SET's fbank and alignments) and the
+#                                  summary $exp/RESULTS.md titled TITLE
+#
+# N is the stage's number in the recipe (for the log lines). Besides the options these recipes
+# share (models, train_config, train_opts, train_overrides, train_nj, device, tap, input_type,
+# probe_opts, nj, feats, exp), the stages read what the recipe sets after parsing its options:
+#
+#   models_conf   the models file (default ../conf/models.txt, shared; set before start_model_recipe)
+#   sets_dir      the folder of the data dirs $sets_dir/<set>; features are in $feats/<set>/<type>
+#   train_set     the set the models train on (features: the --input-type, fbank, and the
+#                 MFCC mfcc_dd for k-means targets and the baseline)
+#   eval_sets     the sets extracted and scored (features: mfcc_dd, and fbank and the
+#                 --input-type for probes and reports)
+#   target_k, unit_k, seed
+#                 recipes with --target-k and --unit-k only: the k-means targets of
+#                 masked-prediction models; k-means units of models without codes and the
+#                 k-means-on-MFCC baseline (without --unit-k: no baseline, and a continuous
+#                 model has dense features only)
+#
+# A line of the models file: `NAME [@config=PIPELINE] [@tap=TAP] [@targets=FIRST] key=value...`
+# (# comments): the base pipeline (default --train-config), the tap extracted as dense
+# features (default --tap), and for a second masked-prediction iteration the model whose
+# tap's k-means labels it predicts instead of MFCC's (FIRST must come before it in --models).
+#
+# Like the helpers of recipe_lib.sh, each stage skips what is complete and redoes what is not.
+
+# start_model_recipe: start_recipe, then the settings of recipes that train models from
+# $models_conf: train_opts defaults to ../conf/train_{cpu,gpu}.conf by $device, and bad
+# settings files or model names fail before any stage runs. (model.input_dim is not
+# passed: training takes it from the input features' meta.json.)
+start_model_recipe() {
+  start_recipe
+  models_conf=${models_conf:-../conf/models.txt}
+  [ -n "$train_opts" ] || train_opts=$(default_train_opts "$device")
+  conf_args "$train_opts" > /dev/null
+  local m
+  for m in $models; do model_overrides "$models_conf" "$m" > /dev/null; done
+}
+
+# default_train_opts DEVICE: the shared training settings file for DEVICE (GPU or CPU budget).
+default_train_opts() {
+  case $1 in cuda*) echo ../conf/train_gpu.conf ;; *) echo ../conf/train_cpu.conf ;; esac
+}
+
+# uses_targets MODEL: true when MODEL's pipeline predicts k-means labels (the cluster decoder)
+uses_targets() {
+  if model_overrides "$models_conf" "$1" | tr ' ' '\n' | grep -q '^model\.decoder='; then
+    model_overrides "$models_conf" "$1" | tr ' ' '\n' | grep -qx 'model\.decoder=cluster'
+  else
+    grep -q '^ *decoder: *cluster' "$(model_setting "$models_conf" "$1" config "$train_config")"
+  fi
+}
+
+# has_codes EXP: true when the trained model in EXP has a discrete bottleneck (codes of its own)
+has_codes() {
+  python -c "import sys, yaml; sys.exit(yaml.safe_load(open('$1/config.yaml'))['model']['bottleneck'] not in ('vq', 'pcvq'))"
+}
+
+# mfcc_targets: the labels of a first masked-prediction iteration: k-means (--target-k) on
+# the training set's MFCCs, applied to them ($exp/targets/).
+mfcc_targets() {
+  local mfcc=$feats/$train_set/mfcc_dd
+  if [ -f "$exp/targets/$train_set/units.jsonl" ]; then
+    log "stage $stage_n: k-means targets in $exp/targets, skipping"
+    return 0
+  fi
+  if [ -z "${target_k:-}" ]; then
+    log "stage $stage_n: masked-prediction models need a recipe with --target-k (and MFCC features $mfcc)"
+    return 1
+  fi
+  log "stage $stage_n: masked-prediction targets: k-means (K=$target_k) on $mfcc -> $exp/targets"
+  $cmd "$exp/log/targets.fit.log" speechunits kmeans fit "$mfcc" "$exp/targets/kmeans.pt" \
+    --k "$target_k" --seed "$seed" --device "$device"
+  $cmd "$exp/log/targets.apply.log" speechunits kmeans apply "$exp/targets/kmeans.pt" "$mfcc" \
+    "$exp/targets/$train_set" --device "$device"
+}
+
+# model_targets MODEL: the labels a second masked-prediction iteration predicts: k-means
+# (--target-k) on MODEL's tap over the training data, in $exp/MODEL/targets/ (MODEL must
+# have finished training: list it before the models that name it in @targets=).
+model_targets() {
+  local first=$1 mtap
+  mtap=$(model_setting "$models_conf" "$first" tap "$tap")
+  [ -f "$exp/$first/targets/$train_set/units.jsonl" ] && return 0
+  if ! train_finished "$exp/$first"; then
+    log "stage $stage_n: $first must be trained before the models that predict its k-means labels (@targets=$first)"
+    return 1
+  fi
+  log "stage $stage_n: targets from $first: k-means (K=$target_k) on its $mtap tap -> $exp/$first/targets"
+  extract_units "$exp/$first" "$sets_dir/$train_set" "$exp/$first/units/$train_set" "$nj" \
+    "extract.$first.$train_set" --tap "$mtap" --device "$device" || return 1
+  $cmd "$exp/log/targets.$first.fit.log" speechunits kmeans fit "$exp/$first/units/$train_set/dense" \
+    "$exp/$first/targets/kmeans.pt" --k "$target_k" --seed "$seed" --device "$device" || return 1
+  $cmd "$exp/log/targets.$first.apply.log" speechunits kmeans apply "$exp/$first/targets/kmeans.pt" \
+    "$exp/$first/units/$train_set/dense" "$exp/$first/targets/$train_set" --device "$device"
+}
+
+# train_one MODEL: train MODEL (its line of $models_conf over its base pipeline, then
+# --train-opts and --train-overrides) into $exp/MODEL; stage_train runs it for each model.
+train_one() {
+  local config target=$feats/$train_set/fbank classes=() first
+  config=$(model_setting "$models_conf" "$1" config "$train_config")
+  if uses_targets "$1"; then
+    target=$exp/targets/$train_set/codes; classes=("model.decoder_cfg.num_classes=$target_k")
+    first=$(model_setting "$models_conf" "$1" targets "")
+    if [ -n "$first" ]; then  # a second iteration: labels from k-means on the first model's tap
+      model_targets "$first" || return 1
+      target=$exp/$first/targets/$train_set/codes
+    fi
+  fi
+  # shellcheck disable=SC2046,SC2086
+  train_model $exp/$1 $exp/log/train.$1.log $config --device $device \
+    data.train_dir=$sets_dir/$train_set data.input_feats=$feats/$train_set/$input_type \
+    data.target_feats=$target "${classes[@]}" \
+    $(conf_args $train_opts) $(model_overrides $models_conf $1) $train_overrides
+}
+
+# stage_train N: the MFCC targets when a model predicts k-means labels, then each of
+# --models, --train-nj at a time.
+stage_train() {
+  local stage_n=$1 m
+  for m in $models; do
+    if uses_targets "$m"; then
+      mfcc_targets
+      break
+    fi
+  done
+  log "stage $stage_n: training $models with $train_config, $models_conf, $train_opts${train_overrides:+ and $train_overrides}"
+  # shellcheck disable=SC2086
+  run_limited "$train_nj" train_one $models || { log "stage $stage_n: training failed; see $exp/log/train.*.log"; exit 1; }
+}
+
+# kmeans_mfcc_units: the units baseline: k-means (--unit-k) on the training set's MFCCs,
+# applied to each eval set's ($exp/kmeans-mfcc/units/<set>); refitted while a set lacks them.
+kmeans_mfcc_units() {
+  local km=$exp/kmeans-mfcc set todo=()
+  for set in $eval_sets; do
+    [ -f "$km/units/$set/units.jsonl" ] || todo+=("$set")
+  done
+  if [ ${#todo[@]} = 0 ]; then
+    log "stage $stage_n: k-means-on-MFCC units in $km, skipping"
+    return 0
+  fi
+  log "stage $stage_n: k-means (K=$unit_k) on MFCC: the units baseline -> $km"
+  $cmd "$exp/log/kmeans-mfcc.fit.log" speechunits kmeans fit "$feats/$train_set/mfcc_dd" "$km/kmeans.pt" \
+    --k "$unit_k" --seed "$seed" --device "$device"
+  for set in "${todo[@]}"; do
+    $cmd "$exp/log/kmeans-mfcc.apply.$set.log" speechunits kmeans apply "$km/kmeans.pt" "$feats/$set/mfcc_dd" \
+      "$km/units/$set" --device "$device"
+  done
+}
+
+# stage_units N: with --unit-k, the k-means-on-MFCC baseline and, for a model without codes
+# of its own (a continuous bottleneck), k-means on its tap's training features
+# ($exp/<model>/kmeans.pt; extract --kmeans); then each eval set's units of each model.
+stage_units() {
+  local stage_n=$1 m set mtap kmeans_opts
+  if [ -n "${unit_k:-}" ]; then
+    kmeans_mfcc_units
+  fi
+  for m in $models; do
+    mtap=$(model_setting "$models_conf" "$m" tap "$tap")
+    kmeans_opts=()
+    if [ -n "${unit_k:-}" ] && ! has_codes "$exp/$m"; then
+      if [ ! -f "$exp/$m/kmeans.pt" ]; then
+        log "stage $stage_n: $m has no codes: k-means (K=$unit_k) on its $mtap tap over the training data"
+        extract_units "$exp/$m" "$sets_dir/$train_set" "$exp/$m/units/$train_set" "$nj" "extract.$m.$train_set" \
+          --tap "$mtap" --device "$device"
+        $cmd "$exp/log/kmeans.$m.log" speechunits kmeans fit "$exp/$m/units/$train_set/dense" "$exp/$m/kmeans.pt" \
+          --k "$unit_k" --seed "$seed" --device "$device"
+      fi
+      kmeans_opts=(--kmeans "$exp/$m/kmeans.pt")
+    fi
+    for set in $eval_sets; do
+      log "stage $stage_n: $set units of $m ($mtap tap)"
+      extract_units "$exp/$m" "$sets_dir/$set" "$exp/$m/units/$set" "$nj" "extract.$m.$set" --tap "$mtap" \
+        --device "$device" "${kmeans_opts[@]}"
+    done
+  done
+}
+
+# stage_abx N ITEM SUITE: on each eval set with the item file ITEM, `SUITE NAME DATA_DIR FEATS
+# OUT_DIR --num-threads $nj` for MFCC ($exp/mfcc/abx), the k-means-on-MFCC codes and each
+# model's dense and codes ($exp/<model>/abx); the score lines also in $exp/abx.summary. SUITE
+# names its outputs (abx_suite's do not name the set: one eval set).
+stage_abx() {
+  local stage_n=$1 item=$2 suite=$3 set sets=()
+  for set in $eval_sets; do
+    if [ -f "$sets_dir/$set/$item" ]; then
+      sets+=("$set")
+    else
+      log "stage $stage_n: no item file $sets_dir/$set/$item, skipping ABX on $set"
+    fi
+  done
+  [ ${#sets[@]} -gt 0 ] || return 0
+  for set in "${sets[@]}"; do
+    abx_set "$set"
+  done | tee "$exp/abx.summary"
+}
+
+# abx_set SET: stage_abx's systems on one eval set (with its stage_n, item and suite).
+abx_set() {
+  local set=$1 dir=$sets_dir/$1 m
+  log "stage $stage_n: ABX on $set"
+  $suite mfcc "$dir" "$feats/$set/mfcc_dd" "$exp/mfcc/abx" --num-threads "$nj"
+  if [ -n "${unit_k:-}" ]; then
+    $suite codes "$dir" "$exp/kmeans-mfcc/units/$set/codes" "$exp/kmeans-mfcc/abx" --num-threads "$nj" \
+      | sed "s/^/kmeans-mfcc /"
+  fi
+  for m in $models; do
+    $suite dense "$dir" "$exp/$m/units/$set/dense" "$exp/$m/abx" --num-threads "$nj" | sed "s/^/$m /"
+    if [ -d "$exp/$m/units/$set/codes" ]; then
+      $suite codes "$dir" "$exp/$m/units/$set/codes" "$exp/$m/abx" --num-threads "$nj" | sed "s/^/$m /"
+    fi
+  done
+}
+
+# stage_probes N SET: each model's probes (phone, speaker, gender, fbank from the frozen taps,
+# on SET: $exp/<model>/probes/) and the unit metrics of each system with units of SET against
+# its alignments ($exp/<system>/unit_metrics.json); skipped when SET has no alignments.
+stage_probes() {
+  local stage_n=$1 set=$2 dir=$sets_dir/$2 m seed_opts=()
+  if [ ! -f "$dir/alignments.ctm" ]; then
+    log "stage $stage_n: no phone alignments in $dir, skipping probes and unit metrics"
+    return 0
+  fi
+  if [ -n "${seed:-}" ]; then seed_opts=(--seed "$seed"); fi
+  for m in ${unit_k:+kmeans-mfcc} $models; do
+    if [ "$m" != kmeans-mfcc ]; then
+      if [ -f "$exp/$m/probes/probes.json" ]; then
+        log "stage $stage_n: probes of $m done, skipping"
+      else
+        log "stage $stage_n: probing $m on $set (log: $exp/log/probe.$m.log)"
+        # shellcheck disable=SC2086
+        $cmd "$exp/log/probe.$m.log" speechunits probe "$exp/$m" "$dir" --features "$feats/$set/$input_type" \
+          --fbank "$feats/$set/fbank" --out "$exp/$m/probes" --device "$device" "${seed_opts[@]}" $probe_opts
+      fi
+    fi
+    if [ -f "$exp/$m/units/$set/units.jsonl" ]; then
+      if [ -f "$exp/$m/unit_metrics.json" ]; then
+        log "stage $stage_n: unit metrics of $m done, skipping"
+      else
+        log "stage $stage_n: unit metrics of $m"
+        $cmd "$exp/log/unit_metrics.$m.log" speechunits unit-metrics "$exp/$m/units/$set" \
+          --alignments "$dir/alignments.ctm" --output "$exp/$m/unit_metrics.json"
+      fi
+    fi
+  done
+}
+
+# stage_reports N TITLE [SET]: each model's report ($exp/<model>/report/; with SET, its fbank
+# features and, when it has them, its alignments), then $exp/RESULTS.md (write_results; N is
+# the recipe's last stage).
+stage_reports() {
+  local stage_n=$1 title=$2 set=${3:-} m opts=()
+  if [ -n "$set" ]; then
+    opts=(--fbank "$feats/$set/fbank")
+    if [ -f "$sets_dir/$set/alignments.ctm" ]; then opts+=(--alignments "$sets_dir/$set/alignments.ctm"); fi
+  fi
+  for m in $models; do
+    log "stage $stage_n: report of $m -> $exp/$m/report"
+    $cmd "$exp/log/report.$m.log" speechunits report "$exp/$m" "${opts[@]}"
+  done
+  log "stage $stage_n: summary -> $exp/RESULTS.md"
+  # shellcheck disable=SC2086
+  write_results "$stage_n" --systems mfcc ${unit_k:+kmeans-mfcc} $models --title "$title"
+}
