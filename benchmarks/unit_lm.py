@@ -7,7 +7,12 @@
     python benchmarks/unit_lm.py speed [--exp egs/synthetic/exp/small] [--tokens 400]
 
 `--exp` is an autoencoder experiment after the synthetic recipe's stage 9 (EXP/units_train,
-EXP/units_test, EXP/lm/{transformer,ngram.json,spoken/}).
+EXP/units_test, EXP/lm/{transformer,ngram.json,spoken/}). After the speechocean762 recipe's
+stage 7 (the LM over the default model's units of real speech):
+
+    python benchmarks/unit_lm.py perplexity --exp egs/speechocean762/exp/masked-it2 \
+        --lm egs/speechocean762/exp/masked-it2/lm/transformer --test-units egs/speechocean762/exp/masked-it2/units/dev \
+        --train-units egs/speechocean762/exp/masked-it2/lm/units_train --label "masked-it2 units (k-means, 100)"
 
 perplexity: the recipe's transformer LM (or --lm) and n-gram LMs of orders 1-5
 (interpolated Kneser-Ney, fitted here on the transformer's own training units: EXP/units_train,
@@ -78,8 +83,9 @@ def _ppl_table(label: str, neural_path: Path, test_path: Path, fallback_train: P
 
 def perplexity(args) -> None:
     exp = Path(args.exp)
-    _ppl_table("learned units (VQ)", Path(args.lm) if args.lm else exp / "lm" / "transformer",
-               Path(args.test_units) if args.test_units else exp / "units_test", exp / "units_train")
+    _ppl_table(args.label, Path(args.lm) if args.lm else exp / "lm" / "transformer",
+               Path(args.test_units) if args.test_units else exp / "units_test",
+               Path(args.train_units) if args.train_units else exp / "units_train")
 
 
 def _pairs(spoken_dir: Path, sets: Path, task: str) -> dict:
@@ -195,6 +201,9 @@ def main() -> None:
     a.add_argument("--exp", default=str(ROOT / "egs/synthetic/exp/small"))
     a.add_argument("--lm", help="transformer LM (default: EXP/lm/transformer)")
     a.add_argument("--test-units", help="held-out units (default: EXP/units_test)")
+    a.add_argument("--train-units", help="the LM's training units when its config's path does not resolve "
+                   "from here (default: EXP/units_train)")
+    a.add_argument("--label", default="learned units (VQ)", help="what the units are, for the table's title")
     b = sub.add_parser("spoken")
     b.add_argument("--exp", default=str(ROOT / "egs/synthetic/exp/small"))
     b.add_argument("--sets", default=str(ROOT / "egs/synthetic/data/spoken_lm"))

@@ -38,7 +38,13 @@
 #      table: each model's dense ABX over MFCC's, its units' ABX and PNMI over those of
 #      k-means on MFCC at the same K (benchmarks/quality.py makes the same table for any
 #      set of systems and K)
-# Stages 2-6 are the shared ones of utils/model_stages.sh (as in librispeech and zerospeech2017).
+#   7  the prior over the units of --lm-model (the default model): a transformer unit LM
+#      (--lm-config, --lm-overrides) and Kneser-Ney n-grams (--lm-orders) trained on its
+#      units of train, their perplexity on the dev speakers' units
+#      ($exp/<lm-model>/lm/perplexity.txt), sampled and continued unit sequences, audio
+#      snippets of the most used units, and the model's report with all of it
+# Stages 2-7 are the shared ones of utils/model_stages.sh (2-6 as in librispeech and
+# zerospeech2017).
 #
 # Relative paths in options are relative to this folder (the script cd's here first).
 set -euo pipefail
@@ -70,6 +76,11 @@ tap=projection       # model tap extracted as dense features (unless conf/models
 target_k=100         # k-means clusters of the MFCC targets of masked-prediction models
 unit_k=100           # k-means clusters of units from continuous taps, and of the k-means-on-MFCC baseline
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
+lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
+lm_config=../../pipelines/lm/unit-lm-large.yaml  # unit-LM pipeline (a 2-layer causal transformer)
+lm_overrides="model.dropout=0.2"  # key=value overrides of the unit LM
+lm_orders="3 4"      # orders of the Kneser-Ney n-gram baselines
+lm_samples=3         # unit sequences sampled from scratch, and dev utterances continued
 . ./path.sh
 . ./cmd.sh
 . utils/log.sh
@@ -126,6 +137,10 @@ fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   stage_reports 6 "speechocean762 ($(basename $corpus)): dev speakers" dev
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  stage_lm 7 $lm_model dev
 fi
 
 log "done"

@@ -17,6 +17,9 @@
 #   stage_probes N SET             probes and unit metrics on eval set SET (needs its alignments)
 #   stage_reports N TITLE [SET]    each model's report (with SET's fbank and alignments) and the
 #                                  summary $exp/RESULTS.md titled TITLE
+#   stage_lm N MODEL SET           the prior over MODEL's units: a transformer unit LM and
+#                                  Kneser-Ney n-grams trained on its training-set units, their
+#                                  perplexity on SET's units, samples, unit snippets ($exp/MODEL/lm/)
 #
 # N is the stage's number in the recipe (for the log lines). Besides the options these recipes
 # share (models, train_config, train_opts, train_overrides, train_nj, device, tap, input_type,
@@ -281,4 +284,71 @@ stage_reports() {
   log "stage $stage_n: summary -> $exp/RESULTS.md"
   # shellcheck disable=SC2086
   write_results "$stage_n" --systems mfcc ${unit_k:+kmeans-mfcc} $models --title "$title"
+}
+
+# stage_lm N MODEL SET: the prior over MODEL's units (a unit language model). MODEL's units of
+# the training set ($exp/MODEL/lm/units_train; k-means with $exp/MODEL/kmeans.pt when MODEL has
+# no codes of its own, as stage_units made them), a transformer trained on them (--lm-config,
+# --lm-overrides: $exp/MODEL/lm/transformer) and Kneser-Ney n-grams of the orders --lm-orders
+# ($exp/MODEL/lm/ngram<order>.json), each scored on SET's units ($exp/MODEL/lm/scores/, one
+# perplexity line each in $exp/MODEL/lm/perplexity.txt); --lm-samples unit sequences sampled
+# from scratch and as many SET utterances continued after their first second
+# ($exp/MODEL/lm/{samples,continued}/, resynthesized when MODEL has a decoder of audio or
+# spectra); audio snippets of SET's 20 most used units ($exp/MODEL/lm/snippets/); and MODEL's
+# report again, now with the LM's curves, scores, samples and snippets.
+stage_lm() {
+  local stage_n=$1 m=$2 set=$3 lm=$exp/$2/lm mtap vocab order path name kmeans_opts=() voice
+  if [ ! -f "$exp/$m/units/$set/units.jsonl" ]; then
+    log "stage $stage_n: no $set units of $m (run stage_units first); skipping the unit LM"
+    return 1
+  fi
+  mtap=$(model_setting "$models_conf" "$m" tap "$tap")
+  if has_codes "$exp/$m"; then
+    vocab=$(codebook_size "$exp/$m")
+  else
+    vocab=$unit_k
+    kmeans_opts=(--kmeans "$exp/$m/kmeans.pt")
+  fi
+  log "stage $stage_n: unit LM over $m's units ($vocab units) -> $lm"
+  extract_units "$exp/$m" "$sets_dir/$train_set" "$lm/units_train" "$nj" "extract.$m.lm_$train_set" --tap "$mtap" \
+    --device "$device" "${kmeans_opts[@]}" || return 1
+  if train_finished "$lm/transformer"; then
+    log "stage $stage_n: $lm/transformer finished training, skipping"
+  else
+    # shellcheck disable=SC2086
+    $cmd "$exp/log/lm_train.$m.log" speechunits lm train "$lm/units_train" "$lm/transformer" --config "$lm_config" \
+      model.vocab_size="$vocab" --device "$device" $lm_overrides || return 1
+  fi
+  for order in $lm_orders; do
+    [ -f "$lm/ngram$order.json" ] || $cmd "$exp/log/lm_ngram$order.$m.log" speechunits lm ngram "$lm/units_train" \
+      "$lm/ngram$order.json" --order "$order" --vocab-size "$vocab" || return 1
+  done
+  : > "$lm/perplexity.txt.tmp"
+  for name in transformer $(printf 'ngram%s ' $lm_orders); do
+    path=$lm/$name; [ "$name" = transformer ] || path=$lm/$name.json
+    $cmd "$exp/log/lm_score_$name.$m.log" speechunits lm score "$path" "$exp/$m/units/$set" \
+      --output "$lm/scores/${name}_$set.json" || return 1
+    grep -h perplexity "$exp/log/lm_score_$name.$m.log" | tail -n 1 | tee -a "$lm/perplexity.txt.tmp"
+  done
+  mv "$lm/perplexity.txt.tmp" "$lm/perplexity.txt"
+  $cmd "$exp/log/lm_sample.$m.log" speechunits lm sample "$lm/transformer" "$lm/samples" --n "$lm_samples" \
+    --temperature 0.8 --top-k 20 --device "$device" || return 1
+  $cmd "$exp/log/lm_continue.$m.log" speechunits lm sample "$lm/transformer" "$lm/continued" \
+    --prompt "$exp/$m/units/$set" --prompt-seconds 1.0 --max-utts "$lm_samples" --temperature 0.8 --top-k 20 \
+    --device "$device" || return 1
+  if uses_targets "$m"; then
+    log "stage $stage_n: $m predicts k-means labels and has no audio decoder: its samples stay unit files"
+  else
+    voice=$(head -n 1 "$sets_dir/$train_set/spk2utt" | cut -d' ' -f1)
+    for name in samples continued; do
+      $cmd "$exp/log/lm_resynth_$name.$m.log" speechunits resynth "$exp/$m" "$lm/$name" "$lm/$name/wav" \
+        --speaker "$voice" --device "$device" || return 1
+    done
+  fi
+  $cmd "$exp/log/lm_snippets.$m.log" speechunits lm snippets "$exp/$m/units/$set" "$sets_dir/$set" "$lm/snippets" \
+    || return 1
+  local opts=(--fbank "$feats/$set/fbank")
+  if [ -f "$sets_dir/$set/alignments.ctm" ]; then opts+=(--alignments "$sets_dir/$set/alignments.ctm"); fi
+  $cmd "$exp/log/report.$m.log" speechunits report "$exp/$m" "${opts[@]}"
+  log "stage $stage_n: unit LM of $m: $lm (perplexities: $lm/perplexity.txt; report: $exp/$m/report/report.html)"
 }

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from recipe_fixtures import TINY_TRAIN, check_ok, run_recipe
 
@@ -132,6 +133,48 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert "| kmeans-mfcc codes |" in results and "| masked codes |" in results and "| masked-it2 codes |" in results
     assert "## Quality: learned against the baselines" in results
     assert "| masked units / k-means on MFCC (K=6) |" in results and "| masked dense / MFCC |" in results
+    # stage 7: the unit LM over masked-it2's k-means units (6 units, no audio decoder: no resynthesis)
+    check_ok(run_recipe("speechocean762", "--stage", "7", "--stop-stage", "7", *args, "--lm-model", "masked-it2",
+                        "--lm-overrides", TINY_LM))
+    lm = exp / "masked-it2" / "lm"
+    check_unit_lm(lm, vocab=6, train_utts=train.utts, dev_utts=dev.utts)
+    assert not (lm / "samples" / "wav").exists()
+
+
+TINY_LM = ("model.dim=16 model.heads=2 model.ff_dim=32 model.max_len=16 data.crop_tokens=16 data.batch_size=4 "
+           "data.dev_fraction=0.2 train.max_steps=3 train.log_every=1 train.eval_every=0 train.checkpoint_every=0 "
+           "optim.warmup_steps=1")
+
+
+def check_unit_lm(lm: Path, vocab: int, train_utts: list[str], dev_utts: list[str]) -> None:
+    """What stage 7 leaves in EXP/MODEL/lm: the model's training units, a transformer of its
+    vocabulary, the n-grams, a perplexity line per LM on the dev units, samples, snippets."""
+    units_train = [line.split()[0] for line in (lm / "units_train" / "units.txt").read_text().splitlines()]
+    assert units_train == train_utts
+    assert yaml.safe_load((lm / "transformer" / "config.yaml").read_text())["model"]["vocab_size"] == vocab
+    lines = (lm / "perplexity.txt").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["transformer", "3-gram", "4-gram"]
+    assert all(f"{len(dev_utts)} utterances" in line and "perplexity" in line for line in lines)
+    for name in ("transformer", "ngram3", "ngram4"):
+        assert json.loads((lm / "scores" / f"{name}_dev.json").read_text())["kind"] == "lm-score"
+    assert len((lm / "samples" / "units.txt").read_text().splitlines()) == 3
+    continued = [line.split()[0] for line in (lm / "continued" / "units.txt").read_text().splitlines()]
+    assert len(continued) == 3 and set(continued) <= set(dev_utts)
+    assert json.loads((lm / "snippets" / "snippets.json").read_text())
+
+
+def test_unit_lm_stage_on_a_coded_model(so_run):
+    """Stage 7 on the pcvq model: its own codes are the units (the codebook is the LM's
+    vocabulary, no k-means), and its log-mel decoder resynthesizes the samples."""
+    tmp, _, args, _ = so_run
+    check_ok(run_recipe("speechocean762", "--stage", "7", *args, "--lm-model", "pcvq", "--lm-overrides", TINY_LM))
+    exp = tmp / "exp"
+    dev, train = (DataDir.read(tmp / "data" / "data" / s) for s in ("dev", "train"))
+    size = yaml.safe_load((exp / "pcvq" / "config.yaml").read_text())["model"]["bottleneck_cfg"]["codebook"]["size"]
+    lm = exp / "pcvq" / "lm"
+    check_unit_lm(lm, vocab=size, train_utts=train.utts, dev_utts=dev.utts)
+    assert json.loads((lm / "units_train" / "extract.json").read_text())["kmeans"] is None
+    assert len(list((lm / "samples" / "wav").glob("*.wav"))) == 3
 
 
 def test_rerun_skips_and_unknown_model_fails(so_run):
