@@ -268,18 +268,25 @@ stage_probes() {
   done
 }
 
-# stage_reports N TITLE [SET]: each model's report ($exp/<model>/report/; with SET, its fbank
-# features and, when it has them, its alignments), then $exp/RESULTS.md (write_results; N is
-# the recipe's last stage).
-stage_reports() {
-  local stage_n=$1 title=$2 set=${3:-} m opts=()
+# report_one MODEL [SET]: MODEL's report ($exp/MODEL/report/; with SET, its fbank features and,
+# when it has them, its alignments).
+report_one() {
+  local m=$1 set=${2:-} opts=()
   if [ -n "$set" ]; then
     opts=(--fbank "$feats/$set/fbank")
     if [ -f "$sets_dir/$set/alignments.ctm" ]; then opts+=(--alignments "$sets_dir/$set/alignments.ctm"); fi
   fi
+  $cmd "$exp/log/report.$m.log" speechunits report "$exp/$m" "${opts[@]}"
+}
+
+# stage_reports N TITLE [SET]: each model's report ($exp/<model>/report/; with SET, its fbank
+# features and, when it has them, its alignments), then $exp/RESULTS.md (write_results; N is
+# the recipe's last stage).
+stage_reports() {
+  local stage_n=$1 title=$2 set=${3:-} m
   for m in $models; do
     log "stage $stage_n: report of $m -> $exp/$m/report"
-    $cmd "$exp/log/report.$m.log" speechunits report "$exp/$m" "${opts[@]}"
+    report_one "$m" "$set"
   done
   log "stage $stage_n: summary -> $exp/RESULTS.md"
   # shellcheck disable=SC2086
@@ -305,6 +312,10 @@ stage_lm() {
   mtap=$(model_setting "$models_conf" "$m" tap "$tap")
   if has_codes "$exp/$m"; then
     vocab=$(codebook_size "$exp/$m")
+    if [ "$vocab" = 0 ]; then
+      log "stage $stage_n: $exp/$m/config.yaml names no model.bottleneck_cfg.codebook.size: the LM's vocabulary is unknown"
+      return 1
+    fi
   else
     vocab=$unit_k
     kmeans_opts=(--kmeans "$exp/$m/kmeans.pt")
@@ -347,8 +358,6 @@ stage_lm() {
   fi
   $cmd "$exp/log/lm_snippets.$m.log" speechunits lm snippets "$exp/$m/units/$set" "$sets_dir/$set" "$lm/snippets" \
     || return 1
-  local opts=(--fbank "$feats/$set/fbank")
-  if [ -f "$sets_dir/$set/alignments.ctm" ]; then opts+=(--alignments "$sets_dir/$set/alignments.ctm"); fi
-  $cmd "$exp/log/report.$m.log" speechunits report "$exp/$m" "${opts[@]}"
+  report_one "$m" "$set"
   log "stage $stage_n: unit LM of $m: $lm (perplexities: $lm/perplexity.txt; report: $exp/$m/report/report.html)"
 }
