@@ -79,6 +79,8 @@ def _ppl_table(label: str, neural_path: Path, test_path: Path, fallback_train: P
     print(f"{'LM':<24} {'NLL nats':>9} {'perplexity':>11}")
     for name, r in rows:
         print(f"{name:<24} {r['nll']:>9.4f} {r['perplexity']:>11.3f}")
+    best_name, best = min(rows[1:], key=lambda row: row[1]["perplexity"])
+    print(f"perplexity transformer / best n-gram ({best_name}): {rows[0][1]['perplexity'] / best['perplexity']:.3f}")
 
 
 def perplexity(args) -> None:
