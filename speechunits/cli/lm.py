@@ -289,6 +289,7 @@ class LMEvalCommand:
     Examples:
       speechunits lm eval exp/lm data/spoken_lm exp/lm/spoken --extractor exp/small
       speechunits lm eval exp/lm/ngram.json data/spoken_lm exp/lm/spoken_ngram --extractor exp/small
+      speechunits lm eval exp/lm data/spoken_lm out/ --extractor exp/masked --tap projection --kmeans exp/masked/kmeans.pt
       speechunits lm eval exp/lm zerospeech2021 out/ --units lexical=units/lex syntactic=units/syn
     """
 
@@ -297,6 +298,10 @@ class LMEvalCommand:
         p.add_argument("sets", help="folder with lexical/<split> and/or syntactic/<split>")
         p.add_argument("out", help="output folder")
         p.add_argument("--extractor", help="model (checkpoint or experiment dir) whose units the LM was trained on")
+        p.add_argument("--tap", default="bottleneck", choices=("encoder", "projection", "bottleneck", "conditioning"),
+                       help="the extractor's tap (default: %(default)s; with --kmeans the tap it was fitted on)")
+        p.add_argument("--kmeans", metavar="KM.pt", help="units from this k-means model over the extractor's tap "
+                       "(a continuous model's units, as `speechunits extract --kmeans`)")
         p.add_argument("--units", nargs="+", default=[], metavar="TASK=UNITS", help="pre-extracted units per task")
         p.add_argument("--split", default="dev", help="set split (default: %(default)s)")
         p.add_argument("--score", choices=("sum", "mean"), default="sum",
@@ -325,13 +330,14 @@ class LMEvalCommand:
         scorer = load_scorer(args.lm, device=args.device)
         out = Path(args.out)
         result = {"kind": "spoken-lm", "lm": str(args.lm), "model": scorer.name, "sets": str(args.sets),
-                  "split": args.split, "extractor": args.extractor, "score": args.score, "tasks": {}}
+                  "split": args.split, "extractor": args.extractor, "kmeans": args.kmeans, "score": args.score, "tasks": {}}
         for task, folder in tasks.items():
             rows = read_gold(folder / "gold.csv")
             if task in given:
                 units = read_units(given[task])
             elif args.extractor:
-                units = extract_task_units(args.extractor, folder, rows, out / f"{task}_{args.split}", args.device)
+                units = extract_task_units(args.extractor, folder, rows, out / f"{task}_{args.split}", args.device,
+                                           tap=args.tap, kmeans=args.kmeans)
             else:
                 raise SpeechUnitsError(f"{task}: give --extractor MODEL or --units {task}=UNITS")
             scores = {s.utt: s.logprob / max(1, s.tokens) if args.score == "mean" else s.logprob

@@ -73,20 +73,25 @@ def task_data_dir(task_dir: Path, rows: Sequence[dict], out: Path) -> Path:
 
 
 def extract_task_units(extractor_path: str | os.PathLike, task_dir: Path, rows: Sequence[dict], out: Path,
-                       device: str = "cpu"):
+                       device: str = "cpu", tap: str = "bottleneck", kmeans: str | os.PathLike | None = None):
     """Units of every wav of a task by a trained model (`speechunits extract` as a library
-    call, resumable, per-speaker CMVN over each voice) -> {filename: UnitSequence}."""
+    call, resumable, per-speaker CMVN over each voice; with `kmeans`, k-means units over
+    the model's `tap`) -> {filename: UnitSequence}."""
     from speechunits.units.extractor import UnitExtractor
     from speechunits.units.formats import read_units
     from speechunits.units.extract_job import ExtractOptions, extract_units
+    from speechunits.units.kmeans import KMeans
     from speechunits.units.sources import open_audio_source
 
     data = task_data_dir(task_dir, rows, out)
-    extractor = UnitExtractor.from_checkpoint(extractor_path, device=device)
+    extractor = UnitExtractor.from_checkpoint(extractor_path, device=device, tap=tap,
+                                              kmeans=KMeans.load(kmeans) if kmeans else None)
     if not extractor.discrete:
-        raise SpeechUnitsError(f"{extractor_path}: the model has no discrete units (a continuous bottleneck)")
+        raise SpeechUnitsError(f"{extractor_path}: the model has no discrete units (a continuous bottleneck); "
+                               "give a k-means model over one of its taps (--tap, --kmeans)")
     source = open_audio_source(data, sample_rate=extractor.sample_rate)
-    report = extract_units(extractor, source, out / "units", ExtractOptions(model=str(extractor_path)))
+    report = extract_units(extractor, source, out / "units",
+                           ExtractOptions(model=str(extractor_path)))
     if report.failures:
         utt, why = next(iter(report.failures.items()))
         raise SpeechUnitsError(f"{task_dir}: {len(report.failures)} files failed to extract, e.g. {utt}: {why}")

@@ -14,6 +14,15 @@ most of what separates the speakers of a children-and-adults corpus (Jaitly and
 Hinton 2013 use the same perturbation as VTLP). At inference (eval mode) or with
 max_log_factor 0 the frames pass unchanged.
 
+Pitch-aware perturbation (`pitch_max_log_factor` > 0): the warp moves formants and
+harmonics together, as a longer or shorter vocal tract with the same larynx does not.
+Each frame is split into its envelope, the first `lifter` coefficients of an orthonormal
+DCT over the bins (what MFCCs keep), and the fine structure that remains (the harmonics
+of the pitch, below about 2 kHz where the mel bins resolve them). The envelope is warped
+by alpha, the fine structure by an independent factor beta drawn the same way, so that
+a crop's pitch moves apart from its formants: S' = warp(E, alpha) + warp(S - E, beta).
+With beta = alpha this is the plain warp (the split is linear).
+
 The bin centres follow the front end that made the features: `num_bins` (the model's
 input_dim), `low_freq` and `high_freq` in Hz (Kaldi's defaults for 16 kHz: 20 and 8000).
 """
@@ -27,7 +36,7 @@ from torch import Tensor, nn
 
 from speechunits.errors import SpeechUnitsError
 
-__all__ = ["WarpConfig", "FrequencyWarp", "mel_bin_centres"]
+__all__ = ["WarpConfig", "FrequencyWarp", "mel_bin_centres", "envelope_projector"]
 
 
 @dataclass
@@ -35,12 +44,18 @@ class WarpConfig:
     max_log_factor: float = 0.0  # alpha = exp(U(-m, m)); 0.2 gives factors in [0.82, 1.22]; 0: off
     low_freq: float = 20.0  # Hz, the mel banks' lower edge
     high_freq: float = 8000.0  # Hz, the mel banks' upper edge
+    pitch_max_log_factor: float = 0.0  # beta = exp(U(-p, p)) for the fine structure (pitch); 0: off
+    lifter: int = 16  # DCT coefficients that make the envelope (13 on 23 bins is MFCC's smoothing)
 
     def __post_init__(self):
         if not 0.0 <= self.max_log_factor <= 1.0:
             raise SpeechUnitsError(f"warp.max_log_factor must be in [0, 1], got {self.max_log_factor}")
         if not 0.0 <= self.low_freq < self.high_freq:
             raise SpeechUnitsError(f"warp: need 0 <= low_freq < high_freq, got {self.low_freq}, {self.high_freq}")
+        if not 0.0 <= self.pitch_max_log_factor <= 1.0:
+            raise SpeechUnitsError(f"warp.pitch_max_log_factor must be in [0, 1], got {self.pitch_max_log_factor}")
+        if self.lifter < 1:
+            raise SpeechUnitsError(f"warp.lifter must be >= 1, got {self.lifter}")
 
 
 def _mel(f: Tensor) -> Tensor:
@@ -58,20 +73,32 @@ def mel_bin_centres(num_bins: int, low_freq: float, high_freq: float) -> Tensor:
     return _inverse_mel(lo + step * torch.arange(1, num_bins + 1, dtype=torch.float64))
 
 
+def envelope_projector(num_bins: int, lifter: int) -> Tensor:
+    """(F, F) float64 symmetric P: frames (..., F) @ P keep their first `lifter` orthonormal
+    DCT-II coefficients over the bins (the cepstrally smoothed envelope)."""
+    n = torch.arange(num_bins, dtype=torch.float64)
+    k = torch.arange(min(lifter, num_bins), dtype=torch.float64)[:, None]
+    basis = torch.cos(torch.pi * k * (n + 0.5) / num_bins) * (2.0 / num_bins) ** 0.5  # (L, F)
+    basis[0] /= 2.0**0.5
+    return basis.T @ basis
+
+
 class FrequencyWarp(nn.Module):
     def __init__(self, num_bins: int, cfg: WarpConfig):
         super().__init__()
         self.cfg, self.num_bins = cfg, int(num_bins)
-        if cfg.max_log_factor > 0 and self.num_bins < 2:
+        if (cfg.max_log_factor > 0 or cfg.pitch_max_log_factor > 0) and self.num_bins < 2:
             raise SpeechUnitsError("frequency warping needs log-mel input frames (input_dim >= 2)")
         lo = _mel(torch.tensor(cfg.low_freq, dtype=torch.float64))
         hi = _mel(torch.tensor(cfg.high_freq, dtype=torch.float64))
         self._mel_lo, self._mel_step = float(lo), float((hi - lo) / (self.num_bins + 1))
         self.register_buffer("centres", mel_bin_centres(self.num_bins, cfg.low_freq, cfg.high_freq).float(), persistent=False)
+        if cfg.pitch_max_log_factor > 0:
+            self.register_buffer("envelope", envelope_projector(self.num_bins, cfg.lifter).float(), persistent=False)
 
     @property
     def active(self) -> bool:
-        return self.training and self.cfg.max_log_factor > 0
+        return self.training and (self.cfg.max_log_factor > 0 or self.cfg.pitch_max_log_factor > 0)
 
     def source_positions(self, alpha: Tensor) -> Tensor:
         """(B,) factors -> (B, F) fractional bin index each output bin reads from."""
@@ -89,11 +116,21 @@ class FrequencyWarp(nn.Module):
         right = torch.gather(feats, 2, idx0 + 1)
         return left + (right - left) * w
 
+    def warp_apart(self, feats: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+        """feats (B, T, F) log-mel, alpha, beta (B,) -> (B, T, F): the envelope warped by
+        alpha, the fine structure (pitch harmonics) by beta."""
+        envelope = feats @ self.envelope.to(feats.dtype)
+        return self.warp(envelope, alpha) + self.warp(feats - envelope, beta)
+
     def forward(self, feats: Tensor) -> Tensor:
         """feats (B, T, F) -> warped frames in training, unchanged otherwise (or for (B, N) waveforms)."""
         if not self.active or feats.dim() != 3:
             return feats
         m = self.cfg.max_log_factor
         alpha = torch.exp(torch.empty(feats.shape[0]).uniform_(-m, m)).to(feats.device)
-        return self.warp(feats, alpha)
+        if self.cfg.pitch_max_log_factor <= 0:
+            return self.warp(feats, alpha)
+        p = self.cfg.pitch_max_log_factor
+        beta = torch.exp(torch.empty(feats.shape[0]).uniform_(-p, p)).to(feats.device)
+        return self.warp_apart(feats, alpha, beta)
 

@@ -54,3 +54,53 @@ def test_only_in_training_and_per_utterance_factors():
     with pytest.raises(SpeechUnitsError, match="max_log_factor"):
         WarpConfig(max_log_factor=-0.1)
     assert math.isclose(float(mel_bin_centres(1, 0.0, 1000.0)[0]), 700 * (math.exp(1127 * math.log1p(1000 / 700) / 2 / 1127) - 1))
+
+
+def test_envelope_projector_keeps_the_first_dct_coefficients():
+    """P is the orthogonal projection onto the first L DCT-II basis vectors: a brute-force
+    DCT (the sum formula), truncated and inverted, gives the same smoothed frame."""
+    from speechunits.models.augment import envelope_projector
+
+    F, L = 40, 12
+    x = torch.randn(3, F, dtype=torch.float64)
+    n = torch.arange(F, dtype=torch.float64)
+    coef = torch.stack([(x * torch.cos(math.pi * k * (n + 0.5) / F)).sum(1) for k in range(F)], 1)  # unnormalised DCT-II
+    coef[:, L:] = 0
+    inverse = coef[:, :1] / F + (2.0 / F) * sum(coef[:, k : k + 1] * torch.cos(math.pi * k * (n + 0.5) / F) for k in range(1, F))
+    P = envelope_projector(F, L)
+    assert torch.allclose(x @ P, inverse, atol=1e-10)
+    assert torch.allclose(P @ P, P, atol=1e-10) and torch.allclose(P, P.T)
+    assert torch.allclose(envelope_projector(F, F), torch.eye(F, dtype=torch.float64), atol=1e-10)
+
+
+def test_pitch_perturbation_moves_the_harmonics_apart_from_the_envelope():
+    """A frame = smooth envelope + harmonic ripple: warp_apart(alpha, beta) equals the
+    plain warp when beta = alpha, and otherwise warps the envelope by alpha and the
+    ripple by beta (checked against warping the two parts built separately)."""
+    F = 80
+    cfg = WarpConfig(max_log_factor=0.2, pitch_max_log_factor=0.4, lifter=16)
+    warp = FrequencyWarp(F, cfg)
+    j = torch.arange(F, dtype=torch.float32)
+    envelope = torch.exp(-((j - 20) / 8) ** 2) + 0.6 * torch.exp(-((j - 45) / 10) ** 2)  # two formant bumps
+    x = torch.randn(2, 5, F)
+    both = warp.warp_apart(x, torch.tensor([1.1, 0.9]), torch.tensor([1.1, 0.9]))
+    assert torch.allclose(both, warp.warp(x, torch.tensor([1.1, 0.9])), atol=1e-5)
+    P = warp.envelope
+    frame = envelope.expand(1, 1, F)
+    assert torch.allclose(frame @ P, frame, atol=0.05)  # a smooth envelope is (nearly) kept whole
+    alpha, beta = torch.tensor([1.15]), torch.tensor([0.7])
+    out = warp.warp_apart(x[:1], alpha, beta)
+    expect = warp.warp(x[:1] @ P, alpha) + warp.warp(x[:1] - x[:1] @ P, beta)
+    assert torch.allclose(out, expect, atol=1e-5) and not torch.allclose(out, warp.warp(x[:1], alpha), atol=1e-2)
+    # in training, one alpha and one independent beta per crop, drawn after the alphas
+    torch.manual_seed(0)
+    y = warp.train()(x)
+    torch.manual_seed(0)
+    a = torch.exp(torch.empty(2).uniform_(-0.2, 0.2))
+    b = torch.exp(torch.empty(2).uniform_(-0.4, 0.4))
+    assert torch.allclose(y, warp.warp_apart(x, a, b), atol=1e-6)
+    assert FrequencyWarp(F, WarpConfig(pitch_max_log_factor=0.3)).train().active
+    with pytest.raises(SpeechUnitsError, match="pitch_max_log_factor"):
+        WarpConfig(pitch_max_log_factor=1.5)
+    with pytest.raises(SpeechUnitsError, match="lifter"):
+        WarpConfig(lifter=0)

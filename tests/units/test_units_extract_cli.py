@@ -237,3 +237,42 @@ def test_kmeans_units_of_a_continuous_model_through_the_cli(tmp_path):
     for utt in UTTS:
         assert np.array_equal(got[utt].units, ref[utt].units) and np.array_equal(got[utt].durations, ref[utt].durations)
     assert json.loads((out / "extract.json").read_text())["kmeans"]["k"] == 5
+
+
+def test_lm_eval_extracts_kmeans_units_of_a_continuous_model(tmp_path):
+    """`lm eval --extractor CKPT --tap projection --kmeans KM.pt` scores the k-means units
+    of the sets' wavs: the units it extracts equal `extract --kmeans` of the same audio,
+    and its accuracy equals that of `lm eval --units` on those units."""
+    from speechunits.lm.ngram import NgramLM
+
+    model, feats = tiny_model("ae")
+    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
+    audio = {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()}
+    data = make_data_dir(tmp_path, audio)
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "dense"), "--tap", "projection"]) == 0
+    assert main(["kmeans", "fit", str(tmp_path / "dense" / "dense"), str(tmp_path / "km.pt"), "--k", "5"]) == 0
+    sets = tmp_path / "sets" / "lexical" / "dev"
+    sets.mkdir(parents=True)
+    lines = ["id,filename,voice,correct"]
+    for i, utt in enumerate(sorted(UTTS)):
+        write_wav(sets / f"{utt}.wav", audio[utt][1])
+        lines.append(f"{i // 2},{utt},v,{1 - i % 2}")
+    (sets / "gold.csv").write_text("\n".join(lines) + "\n")
+    NgramLM.fit([[0, 1, 2, 3, 4, 4, 3], [2, 1, 0, 0]], order=2, vocab_size=5).save(tmp_path / "ng.json")
+    out = tmp_path / "out"
+    assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(out),
+                 "--extractor", str(ckpt), "--tap", "projection", "--kmeans", str(tmp_path / "km.pt")]) == 0
+    ref = tmp_path / "ref"  # the data dir lm eval wrote for the wavs (the voice as speaker)
+    assert main(["extract", str(ckpt), str(out / "lexical_dev" / "data"), str(ref), "--tap", "projection",
+                 "--kmeans", str(tmp_path / "km.pt")]) == 0
+    got = read_units(out / "lexical_dev" / "units")
+    want = read_units(ref / "units.jsonl")
+    assert sorted(got) == sorted(UTTS) and all(np.array_equal(got[u].units, want[u].units) for u in UTTS)
+    assert len({tuple(want[u].units) for u in UTTS}) > 1
+    given = tmp_path / "given"
+    assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(given),
+                 "--units", f"lexical={ref}"]) == 0
+    res, res_given = (json.loads((d / "spoken_lm.json").read_text())["tasks"]["lexical"] for d in (out, given))
+    assert res["accuracy"] == res_given["accuracy"] and res["pairs"] == len(UTTS) // 2
+    assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(tmp_path / "no"),
+                 "--extractor", str(ckpt), "--tap", "projection"]) == 1  # a continuous model without --kmeans
