@@ -136,6 +136,9 @@ class KMeansApplyCommand:
         p.add_argument("out", help="output folder")
         p.add_argument("--dense", action="store_true", help="also write the distances to the centroids (dense/)")
         p.add_argument("--utts", help="only these utterances: a data dir or a file whose lines start with utterance ids")
+        p.add_argument("--dp-penalty", type=float, default=0.0, metavar="P",
+                       help="duration-penalised units (DPDP): each unit costs P x the fit's mean squared distance "
+                            "per frame, so short flickers merge; 0: each frame's nearest centroid (default: 0)")
         p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
@@ -147,7 +150,8 @@ class KMeansApplyCommand:
         from speechunits.units.kmeans import ApplyOptions, KMeans, apply_kmeans
 
         model = KMeans.load(args.model, device=args.device)
-        options = ApplyOptions(dense=args.dense, model=str(Path(args.model).resolve()), utts=_utts(args.utts))
+        options = ApplyOptions(dense=args.dense, model=str(Path(args.model).resolve()), utts=_utts(args.utts),
+                               penalty=args.dp_penalty)
         with progress_bar("kmeans apply") as bar:
             report = apply_kmeans(model, args.features, args.out, options, frame_shift=args.frame_shift,
                                   on_progress=bar.update)

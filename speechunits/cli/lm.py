@@ -302,6 +302,8 @@ class LMEvalCommand:
                        help="the extractor's tap (default: %(default)s; with --kmeans the tap it was fitted on)")
         p.add_argument("--kmeans", metavar="KM.pt", help="units from this k-means model over the extractor's tap "
                        "(a continuous model's units, as `speechunits extract --kmeans`)")
+        p.add_argument("--dp-penalty", type=float, default=0.0, metavar="P",
+                       help="with --kmeans, duration-penalised units (as `speechunits extract --dp-penalty`)")
         p.add_argument("--units", nargs="+", default=[], metavar="TASK=UNITS", help="pre-extracted units per task")
         p.add_argument("--split", default="dev", help="set split (default: %(default)s)")
         p.add_argument("--score", choices=("sum", "mean"), default="sum",
@@ -330,14 +332,14 @@ class LMEvalCommand:
         scorer = load_scorer(args.lm, device=args.device)
         out = Path(args.out)
         result = {"kind": "spoken-lm", "lm": str(args.lm), "model": scorer.name, "sets": str(args.sets),
-                  "split": args.split, "extractor": args.extractor, "kmeans": args.kmeans, "score": args.score, "tasks": {}}
+                  "split": args.split, "extractor": args.extractor, "kmeans": args.kmeans, "dp_penalty": args.dp_penalty, "score": args.score, "tasks": {}}
         for task, folder in tasks.items():
             rows = read_gold(folder / "gold.csv")
             if task in given:
                 units = read_units(given[task])
             elif args.extractor:
                 units = extract_task_units(args.extractor, folder, rows, out / f"{task}_{args.split}", args.device,
-                                           tap=args.tap, kmeans=args.kmeans)
+                                           tap=args.tap, kmeans=args.kmeans, penalty=args.dp_penalty)
             else:
                 raise SpeechUnitsError(f"{task}: give --extractor MODEL or --units {task}=UNITS")
             scores = {s.utt: s.logprob / max(1, s.tokens) if args.score == "mean" else s.logprob

@@ -73,10 +73,11 @@ def task_data_dir(task_dir: Path, rows: Sequence[dict], out: Path) -> Path:
 
 
 def extract_task_units(extractor_path: str | os.PathLike, task_dir: Path, rows: Sequence[dict], out: Path,
-                       device: str = "cpu", tap: str = "bottleneck", kmeans: str | os.PathLike | None = None):
+                       device: str = "cpu", tap: str = "bottleneck", kmeans: str | os.PathLike | None = None,
+                       penalty: float = 0.0):
     """Units of every wav of a task by a trained model (`speechunits extract` as a library
     call, resumable, per-speaker CMVN over each voice; with `kmeans`, k-means units over
-    the model's `tap`) -> {filename: UnitSequence}."""
+    the model's `tap`, duration-penalised with `penalty`) -> {filename: UnitSequence}."""
     from speechunits.units.extractor import UnitExtractor
     from speechunits.units.formats import read_units
     from speechunits.units.extract_job import ExtractOptions, extract_units
@@ -85,7 +86,7 @@ def extract_task_units(extractor_path: str | os.PathLike, task_dir: Path, rows: 
 
     data = task_data_dir(task_dir, rows, out)
     extractor = UnitExtractor.from_checkpoint(extractor_path, device=device, tap=tap,
-                                              kmeans=KMeans.load(kmeans) if kmeans else None)
+                                              kmeans=KMeans.load(kmeans) if kmeans else None, kmeans_penalty=penalty)
     if not extractor.discrete:
         raise SpeechUnitsError(f"{extractor_path}: the model has no discrete units (a continuous bottleneck); "
                                "give a k-means model over one of its taps (--tap, --kmeans)")

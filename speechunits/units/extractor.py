@@ -148,7 +148,9 @@ class UnitExtractor:
         300 s on accelerators;
     max_batch: utterances per batched forward pass;
     kmeans: a k-means model (speechunits.units.kmeans.KMeans) over the tap's values:
-        units are its nearest centroids instead of the bottleneck's codes.
+        units are its nearest centroids instead of the bottleneck's codes;
+    kmeans_penalty: with `kmeans`, duration-penalised units (KMeans.predict's penalty;
+        0: the nearest centroid of each frame).
     """
 
     def __init__(
@@ -163,6 +165,7 @@ class UnitExtractor:
         batch_seconds: float | None = None,
         max_batch: int = 64,
         kmeans=None,
+        kmeans_penalty: float = 0.0,
     ):
         if tap not in TAP_NAMES:
             raise SpeechUnitsError(f"unknown tap {tap!r}; choose one of {', '.join(TAP_NAMES)}")
@@ -206,6 +209,11 @@ class UnitExtractor:
                 )
             self.kmeans = type(kmeans)(kmeans.centroids, kmeans.frame_shift, kmeans.feature_meta, kmeans.info,
                                        device=self.device)
+            if kmeans_penalty:
+                self.kmeans.penalty_scale  # noqa: B018 - refuse a model that cannot scale the penalty, now
+        elif kmeans_penalty:
+            raise SpeechUnitsError("a duration penalty applies to k-means units: give a k-means model too (--kmeans)")
+        self.kmeans_penalty = float(kmeans_penalty)
         self.step: int | None = None  # training step, when loaded from a checkpoint
         self.experiment_config: dict | None = None  # the run's experiment config (plain data), from a checkpoint
         self._warned_cmvn = False
@@ -269,7 +277,8 @@ class UnitExtractor:
             "dedup": self.dedup,
             "bottleneck": self.model.cfg.bottleneck,
             "discrete": self.discrete,
-            "kmeans": None if self.kmeans is None else {"k": self.kmeans.k, "id": self.kmeans.model_id()},
+            "kmeans": None if self.kmeans is None else {"k": self.kmeans.k, "id": self.kmeans.model_id(),
+                                                        **({"penalty": self.kmeans_penalty} if self.kmeans_penalty else {})},
             "input_features": to_dict(self.input_features),
             "step": self.step,
         }
@@ -391,7 +400,7 @@ class UnitExtractor:
             return codes
         if dense.shape[0] == 0:
             return np.zeros(0, dtype=np.int64)
-        return self.kmeans.predict(dense)
+        return self.kmeans.predict(dense, penalty=self.kmeans_penalty)
 
     def _encode_batch(self, feats: list[Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         lengths = torch.tensor([f.shape[0] for f in feats], dtype=torch.long, device=self.device)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from speechunits.cli import main
+from speechunits.errors import SpeechUnitsError
 from speechunits.data.featdir import FeatureDir, open_feature_source
 from speechunits.data.items import ITEM_HEADER, read_items
 from speechunits.eval.abx import AbxConfig, compute_abx
@@ -303,3 +304,63 @@ def test_fit_utts_restriction_and_too_few_frames(phone_problem, tmp_path, capsys
     assert main(["kmeans", "fit", str(store.path), str(tmp_path / "k2.pt"), "--k", "500"]) == 1
     assert "160 frames for k=500" in capsys.readouterr().err
     json.dumps(m.info)  # the report is plain data
+
+
+def _brute_force_segments(dist: np.ndarray, lam: float) -> float:
+    """The least sum of distances + lam per run over every code sequence of (T, K) distances."""
+    import itertools
+
+    best = np.inf
+    for seq in itertools.product(range(dist.shape[1]), repeat=dist.shape[0]):
+        runs = 1 + sum(a != b for a, b in zip(seq[:-1], seq[1:]))
+        best = min(best, dist[np.arange(len(seq)), seq].sum() + lam * runs)
+    return best
+
+
+@pytest.mark.parametrize("penalty", [0.0, 0.3, 1.0, 3.0, 100.0])
+def test_duration_penalised_units_against_brute_force(rng, penalty):
+    """predict(x, penalty) is piecewise constant and reaches the least cost found by trying
+    every code sequence: distances + penalty * inertia-per-frame per unit; penalty 0 is the
+    nearest centroid, a huge one a single unit with the best centroid for the whole utterance."""
+    centres = rng.normal(0, 1, (3, 2))
+    km = KMeans(centres, info={"inertia_per_frame": 0.7})
+    for trial in range(3):
+        x = centres[rng.integers(0, 3, 7)] + 0.8 * rng.normal(size=(7, 2))
+        dist = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+        codes = km.predict(x, penalty=penalty)
+        lam = penalty * 0.7
+        runs = 1 + int((codes[1:] != codes[:-1]).sum())
+        cost = dist[np.arange(7), codes].sum() + lam * runs
+        assert cost == pytest.approx(_brute_force_segments(dist, lam), abs=1e-4)
+        if penalty == 0.0:
+            assert np.array_equal(codes, dist.argmin(1))
+        if penalty == 100.0:
+            assert np.all(codes == dist.sum(0).argmin())
+    assert km.predict(np.zeros((0, 2)), penalty=1.0).shape == (0,)
+    with pytest.raises(SpeechUnitsError, match="inertia per frame"):
+        KMeans(centres).predict(x, penalty=1.0)
+    with pytest.raises(SpeechUnitsError, match=">= 0"):
+        km.predict(x, penalty=-1.0)
+
+
+def test_apply_with_a_duration_penalty(phone_problem, tmp_path):
+    """kmeans apply --dp-penalty: the codes are the model's penalised predictions, with fewer
+    units than frame-wise k-means; the folder records the penalty and refuses another."""
+    _, store, arrays = phone_problem
+    for utt in arrays:  # one-frame flickers: the middle frame of every third phone moved near another centre
+        arrays[utt][5::9] = arrays[utt][2::9][: len(arrays[utt][5::9])]
+    store = write_feats(tmp_path / "flicker", arrays)
+    model = tmp_path / "km.pt"
+    assert main(["kmeans", "fit", str(store.path), str(model), "--k", "3", "--seed", "0"]) == 0
+    km = KMeans.load(model)
+    plain, penalised = tmp_path / "plain", tmp_path / "dp"
+    assert main(["kmeans", "apply", str(model), str(store.path), str(plain)]) == 0
+    assert main(["kmeans", "apply", str(model), str(store.path), str(penalised), "--dp-penalty", "100"]) == 0
+    codes = open_feature_source(penalised / "codes")
+    for utt, x in arrays.items():
+        assert np.array_equal(codes.load(utt), km.predict(x, penalty=100.0))
+    n_plain = sum(len(s.units) for s in read_units(plain).values())
+    n_dp = sum(len(s.units) for s in read_units(penalised).values())
+    assert n_dp < n_plain
+    assert json.loads((penalised / "kmeans.json").read_text())["penalty"] == 100.0
+    assert main(["kmeans", "apply", str(model), str(store.path), str(penalised), "--dp-penalty", "1"]) == 1

@@ -237,6 +237,18 @@ def test_kmeans_units_of_a_continuous_model_through_the_cli(tmp_path):
     for utt in UTTS:
         assert np.array_equal(got[utt].units, ref[utt].units) and np.array_equal(got[utt].durations, ref[utt].durations)
     assert json.loads((out / "extract.json").read_text())["kmeans"]["k"] == 5
+    # duration-penalised units: extract --dp-penalty gives what kmeans apply --dp-penalty gives on dense/
+    assert main(["kmeans", "apply", str(tmp_path / "km.pt"), str(tmp_path / "dense" / "dense"), str(tmp_path / "ref_dp"),
+                 "--dp-penalty", "1.5"]) == 0
+    out_dp = tmp_path / "units_dp"
+    assert main(["extract", str(ckpt), str(data), str(out_dp), "--tap", "projection", "--kmeans", str(tmp_path / "km.pt"),
+                 "--dp-penalty", "1.5"]) == 0
+    got, ref = read_units(out_dp / "units.jsonl"), read_units(tmp_path / "ref_dp" / "units.jsonl")
+    for utt in UTTS:
+        assert np.array_equal(got[utt].units, ref[utt].units) and np.array_equal(got[utt].durations, ref[utt].durations)
+    assert sum(len(s.units) for s in got.values()) < sum(len(s.units) for s in read_units(out / "units.jsonl").values())
+    assert json.loads((out_dp / "extract.json").read_text())["kmeans"]["penalty"] == 1.5
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "x"), "--dp-penalty", "1"]) == 1  # no --kmeans
 
 
 def test_lm_eval_extracts_kmeans_units_of_a_continuous_model(tmp_path):
@@ -274,5 +286,13 @@ def test_lm_eval_extracts_kmeans_units_of_a_continuous_model(tmp_path):
                  "--units", f"lexical={ref}"]) == 0
     res, res_given = (json.loads((d / "spoken_lm.json").read_text())["tasks"]["lexical"] for d in (out, given))
     assert res["accuracy"] == res_given["accuracy"] and res["pairs"] == len(UTTS) // 2
+    out_dp, ref_dp = tmp_path / "out_dp", tmp_path / "ref_dp"  # duration-penalised units, the same way
+    assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(out_dp), "--extractor", str(ckpt),
+                 "--tap", "projection", "--kmeans", str(tmp_path / "km.pt"), "--dp-penalty", "1.5"]) == 0
+    assert main(["extract", str(ckpt), str(out / "lexical_dev" / "data"), str(ref_dp), "--tap", "projection",
+                 "--kmeans", str(tmp_path / "km.pt"), "--dp-penalty", "1.5"]) == 0
+    got, want = read_units(out_dp / "lexical_dev" / "units"), read_units(ref_dp / "units.jsonl")
+    assert all(np.array_equal(got[u].units, want[u].units) for u in UTTS)
+    assert json.loads((out_dp / "spoken_lm.json").read_text())["dp_penalty"] == 1.5
     assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(tmp_path / "no"),
                  "--extractor", str(ckpt), "--tap", "projection"]) == 1  # a continuous model without --kmeans

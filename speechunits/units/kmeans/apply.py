@@ -50,18 +50,20 @@ SETTINGS_FILE = "kmeans.json"
 @dataclass
 class ApplyOptions:
     """dense: also write dense/<utt>.npy, the squared distances to every centroid;
-    model: names the model in kmeans.json (its path); utts: only these utterances."""
+    model: names the model in kmeans.json (its path); utts: only these utterances;
+    penalty: duration-penalised units (KMeans.predict), 0 for the nearest centroid."""
 
     dense: bool = False
     model: str = ""
     utts: list[str] | None = None
+    penalty: float = 0.0
 
 
 class _ApplyJob(UtteranceJob):
     """An utterance's frames in, its codes (and distances) and part file out."""
 
-    def __init__(self, model: KMeans, source: FeatureSource, out: Path, shift: float, dense: bool):
-        self.model, self.source, self.shift, self.dense = model, source, shift, dense
+    def __init__(self, model: KMeans, source: FeatureSource, out: Path, shift: float, dense: bool, penalty: float):
+        self.model, self.source, self.shift, self.dense, self.penalty = model, source, shift, dense, penalty
         self.parts = UnitParts(out)
         self.codes_dir, self.dense_dir = FeatureDir(out / "codes"), FeatureDir(out / "dense")
 
@@ -72,7 +74,8 @@ class _ApplyJob(UtteranceJob):
         return read_frames(self.source, utt, self.model.dim)
 
     def process(self, frames: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        return [(self.model.predict(x), self.model.distances(x) if self.dense else None) for x in frames.values()]
+        return [(self.model.predict(x, penalty=self.penalty), self.model.distances(x) if self.dense else None)
+                for x in frames.values()]
 
     def write(self, utt: str, result: tuple[np.ndarray, np.ndarray | None]) -> None:
         codes, distances = result
@@ -100,8 +103,11 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
     out.mkdir(parents=True, exist_ok=True)
     settings = {"model": options.model, "model_id": model.model_id(), "k": model.k, "dim": model.dim,
                 "features": str(where), "frame_shift": shift, "dense": options.dense}
+    if options.penalty:
+        model.penalty_scale  # noqa: B018 - fail before any work when the model cannot scale the penalty
+        settings["penalty"] = options.penalty
     keep_settings(out / SETTINGS_FILE, settings, "units")
-    job = _ApplyJob(model, source, out, shift, options.dense)
+    job = _ApplyJob(model, source, out, shift, options.dense, options.penalty)
     meta = {"tap": "codes", "model": options.model, "kmeans_k": model.k, "features": str(where)}
     job.codes_dir.write_meta(frame_shift=shift, **meta)
     if options.dense:

@@ -3,12 +3,25 @@
     model = KMeans.fit(frames, KMeansConfig(k=50, seed=0))    # in memory, (N, D)
     model = fit_kmeans("feats/train", KMeansConfig(k=50)).model  # a feature dir, streamed (fit.py)
     codes = model.predict(frames)                              # (T,) int64
+    codes = model.predict(frames, penalty=1.0)                 # duration-penalised (DPDP)
     model.save("kmeans.pt"); KMeans.load("kmeans.pt")
 
 The file is a plain dict of tensors, numbers, strings and lists (torch.load with
 weights_only=True reads it): kind, version, centroids, k, dim, frame_shift,
 feature_meta (the feature dir's meta.json), info (the fit's report: config, inertia
 history, re-seeded clusters, cluster sizes, ...).
+
+Duration-penalised units (`penalty` > 0; DPDP, Kamper 2022): instead of each frame's
+nearest centroid, the utterance is cut into segments with one centroid each, minimising
+
+    sum_t ||x_t - c(t)||^2 + lam * (number of segments),  lam = penalty * inertia per frame
+
+exactly, by dynamic programming (speechunits.models.segmentation.dp_segment, the
+piecewise-constant quantizer's solver). A unit must now save more distortion than lam
+to start, so the one- and two-frame flickers of frame-wise k-means merge into their
+neighbours: fewer, longer units, more alike across speakers. `penalty` is relative to
+the fit's mean squared distance of a frame to its centroid (info["inertia_per_frame"]),
+so one value suits any feature scale; 0 is the nearest centroid.
 """
 
 from __future__ import annotations
@@ -78,10 +91,37 @@ class KMeans:
             raise SpeechUnitsError(f"expected frames of shape (T, {self.dim}), got {tuple(x.shape)}")
         return x
 
-    def predict(self, x, batch_frames: int = 4096) -> np.ndarray:
-        """Frames (T, D) -> the nearest centroid of each, (T,) int64 (ties: the lowest index)."""
+    def predict(self, x, batch_frames: int = 4096, penalty: float = 0.0) -> np.ndarray:
+        """Frames (T, D) -> the nearest centroid of each, (T,) int64 (ties: the lowest index);
+        with penalty > 0, the centroid of each frame's segment in the duration-penalised
+        segmentation (module docstring)."""
+        if penalty < 0:
+            raise SpeechUnitsError(f"the duration penalty must be >= 0, got {penalty}")
+        if penalty > 0:
+            return self.segment(x, penalty)
         labels, _ = assign(self._frames(x), self.centroids, batch_frames)
         return labels.cpu().numpy()
+
+    @property
+    def penalty_scale(self) -> float:
+        """The fit's mean squared distance of a frame to its centroid: what penalty 1 costs."""
+        scale = self.info.get("inertia_per_frame")
+        if not scale or scale <= 0:
+            raise SpeechUnitsError("this k-means model records no inertia per frame (info['inertia_per_frame']), "
+                                   "which scales the duration penalty: refit it with `speechunits kmeans fit`")
+        return float(scale)
+
+    def segment(self, x, penalty: float) -> np.ndarray:
+        """Frames (T, D) -> (T,) int64 codes, piecewise constant: the exact minimum of
+        squared distances + penalty * penalty_scale per segment."""
+        from speechunits.models.segmentation import dp_segment
+
+        frames = self._frames(x)
+        if frames.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64)
+        dist = sq_distances(frames, self.centroids).clamp_min(0)[None]
+        seg = dp_segment(dist, torch.tensor([frames.shape[0]], device=dist.device), penalty * self.penalty_scale)
+        return seg.codes[0].cpu().numpy().astype(np.int64)
 
     def distances(self, x) -> np.ndarray:
         """Frames (T, D) -> squared Euclidean distances to every centroid, (T, K) float32."""
