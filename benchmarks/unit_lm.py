@@ -3,7 +3,8 @@
 
     python benchmarks/unit_lm.py perplexity --exp egs/synthetic/exp/small
     python benchmarks/unit_lm.py spoken --exp egs/synthetic/exp/small [--kmeans --feats egs/synthetic/feats/mfcc_dd \
-        --corpus egs/synthetic/data/synthetic --sets egs/synthetic/data/spoken_lm --workdir /tmp/lm-kmeans]
+        --corpus egs/synthetic/data/synthetic --sets egs/synthetic/data/spoken_lm --workdir /tmp/lm-kmeans] \
+        [--masked --masked-workdir /tmp/lm-masked] [--dp-penalties 0 1]
     python benchmarks/unit_lm.py speed [--exp egs/synthetic/exp/small] [--tokens 400]
 
 `--exp` is an autoencoder experiment after the synthetic recipe's stage 9 (EXP/units_train,
@@ -27,6 +28,14 @@ LM (--lm-config, default pipelines/lm/unit-lm.yaml) and a 4-gram trained on them
 through the CLI, with their held-out perplexity beside n-grams of orders 1-5. The LMs
 train on the k-means units of the corpus's train split, or of --lm-data (the recipe's
 --lm-minutes corpus, data/lm_train/data/train); --score mean scores items per token.
+With --masked the same for the default model family: pipelines/masked.yaml trained on
+the LM data (k-means labels of its MFCCs; 17 minutes on one thread for 100 minutes of
+speech), k-means (K=100) on its projection, units by `speechunits extract --kmeans`.
+--dp-penalties P ... repeats the units and LMs for each duration penalty
+(`--dp-penalty`, DPDP: 0 is each frame's nearest centroid):
+
+    python benchmarks/unit_lm.py spoken --kmeans --masked --dp-penalties 0 1 \
+        --lm-data egs/synthetic/data/lm_train/data/train --lm-config pipelines/lm/unit-lm-large.yaml
 
 speed: units per second sampling with the KV cache (or the LSTM state) against
 recomputing the prefix at every step, one thread, best of 3, fixed-length
@@ -119,49 +128,108 @@ def _report(label: str, a_dir: Path, b_dir: Path, sets: Path) -> None:
               f"sign test p = {sign_test(better, worse):.2g}")
 
 
-def spoken(args) -> None:
-    exp = Path(args.exp)
-    sets = Path(args.sets)
-    _report("learned units (VQ)", exp / "lm" / "spoken" / "transformer", exp / "lm" / "spoken" / "ngram", sets)
-    if not args.kmeans:
-        return
-    work = Path(args.workdir)
-    corpus = Path(args.corpus)
+def _lm_figures(label: str, work: Path, train_units: Path, test_units: Path, given: dict[str, Path], vocab: int,
+                args) -> None:
+    """A transformer (--lm-config) and a 4-gram on `train_units`, their held-out perplexity beside
+    n-grams of orders 1-5 on `test_units`, and both LMs' spoken-LM accuracies on the sets' units
+    (`given`: task -> units), all through the CLI; every step skipped when its output exists."""
+    lm, ngram = work / "lm", work / "ngram.json"
+    if not (lm / "best.pt").is_file():
+        speechunits("lm", "train", str(train_units), str(lm), "--config", args.lm_config, f"model.vocab_size={vocab}")
+    if not ngram.is_file():
+        speechunits("lm", "ngram", str(train_units), str(ngram), "--order", "4", "--vocab-size", str(vocab))
+    _ppl_table(label, lm, test_units, train_units)
+    spoken_dir = work / ("spoken" if args.score == "sum" else f"spoken_{args.score}")
+    units = [f"{task}={path}" for task, path in given.items()]
+    for name, path in (("transformer", lm), ("ngram", ngram)):
+        if not (spoken_dir / name / "spoken_lm.json").is_file():
+            speechunits("lm", "eval", str(path), args.sets, str(spoken_dir / name), "--units", *units,
+                        "--score", args.score)
+    _report(f"{label}, {args.score}", spoken_dir / "transformer", spoken_dir / "ngram", Path(args.sets))
+
+
+def _tasks(sets: Path) -> list[str]:
+    return [t for t in ("lexical", "syntactic") if (sets / t / "dev" / "gold.csv").is_file()]
+
+
+def _penalty_dir(work: Path, penalty: float) -> Path:
+    return work if penalty == 0 else work / f"dp{penalty:g}"
+
+
+def _kmeans_mfcc(args) -> None:
+    """k-means (K=64, like the VQ codebook) on the corpus's MFCC features: units of the LM data,
+    the test split and the sets (kmeans apply, --dp-penalty for each penalty), then _lm_figures."""
+    work, corpus, sets = Path(args.workdir), Path(args.corpus), Path(args.sets)
     model = work / "kmeans64.pt"
     if not model.is_file():
         speechunits("kmeans", "fit", args.feats, str(model), "--k", "64", "--utts", str(corpus / "data" / "train"))
-    for split in ("train", "test"):
-        if not (work / f"units_{split}" / "units.jsonl").is_file():
-            speechunits("kmeans", "apply", str(model), args.feats, str(work / f"units_{split}"), "--utts",
-                        str(corpus / "data" / split))
-    given = []
-    for task in ("lexical", "syntactic"):
-        feats, units = work / f"{task}_mfcc", work / f"{task}_units"
-        if not (feats / "meta.json").is_file():
-            speechunits("features", str(sets / task / "dev" / "data"), str(feats), "--type", "mfcc_dd", "--cmvn", "speaker")
-        if not (units / "units.jsonl").is_file():
-            speechunits("kmeans", "apply", str(model), str(feats), str(units))
-        given.append(f"{task}={units}")
-    lm_units = work / "units_train"
-    if args.lm_data:  # the LMs' training set: k-means units of other audio (the recipe's --lm-minutes corpus)
-        lm_units = work / "units_lm_train"
-        feats = work / "lm_train_mfcc"
-        if not (feats / "meta.json").is_file():
-            speechunits("features", args.lm_data, str(feats), "--type", "mfcc_dd", "--cmvn", "speaker")
-        if not (lm_units / "units.jsonl").is_file():
-            speechunits("kmeans", "apply", str(model), str(feats), str(lm_units))
-    lm = work / "lm"
-    if not (lm / "best.pt").is_file():
-        speechunits("lm", "train", str(lm_units), str(lm), "--config", args.lm_config, "model.vocab_size=64")
-    if not (work / "ngram.json").is_file():
-        speechunits("lm", "ngram", str(lm_units), str(work / "ngram.json"), "--order", "4", "--vocab-size", "64")
-    _ppl_table("k-means on MFCC (64)", lm, work / "units_test", lm_units)
-    spoken_dir = work / ("spoken" if args.score == "sum" else f"spoken_{args.score}")
-    for name, path in (("transformer", lm), ("ngram", work / "ngram.json")):
-        if not (spoken_dir / name / "spoken_lm.json").is_file():
-            speechunits("lm", "eval", str(path), str(sets), str(spoken_dir / name), "--units", *given,
-                        "--score", args.score)
-    _report(f"k-means on MFCC (64), {args.score}", spoken_dir / "transformer", spoken_dir / "ngram", sets)
+    feats = {"test": (args.feats, corpus / "data" / "test")}
+    if args.lm_data:  # the LMs' training set: other audio (the recipe's --lm-minutes corpus)
+        feats["lm_train"] = (str(work / "lm_train_mfcc"), Path(args.lm_data))
+    else:
+        feats["train"] = (args.feats, corpus / "data" / "train")
+    for task in _tasks(sets):
+        feats[task] = (str(work / f"{task}_mfcc"), sets / task / "dev" / "data")
+    for name, (fdir, data) in feats.items():
+        if fdir != args.feats and not (Path(fdir) / "meta.json").is_file():
+            speechunits("features", str(data), fdir, "--type", "mfcc_dd", "--cmvn", "speaker")
+    for penalty in args.dp_penalties:
+        out = _penalty_dir(work, penalty)
+        for name, (fdir, data) in feats.items():
+            if not (out / f"units_{name}" / "units.jsonl").is_file():
+                utts = ["--utts", str(data)] if fdir == args.feats else []
+                speechunits("kmeans", "apply", str(model), fdir, str(out / f"units_{name}"), *utts,
+                            "--dp-penalty", f"{penalty:g}")
+        train = out / ("units_lm_train" if args.lm_data else "units_train")
+        _lm_figures(f"k-means on MFCC (64), dp-penalty {penalty:g}", out, train, out / "units_test",
+                    {t: out / f"units_{t}" for t in _tasks(sets)}, 64, args)
+
+
+def _masked(args) -> None:
+    """The default model family on the synthetic corpus: pipelines/masked.yaml trained on the LM
+    data (--lm-data, else the corpus's train split) with k-means (K=100) labels of its MFCCs, then
+    k-means (K=100) on its projection; units of the LM data, the test split and the sets
+    (extract --kmeans, --dp-penalty for each penalty), then _lm_figures."""
+    work, corpus, sets = Path(args.masked_workdir), Path(args.corpus), Path(args.sets)
+    data = Path(args.lm_data) if args.lm_data else corpus / "data" / "train"
+    for kind in ("fbank", "mfcc_dd"):
+        if not (work / kind / "meta.json").is_file():
+            speechunits("features", str(data), str(work / kind), "--type", kind, "--cmvn", "speaker")
+    if not (work / "km_mfcc.pt").is_file():
+        speechunits("kmeans", "fit", str(work / "mfcc_dd"), str(work / "km_mfcc.pt"), "--k", "100")
+    if not (work / "targets" / "units.jsonl").is_file():
+        speechunits("kmeans", "apply", str(work / "km_mfcc.pt"), str(work / "mfcc_dd"), str(work / "targets"))
+    model = work / "masked"
+    if not (model / "best.pt").is_file():
+        speechunits("train", str(ROOT / "pipelines" / "masked.yaml"), "--exp-dir", str(model), "--no-progress",
+                    f"data.train_dir={data}", f"data.input_feats={work / 'fbank'}",
+                    f"data.target_feats={work / 'targets' / 'codes'}", "data.batch_size=16")
+    if not (work / "projection" / "extract.json").is_file():
+        speechunits("extract", str(model), str(data), str(work / "projection"), "--tap", "projection")
+    km = work / "kmeans.pt"
+    if not km.is_file():
+        speechunits("kmeans", "fit", str(work / "projection" / "dense"), str(km), "--k", "100")
+    sources = {"lm_train": data, "test": corpus / "data" / "test"}
+    sources.update({t: sets / t / "dev" / "data" for t in _tasks(sets)})
+    for penalty in args.dp_penalties:
+        out = _penalty_dir(work, penalty)
+        for name, src in sources.items():
+            if not (out / f"units_{name}" / "units.jsonl").is_file():
+                speechunits("extract", str(model), str(src), str(out / f"units_{name}"), "--tap", "projection",
+                            "--kmeans", str(km), "--dp-penalty", f"{penalty:g}")
+        _lm_figures(f"masked model, k-means (100), dp-penalty {penalty:g}", out, out / "units_lm_train",
+                    out / "units_test", {t: out / f"units_{t}" for t in _tasks(sets)}, 100, args)
+
+
+def spoken(args) -> None:
+    exp = Path(args.exp)
+    if (exp / "lm" / "spoken" / "transformer").is_dir():
+        _report("learned units (VQ)", exp / "lm" / "spoken" / "transformer", exp / "lm" / "spoken" / "ngram",
+                Path(args.sets))
+    if args.kmeans:
+        _kmeans_mfcc(args)
+    if args.masked:
+        _masked(args)
 
 
 def speed(args) -> None:
@@ -218,6 +286,11 @@ def main() -> None:
     b.add_argument("--lm-config", default=str(ROOT / "pipelines" / "lm" / "unit-lm.yaml"))
     b.add_argument("--score", choices=("sum", "mean"), default="sum",
                    help="k-means: lm eval --score (an item's log-probability, or per token)")
+    b.add_argument("--masked", action="store_true",
+                   help="also the masked-prediction model (pipelines/masked.yaml) trained on the LM data, its k-means units")
+    b.add_argument("--masked-workdir", default="/tmp/lm-masked")
+    b.add_argument("--dp-penalties", type=float, nargs="+", default=[0.0],
+                   help="duration penalties of the k-means units (--dp-penalty; 0: nearest centroid)")
     c = sub.add_parser("speed")
     c.add_argument("--exp")
     c.add_argument("--tokens", type=int, default=400)
