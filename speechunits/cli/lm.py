@@ -332,7 +332,8 @@ class LMEvalCommand:
         scorer = load_scorer(args.lm, device=args.device)
         out = Path(args.out)
         result = {"kind": "spoken-lm", "lm": str(args.lm), "model": scorer.name, "sets": str(args.sets),
-                  "split": args.split, "extractor": args.extractor, "kmeans": args.kmeans, "dp_penalty": args.dp_penalty, "score": args.score, "tasks": {}}
+                  "split": args.split, "extractor": args.extractor, "kmeans": args.kmeans,
+                  "dp_penalty": args.dp_penalty, "score": args.score, "tasks": {}}
         for task, folder in tasks.items():
             rows = read_gold(folder / "gold.csv")
             if task in given:

@@ -91,8 +91,7 @@ def extract_task_units(extractor_path: str | os.PathLike, task_dir: Path, rows: 
         raise SpeechUnitsError(f"{extractor_path}: the model has no discrete units (a continuous bottleneck); "
                                "give a k-means model over one of its taps (--tap, --kmeans)")
     source = open_audio_source(data, sample_rate=extractor.sample_rate)
-    report = extract_units(extractor, source, out / "units",
-                           ExtractOptions(model=str(extractor_path)))
+    report = extract_units(extractor, source, out / "units", ExtractOptions(model=str(extractor_path)))
     if report.failures:
         utt, why = next(iter(report.failures.items()))
         raise SpeechUnitsError(f"{task_dir}: {len(report.failures)} files failed to extract, e.g. {utt}: {why}")

@@ -209,8 +209,7 @@ class UnitExtractor:
                 )
             self.kmeans = type(kmeans)(kmeans.centroids, kmeans.frame_shift, kmeans.feature_meta, kmeans.info,
                                        device=self.device)
-            if kmeans_penalty:
-                self.kmeans.penalty_scale  # noqa: B018 - refuse a model that cannot scale the penalty, now
+            self.kmeans.segment_cost(kmeans_penalty)  # a bad penalty fails here, before any audio
         elif kmeans_penalty:
             raise SpeechUnitsError("a duration penalty applies to k-means units: give a k-means model too (--kmeans)")
         self.kmeans_penalty = float(kmeans_penalty)

@@ -99,12 +99,12 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
     if shift is None:
         raise SpeechUnitsError(f"{where}: no frame shift recorded (no frame_shift file or meta.json beside the "
                                "features); give one (--frame-shift)")
+    penalised = model.segment_cost(options.penalty) > 0  # a bad penalty fails here, before any output
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"model": options.model, "model_id": model.model_id(), "k": model.k, "dim": model.dim,
                 "features": str(where), "frame_shift": shift, "dense": options.dense}
-    if options.penalty:
-        model.penalty_scale  # noqa: B018 - fail before any work when the model cannot scale the penalty
+    if penalised:
         settings["penalty"] = options.penalty
     keep_settings(out / SETTINGS_FILE, settings, "units")
     job = _ApplyJob(model, source, out, shift, options.dense, options.penalty)

@@ -95,32 +95,36 @@ class KMeans:
         """Frames (T, D) -> the nearest centroid of each, (T,) int64 (ties: the lowest index);
         with penalty > 0, the centroid of each frame's segment in the duration-penalised
         segmentation (module docstring)."""
-        if penalty < 0:
-            raise SpeechUnitsError(f"the duration penalty must be >= 0, got {penalty}")
-        if penalty > 0:
+        if self.segment_cost(penalty) > 0:
             return self.segment(x, penalty)
         labels, _ = assign(self._frames(x), self.centroids, batch_frames)
         return labels.cpu().numpy()
 
-    @property
-    def penalty_scale(self) -> float:
-        """The fit's mean squared distance of a frame to its centroid: what penalty 1 costs."""
+    def segment_cost(self, penalty: float) -> float:
+        """The cost lam of one segment for a duration penalty: penalty times the fit's mean
+        squared distance of a frame to its centroid (0 for penalty 0). Raises for a negative
+        penalty, or a positive one on a model whose fit recorded no inertia per frame."""
+        if penalty < 0:
+            raise SpeechUnitsError(f"the duration penalty must be >= 0, got {penalty}")
+        if penalty == 0:
+            return 0.0
         scale = self.info.get("inertia_per_frame")
         if not scale or scale <= 0:
             raise SpeechUnitsError("this k-means model records no inertia per frame (info['inertia_per_frame']), "
                                    "which scales the duration penalty: refit it with `speechunits kmeans fit`")
-        return float(scale)
+        return float(penalty) * float(scale)
 
     def segment(self, x, penalty: float) -> np.ndarray:
         """Frames (T, D) -> (T,) int64 codes, piecewise constant: the exact minimum of
-        squared distances + penalty * penalty_scale per segment."""
+        squared distances + segment_cost(penalty) per segment."""
         from speechunits.models.segmentation import dp_segment
 
+        lam = self.segment_cost(penalty)
         frames = self._frames(x)
         if frames.shape[0] == 0:
             return np.zeros(0, dtype=np.int64)
         dist = sq_distances(frames, self.centroids).clamp_min(0)[None]
-        seg = dp_segment(dist, torch.tensor([frames.shape[0]], device=dist.device), penalty * self.penalty_scale)
+        seg = dp_segment(dist, torch.tensor([frames.shape[0]], device=dist.device), lam)
         return seg.codes[0].cpu().numpy().astype(np.int64)
 
     def distances(self, x) -> np.ndarray:
