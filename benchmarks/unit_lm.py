@@ -188,8 +188,11 @@ def _kmeans_mfcc(args) -> None:
 def _masked(args) -> None:
     """The default model family on the synthetic corpus: pipelines/masked.yaml trained on the LM
     data (--lm-data, else the corpus's train split) with k-means (K=100) labels of its MFCCs, then
-    k-means (K=100) on its projection; units of the LM data, the test split and the sets
-    (extract --kmeans, --dp-penalty for each penalty), then _lm_figures."""
+    k-means (K=100) on its projection; with --masked-iterations 2 (the default model, like the
+    speechocean762 recipe's masked-it2) a second model predicts those k-means labels of the first's
+    projection. Units of the last iteration for the LM data, the test split and the sets (extract
+    --kmeans, --dp-penalty for each penalty), then _lm_figures. Iteration 1 lives in the workdir,
+    iteration N in WORKDIR/itN."""
     work, corpus, sets = Path(args.masked_workdir), Path(args.corpus), Path(args.sets)
     data = Path(args.lm_data) if args.lm_data else corpus / "data" / "train"
     for kind in ("fbank", "mfcc_dd"):
@@ -199,26 +202,34 @@ def _masked(args) -> None:
         speechunits("kmeans", "fit", str(work / "mfcc_dd"), str(work / "km_mfcc.pt"), "--k", "100")
     if not (work / "targets" / "units.jsonl").is_file():
         speechunits("kmeans", "apply", str(work / "km_mfcc.pt"), str(work / "mfcc_dd"), str(work / "targets"))
-    model = work / "masked"
-    if not (model / "best.pt").is_file():
-        speechunits("train", str(ROOT / "pipelines" / "masked.yaml"), "--exp-dir", str(model), "--no-progress",
-                    f"data.train_dir={data}", f"data.input_feats={work / 'fbank'}",
-                    f"data.target_feats={work / 'targets' / 'codes'}", "data.batch_size=16")
-    if not (work / "projection" / "extract.json").is_file():
-        speechunits("extract", str(model), str(data), str(work / "projection"), "--tap", "projection")
-    km = work / "kmeans.pt"
-    if not km.is_file():
-        speechunits("kmeans", "fit", str(work / "projection" / "dense"), str(km), "--k", "100")
+    labels = work / "targets" / "codes"
+    for iteration in range(1, args.masked_iterations + 1):
+        it_dir = work if iteration == 1 else work / f"it{iteration}"
+        model, km = it_dir / "masked", it_dir / "kmeans.pt"
+        if not (model / "best.pt").is_file():
+            speechunits("train", str(ROOT / "pipelines" / "masked.yaml"), "--exp-dir", str(model), "--no-progress",
+                        f"data.train_dir={data}", f"data.input_feats={work / 'fbank'}",
+                        f"data.target_feats={labels}", "data.batch_size=16")
+        if not (it_dir / "projection" / "extract.json").is_file():
+            speechunits("extract", str(model), str(data), str(it_dir / "projection"), "--tap", "projection")
+        if not km.is_file():
+            speechunits("kmeans", "fit", str(it_dir / "projection" / "dense"), str(km), "--k", "100")
+        if iteration < args.masked_iterations:  # the next iteration's labels
+            if not (it_dir / "targets_next" / "units.jsonl").is_file():
+                speechunits("kmeans", "apply", str(km), str(it_dir / "projection" / "dense"),
+                            str(it_dir / "targets_next"))
+            labels = it_dir / "targets_next" / "codes"
     sources = {"lm_train": data, "test": corpus / "data" / "test"}
     sources.update({t: sets / t / "dev" / "data" for t in _tasks(sets)})
     for penalty in args.dp_penalties:
-        out = _penalty_dir(work, penalty)
+        out = _penalty_dir(it_dir, penalty)
         for name, src in sources.items():
             if not (out / f"units_{name}" / "units.jsonl").is_file():
                 speechunits("extract", str(model), str(src), str(out / f"units_{name}"), "--tap", "projection",
                             "--kmeans", str(km), "--dp-penalty", f"{penalty:g}")
-        _lm_figures(f"masked model, k-means (100), dp-penalty {penalty:g}", out, out / "units_lm_train",
-                    out / "units_test", {t: out / f"units_{t}" for t in _tasks(sets)}, 100, args)
+        _lm_figures(f"masked model (iteration {args.masked_iterations}), k-means (100), dp-penalty {penalty:g}",
+                    out, out / "units_lm_train", out / "units_test", {t: out / f"units_{t}" for t in _tasks(sets)},
+                    100, args)
 
 
 def spoken(args) -> None:
@@ -289,6 +300,8 @@ def main() -> None:
     b.add_argument("--masked", action="store_true",
                    help="also the masked-prediction model (pipelines/masked.yaml) trained on the LM data, its k-means units")
     b.add_argument("--masked-workdir", default="/tmp/lm-masked")
+    b.add_argument("--masked-iterations", type=int, choices=(1, 2), default=2,
+                   help="masked-prediction iterations (2: the default model, labels of the first's projection)")
     b.add_argument("--dp-penalties", type=float, nargs="+", default=[0.0],
                    help="duration penalties of the k-means units (--dp-penalty; 0: nearest centroid)")
     c = sub.add_parser("speed")

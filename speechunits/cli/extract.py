@@ -48,6 +48,9 @@ class ExtractCommand:
         p.add_argument("--dp-penalty", type=float, default=0.0, metavar="P",
                        help="with --kmeans, duration-penalised units (DPDP): each unit costs P x the k-means fit's "
                             "mean squared distance per frame, so short flickers merge (default: 0, nearest centroid)")
+        p.add_argument("--readout", metavar="R.pt",
+                       help="map the tap's frames by this centroid regression (speechunits kmeans regress) before "
+                            "writing dense/ and before --kmeans")
         p.add_argument("--format", choices=["npy", "ark"], default="npy", help="dense store (default: %(default)s)")
         p.add_argument("--no-dedup", action="store_true", help="keep one unit per latent frame (durations all 1)")
         p.add_argument("--batch-size", type=int, default=16, help="utterances per batch (default: %(default)s)")
@@ -93,6 +96,7 @@ class ExtractCommand:
             build_extraction, str(path), args.input, device=args.device, tap=args.tap, input_features=features,
             dedup=not args.no_dedup, chunk_seconds=args.chunk_seconds, base_dir=args.base_dir,
             allow_pipes=args.allow_pipes, kmeans=args.kmeans, kmeans_penalty=args.dp_penalty,
+            readout=args.readout,
         )
         options = ExtractOptions(format=args.format, batch_size=args.batch_size, model=str(path.resolve()),
                                  part=parse_part(args.job) if args.job else None)
@@ -118,15 +122,17 @@ class ExtractCommand:
 
 def build_extraction(model: str, input: str, *, device: str, tap: str, input_features, dedup: bool,
                      chunk_seconds: float, base_dir: str | None, allow_pipes: bool, kmeans: str | None = None,
-                     kmeans_penalty: float = 0.0):
+                     kmeans_penalty: float = 0.0, readout: str | None = None):
     """The extractor and the audio source of one `speechunits extract` (in each --nj process)."""
     from speechunits.units.extractor import UnitExtractor
     from speechunits.units.kmeans import KMeans
+    from speechunits.units.kmeans.regression import CentroidRegression
     from speechunits.units.sources import open_audio_source
 
     extractor = UnitExtractor.from_checkpoint(model, device=device, tap=tap, input_features=input_features,
                                               dedup=dedup, chunk_seconds=chunk_seconds,
                                               kmeans=KMeans.load(kmeans) if kmeans else None,
-                                              kmeans_penalty=kmeans_penalty)
+                                              kmeans_penalty=kmeans_penalty,
+                                              readout=CentroidRegression.load(readout) if readout else None)
     source = open_audio_source(input, sample_rate=extractor.sample_rate, base_dir=base_dir, allow_pipes=allow_pipes)
     return extractor, source

@@ -1,4 +1,5 @@
-"""`speechunits kmeans fit|apply`: baseline units by k-means on any feature dir."""
+"""`speechunits kmeans fit|apply|regress`: baseline units by k-means on any feature dir, and
+the centroid-regression read-out of a tap."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ class KMeansCommand:
     Actions:
       fit     fit K centroids on a feature dir (a seeded frame sample, k-means++, Lloyd)
       apply   write units (units.txt, durations.txt, units.jsonl, codes/) as extract does
+      regress fit an affine read-out that pulls frames toward their centroids (extract --readout)
     Run `speechunits kmeans ACTION --help` for an action's options.
 
     Examples:
       speechunits kmeans fit feats/mfcc_dd exp/kmeans50.pt --k 50 --utts data/train
       speechunits kmeans apply exp/kmeans50.pt feats/mfcc_dd units/kmeans50_test --utts data/test
       speechunits abx data/test/triphone.item units/kmeans50_test/codes --speaker across
+      speechunits kmeans regress exp/masked/units/train/dense exp/masked/kmeans.pt exp/masked/readout.pt
     """
 
     def add_arguments(self, parser) -> None:
@@ -156,3 +159,62 @@ class KMeansApplyCommand:
             report = apply_kmeans(model, args.features, args.out, options, frame_shift=args.frame_shift,
                                   on_progress=bar.update)
         return report_failures(report, args.allow_failures, "kmeans apply")
+
+
+@ACTIONS.register("regress")
+class KMeansRegressCommand:
+    """Fit the centroid regression of a k-means model's features (OUT, a .pt file).
+
+    An affine map y = W x + b of the frames, fitted by least squares so that each frame
+    lands on its nearest centroid (reassigned under the map at each of --iterations
+    fits), with a ridge term pulling W toward the identity (--ridge, relative to the
+    frames' mean squared norm per dimension): the directions along which the clusters
+    differ are kept and the within-cluster scatter shrinks. `speechunits extract
+    --readout OUT` writes the mapped tap (dense/) and, with --kmeans, units of the
+    mapped frames. FEATURES are the frames KMEANS was fitted on (an extract's dense/ of
+    the training data); a seeded sample of at most --max-frames is used. Unreadable or
+    malformed utterances are named; the map is then written, and the exit status 0,
+    only with --allow-failures.
+    """
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("features", help="feature dir (<utt>.npy arrays (T, D)) or Kaldi .scp: the k-means model's "
+                                        "training frames")
+        p.add_argument("kmeans", help="k-means model (.pt) from `speechunits kmeans fit` on these features")
+        p.add_argument("out", help="output file (.pt)")
+        p.add_argument("--ridge", type=float, default=0.3,
+                       help="pull of the map toward the identity (default: %(default)s)")
+        p.add_argument("--iterations", type=int, default=5,
+                       help="least-squares fits, each after reassigning the frames (default: %(default)s)")
+        p.add_argument("--max-frames", type=int, default=300_000,
+                       help="frames sampled for the fit (default: %(default)s; memory 8 * D bytes each)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the frame sample (default: 0)")
+        p.add_argument("--utts", help="fit on these utterances only: a data dir or a file whose lines start with "
+                                      "utterance ids")
+        p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+        p.add_argument("--allow-failures", action="store_true", help="write the map even if some utterances failed")
+
+    def run(self, args) -> int:
+        from speechunits.units.kmeans import KMeans
+        from speechunits.units.kmeans.regression import RegressionConfig, fit_regression
+
+        cfg = RegressionConfig(ridge=args.ridge, iterations=args.iterations, max_frames=args.max_frames,
+                               seed=args.seed)
+        kmeans = KMeans.load(args.kmeans)
+        reg, report = fit_regression(args.features, kmeans, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
+        for utt, message in sorted(report.failures.items()):
+            print(f"FAILED {utt}: {message}", file=sys.stderr)
+        info = reg.info
+        print(f"frames {info['frames']} from {info['utterances']} utterances, dim {reg.dim}, k {info['k']}, "
+              f"{info['seconds']:.1f} s")
+        for i, h in enumerate(info["history"], 1):
+            print(f"fit {i}: objective {h['objective_per_frame']:.6g} per frame, "
+                  f"{100 * h['reassigned']:.1f} % of frames reassigned")
+        if report.failures:
+            print(f"kmeans regress: {len(report.failures)} utterance(s) failed and were left out"
+                  f"{'' if args.allow_failures else ' (use --allow-failures to accept)'}", file=sys.stderr)
+            if not args.allow_failures:
+                print(f"kmeans regress: map not written to {args.out}", file=sys.stderr)
+                return 1
+        reg.save(args.out)
+        return 0

@@ -150,7 +150,10 @@ class UnitExtractor:
     kmeans: a k-means model (speechunits.units.kmeans.KMeans) over the tap's values:
         units are its nearest centroids instead of the bottleneck's codes;
     kmeans_penalty: with `kmeans`, duration-penalised units (KMeans.predict's penalty;
-        0: the nearest centroid of each frame).
+        0: the nearest centroid of each frame);
+    readout: a centroid regression (speechunits.units.kmeans.regression.CentroidRegression,
+        `speechunits kmeans regress`) applied to the tap's frames: `dense` holds the mapped
+        frames, and `kmeans` units are those of the mapped frames.
     """
 
     def __init__(
@@ -166,6 +169,7 @@ class UnitExtractor:
         max_batch: int = 64,
         kmeans=None,
         kmeans_penalty: float = 0.0,
+        readout=None,
     ):
         if tap not in TAP_NAMES:
             raise SpeechUnitsError(f"unknown tap {tap!r}; choose one of {', '.join(TAP_NAMES)}")
@@ -213,6 +217,12 @@ class UnitExtractor:
         elif kmeans_penalty:
             raise SpeechUnitsError("a duration penalty applies to k-means units: give a k-means model too (--kmeans)")
         self.kmeans_penalty = float(kmeans_penalty)
+        if readout is not None and readout.dim != self.tap_dim:
+            raise SpeechUnitsError(
+                f"the read-out maps {readout.dim}-dim frames but the {tap} tap gives {self.tap_dim}-dim frames: "
+                f"fit it (speechunits kmeans regress) on this model's {tap} features"
+            )
+        self.readout = readout
         self.step: int | None = None  # training step, when loaded from a checkpoint
         self.experiment_config: dict | None = None  # the run's experiment config (plain data), from a checkpoint
         self._warned_cmvn = False
@@ -280,6 +290,8 @@ class UnitExtractor:
                                                         **({"penalty": self.kmeans_penalty} if self.kmeans_penalty else {})},
             "input_features": to_dict(self.input_features),
             "step": self.step,
+            **({} if self.readout is None else {"readout": {"kind": "centroid-regression", "id": self.readout.model_id(),
+                                                            "kmeans_id": self.readout.kmeans_id}}),
         }
 
     # ------------------------------------------------------------------ features
@@ -381,17 +393,23 @@ class UnitExtractor:
         long = [i for i, f in enumerate(feats) if f.shape[0] > chunk_inputs]
         short = sorted((i for i, f in enumerate(feats) if f.shape[0] <= chunk_inputs), key=lambda i: -feats[i].shape[0])
         for i in long:
-            dense, codes = self._encode_long(feats[i])
-            results[i] = make_units(dense, self._codes(dense, codes), self.frame_shift, self.tap, dedup)
+            results[i] = self._units(*self._encode_long(feats[i]), dedup)
         start = 0
         while start < len(short):
             longest = feats[short[start]].shape[0]
             size = max(1, min(self.max_batch, self.batch_inputs // max(1, longest)))
             group = short[start : start + size]
             for i, (dense, codes) in zip(group, self._encode_batch([feats[i] for i in group])):
-                results[i] = make_units(dense, self._codes(dense, codes), self.frame_shift, self.tap, dedup)
+                results[i] = self._units(dense, codes, dedup)
             start += size
         return results  # type: ignore[return-value]
+
+    def _units(self, dense: np.ndarray, codes: np.ndarray | None, dedup: bool) -> Units:
+        """One utterance's Units from its tap frames (T, D) and bottleneck codes: the read-out
+        applied first, when there is one."""
+        if self.readout is not None and dense.shape[0]:
+            dense = self.readout(dense)
+        return make_units(dense, self._codes(dense, codes), self.frame_shift, self.tap, dedup)
 
     def _codes(self, dense: np.ndarray, codes: np.ndarray | None) -> np.ndarray | None:
         """The frame codes of one utterance: the k-means model's over the tap when there is one."""

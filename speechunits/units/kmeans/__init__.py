@@ -5,6 +5,7 @@
     frames.py  reading and checking one utterance's frames; utterance lists
     fit.py     KMeansConfig, fit_kmeans: a seeded frame sample, k-means++, Lloyd (streamed)
     apply.py   apply_kmeans: the resumable `speechunits kmeans apply` job (units as extract writes them)
+    regression.py  CentroidRegression: an affine read-out pulling frames toward the centroids (`kmeans regress`)
 
     from speechunits.units.kmeans import KMeansConfig, fit_kmeans, apply_kmeans
     model = fit_kmeans("feats/train", KMeansConfig(k=100)).model

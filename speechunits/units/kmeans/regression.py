@@ -1,0 +1,215 @@
+"""Centroid regression: an affine read-out that pulls a tap's frames toward their k-means centroids.
+
+An affine map y = W x + b (W (D, D), b (D,)) is fitted on training frames x_t by least
+squares so that each frame lands on its nearest centroid c_t, with a ridge term pulling
+W toward the identity, alternately with reassigning every frame to the centroid nearest
+to its mapped value:
+
+    minimise  sum_t ||W x_t + b - c_t||^2 + lam ||W - I||^2,   lam = ridge * sum_t ||x_t||^2 / D
+
+(lam is `ridge` times the mean eigenvalue of the frames' second-moment matrix, summed
+over the frames, so `ridge` does not depend on the features' scale or the sample's
+size). Each half-step lowers this objective, so it falls monotonically. At the first
+assignment c_t is the nearest centroid of x_t itself, and since k-means residuals sum to
+zero in each cluster the map is close to (S_b + S_w + lam I)^-1 (S_b + lam I), a
+Wiener-style filter of the between-cluster scatter S_b (kept) against the within-cluster
+scatter S_w (shrunk): frames of one cluster draw together, the directions along which
+the clusters differ are kept. On speechocean762 this read-out of a masked model's
+projection lowered the across-speaker ABX of 5 of 6 models (egs/speechocean762/
+EXPERIMENTS.md, eighth session), unlike LDA, whitening or per-speaker fMLLR.
+
+    reg = CentroidRegression.fit(frames, kmeans, RegressionConfig(ridge=0.3, iterations=5))
+    y = reg(x)                        # (T, D) -> (T, D)
+    reg.save("exp/masked/readout.pt") # speechunits kmeans regress; extract --readout
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from speechunits.errors import SpeechUnitsError
+
+__all__ = ["RegressionConfig", "CentroidRegression", "fit_regression"]
+
+MODEL_KIND = "centroid-regression"
+MODEL_VERSION = 1
+
+
+@dataclass
+class RegressionConfig:
+    ridge: float = 0.3  # weight of ||W - I||^2, relative to the frames' mean squared norm per dimension
+    iterations: int = 5  # least-squares fits, each after reassigning the frames under the current map
+    max_frames: int = 300_000  # frames sampled for the fit (kmeans fit's seeded sample)
+    seed: int = 0
+    batch_frames: int = 8192  # frames per accumulation step
+
+    def __post_init__(self):
+        if not (self.ridge > 0 and np.isfinite(self.ridge)):
+            raise SpeechUnitsError(f"centroid regression ridge must be a positive number, got {self.ridge}")
+        if self.iterations < 1:
+            raise SpeechUnitsError(f"centroid regression iterations must be >= 1, got {self.iterations}")
+        if self.max_frames < 1 or self.batch_frames < 1:
+            raise SpeechUnitsError("centroid regression max_frames and batch_frames must be >= 1")
+
+
+class CentroidRegression:
+    """The fitted map: weight (D, D) and bias (D,) float32, applied as x @ weight.T + bias,
+    with the fit's report (`info`) and the id of the k-means model it was fitted for."""
+
+    def __init__(self, weight, bias, kmeans_id: str | None = None, info: dict | None = None):
+        w = torch.as_tensor(np.asarray(weight) if not isinstance(weight, torch.Tensor) else weight).float()
+        b = torch.as_tensor(np.asarray(bias) if not isinstance(bias, torch.Tensor) else bias).float()
+        if w.ndim != 2 or w.shape[0] != w.shape[1] or b.shape != (w.shape[0],):
+            raise SpeechUnitsError(f"a centroid regression needs weight (D, D) and bias (D,), got "
+                                   f"{tuple(w.shape)} and {tuple(b.shape)}")
+        if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
+            raise SpeechUnitsError("the centroid regression's weight or bias is not finite")
+        self.weight, self.bias = w.contiguous(), b.contiguous()
+        self.kmeans_id = kmeans_id
+        self.info = dict(info or {})
+
+    @property
+    def dim(self) -> int:
+        return int(self.weight.shape[0])
+
+    def model_id(self) -> str:
+        """A short hash of the map: names it in extract outputs."""
+        data = self.weight.numpy().tobytes() + self.bias.numpy().tobytes()
+        return hashlib.sha1(data).hexdigest()[:16]
+
+    def __call__(self, x):
+        """Frames (T, D) (numpy or torch) -> mapped frames (T, D), the same kind (float32)."""
+        if isinstance(x, torch.Tensor):
+            if x.ndim != 2 or x.shape[1] != self.dim:
+                raise SpeechUnitsError(f"expected frames of shape (T, {self.dim}), got {tuple(x.shape)}")
+            w, b = self.weight.to(x.device), self.bias.to(x.device)
+            return x.float() @ w.T + b
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise SpeechUnitsError(f"expected frames of shape (T, {self.dim}), got {x.shape}")
+        return x @ self.weight.numpy().T + self.bias.numpy()
+
+    @classmethod
+    def fit(cls, frames, kmeans, config: RegressionConfig | None = None) -> "CentroidRegression":
+        """Fit on frames (N, D) held in memory for a k-means model (speechunits.units.kmeans.KMeans)
+        with D-dim centroids (see the module docstring). Float64 sums; the report lists, per
+        iteration, the objective per frame and the fraction of frames whose centroid changed."""
+        cfg = config or RegressionConfig()
+        start = time.perf_counter()
+        x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames).double().cpu()
+        centroids = kmeans.centroids.double().cpu()
+        n, d = x.shape if x.ndim == 2 else (0, 0)
+        if x.ndim != 2 or d != centroids.shape[1]:
+            raise SpeechUnitsError(f"centroid regression: frames of shape {tuple(x.shape)} for "
+                                   f"{centroids.shape[1]}-dim centroids")
+        if n <= d:
+            raise SpeechUnitsError(f"centroid regression: {n} frames for a {d} x {d} map; give more than {d}")
+        if not torch.isfinite(x).all():
+            raise SpeechUnitsError("centroid regression: the frames hold NaN or infinite values")
+        chunks = range(0, n, cfg.batch_frames)
+        gram = torch.zeros(d + 1, d + 1, dtype=torch.float64)
+        for s in chunks:
+            xa = _augment(x[s : s + cfg.batch_frames])
+            gram += xa.T @ xa
+        lam = cfg.ridge * float(torch.trace(gram[:d, :d])) / d
+        prior = torch.zeros(d + 1, d, dtype=torch.float64)  # the identity map, in (x, 1) -> y form
+        prior[:d] = torch.eye(d, dtype=torch.float64) * lam
+        lhs = gram.clone()
+        lhs[:d, :d] += torch.eye(d, dtype=torch.float64) * lam
+        wb = torch.cat([torch.eye(d, dtype=torch.float64), torch.zeros(1, d, dtype=torch.float64)])  # (D+1, D)
+        history, previous = [], None
+        for _ in range(cfg.iterations):
+            rhs = prior.clone()
+            labels = []
+            for s in chunks:
+                xa = _augment(x[s : s + cfg.batch_frames])
+                lab = _nearest(xa @ wb, centroids)
+                labels.append(lab)
+                rhs += xa.T @ centroids[lab]
+            labels = torch.cat(labels)
+            moved = 1.0 if previous is None else float((labels != previous).double().mean())
+            previous = labels
+            wb = torch.linalg.solve(lhs, rhs)
+            history.append({"objective_per_frame": _objective(x, wb, centroids, labels, lam, cfg.batch_frames) / n,
+                            "reassigned": moved})
+        info = {"frames": n, "dim": d, "k": int(centroids.shape[0]), "config": asdict(cfg), "lambda": lam,
+                "history": history, "seconds": time.perf_counter() - start}
+        return cls(wb[:d].T.float(), wb[d].float(), kmeans_id=kmeans.model_id(), info=info)
+
+    def save(self, path: str | os.PathLike) -> None:
+        from speechunits.fileio import save_torch
+
+        save_torch(path, {"kind": MODEL_KIND, "version": MODEL_VERSION, "weight": self.weight, "bias": self.bias, "kmeans_id": self.kmeans_id,
+                           "info": self.info})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CentroidRegression":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise SpeechUnitsError(f"{path}: no such centroid regression file") from None
+        except Exception as e:  # noqa: BLE001 - a corrupt or foreign file, named
+            raise SpeechUnitsError(f"{path}: not a centroid regression file ({e})") from None
+        if not isinstance(state, dict) or state.get("kind") != MODEL_KIND:
+            raise SpeechUnitsError(f"{path}: not a centroid regression file (from `speechunits kmeans regress`)")
+        if state.get("version", 0) > MODEL_VERSION:
+            raise SpeechUnitsError(f"{path}: centroid regression version {state['version']} is newer than this toolkit's")
+        return cls(state["weight"], state["bias"], state.get("kmeans_id"), state.get("info"))
+
+
+def _augment(x: torch.Tensor) -> torch.Tensor:
+    """(n, D) -> (n, D + 1) with a column of ones (the bias)."""
+    return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], dim=1)
+
+
+def _nearest(y: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """(n, D), (K, D) -> (n,) the nearest centroid of each row (ties: the lowest index)."""
+    d2 = (y * y).sum(1, keepdim=True) - 2 * y @ centroids.T + (centroids * centroids).sum(1)
+    return d2.argmin(1)
+
+
+def _objective(x, wb, centroids, labels, lam, batch_frames) -> float:
+    d = x.shape[1]
+    total = lam * float(((wb[:d].T - torch.eye(d, dtype=wb.dtype)) ** 2).sum())
+    for s in range(0, x.shape[0], batch_frames):
+        r = _augment(x[s : s + batch_frames]) @ wb - centroids[labels[s : s + batch_frames]]
+        total += float((r * r).sum())
+    return total
+
+
+def fit_regression(features, kmeans, config: RegressionConfig | None = None, utts: list[str] | None = None,
+                   frame_shift: float | None = None):
+    """Centroid regression on a feature dir (or .scp) for a k-means model: a seeded sample of
+    at most config.max_frames frames (as kmeans fit draws it), then CentroidRegression.fit.
+    Returns (CentroidRegression, BatchReport): unreadable or malformed utterances are left out
+    and named in the report."""
+    from speechunits.batch import BatchReport
+    from speechunits.units.kmeans.fit import FrameSample
+    from speechunits.units.kmeans.frames import open_features, read_frames, select_utts
+
+    cfg = config or RegressionConfig()
+    source = open_features(features, frame_shift)
+    names, missing = select_utts(source, utts)
+    report = BatchReport(failures=dict(missing))
+    dim = kmeans.dim
+    sample = FrameSample(cfg.max_frames, cfg.seed)
+    good = 0
+    for utt in names:
+        with report.attempt(utt):
+            sample.add(utt, read_frames(source, utt, dim))
+            good += 1
+    frames = sample.frames()
+    if frames.shape[0] == 0:
+        where = getattr(source, "path", features)
+        raise SpeechUnitsError(f"{where}: no usable utterance to fit the centroid regression on "
+                               f"({len(report.failures)} failed)")
+    reg = CentroidRegression.fit(frames, kmeans, cfg)
+    reg.info["utterances"] = good
+    reg.info["features"] = str(getattr(source, "path", features))
+    return reg, report

@@ -1,0 +1,136 @@
+"""Centroid regression (`speechunits kmeans regress`, `extract --readout`) against a
+brute-force least-squares solution, its monotone objective, its file and its CLI path."""
+
+import json
+
+import numpy as np
+import pytest
+from units_fixtures import make_data_dir, save_tiny_checkpoint, signal, tiny_model
+
+from speechunits.cli import main
+from speechunits.data.featdir import open_feature_source
+from speechunits.errors import SpeechUnitsError
+from speechunits.units.formats import read_units
+from speechunits.units.kmeans import KMeans, KMeansConfig
+from speechunits.units.kmeans.regression import CentroidRegression, RegressionConfig
+
+
+
+def _data(seed=0, n=600, d=5, k=4):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (k, d))
+    x = centres[rng.integers(0, k, n)] + rng.normal(0, 1, (n, d)) * rng.uniform(0.3, 2, d)
+    return x.astype(np.float32)
+
+
+def _brute_force(x, centroids, ridge, iterations):
+    """The same alternation, each fit as one stacked least-squares problem
+    [X 1; sqrt(lam) [I 0]] Wb = [C; sqrt(lam) I] solved by numpy's lstsq."""
+    x = x.astype(np.float64)
+    c = centroids.astype(np.float64)
+    n, d = x.shape
+    lam = ridge * float((x * x).sum()) / d
+    xa = np.hstack([x, np.ones((n, 1))])
+    wb = np.vstack([np.eye(d), np.zeros((1, d))])
+    for _ in range(iterations):
+        y = xa @ wb
+        labels = ((y[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+        a = np.vstack([xa, np.sqrt(lam) * np.hstack([np.eye(d), np.zeros((d, 1))])])
+        b = np.vstack([c[labels], np.sqrt(lam) * np.eye(d)])
+        wb = np.linalg.lstsq(a, b, rcond=None)[0]
+    return wb[:d].T, wb[d]
+
+
+@pytest.mark.parametrize("ridge,iterations", [(0.3, 1), (0.3, 4), (2.0, 3), (0.01, 2)])
+def test_fit_equals_brute_force_least_squares(ridge, iterations):
+    x = _data()
+    km = KMeans.fit(x, KMeansConfig(k=4, seed=0))
+    reg = CentroidRegression.fit(x, km, RegressionConfig(ridge=ridge, iterations=iterations, batch_frames=97))
+    w, b = _brute_force(x, km.centroids.numpy(), ridge, iterations)
+    assert np.allclose(reg.weight.numpy(), w, atol=1e-4) and np.allclose(reg.bias.numpy(), b, atol=1e-4)
+    assert np.allclose(reg(x), x @ w.T + b, atol=1e-3)
+
+
+def test_objective_falls_and_the_map_pulls_toward_the_centroids():
+    x = _data(seed=1, d=6)
+    km = KMeans.fit(x, KMeansConfig(k=4, seed=0))
+    reg = CentroidRegression.fit(x, km, RegressionConfig(ridge=0.3, iterations=6))
+    objective = [h["objective_per_frame"] for h in reg.info["history"]]
+    assert all(b <= a + 1e-9 for a, b in zip(objective, objective[1:]))
+    assert reg.info["history"][0]["reassigned"] == 1.0
+    c = km.centroids.numpy()
+    y = reg(x)
+    before = ((x - c[km.predict(x)]) ** 2).sum(1).mean()
+    after = ((y - c[km.predict(y)]) ** 2).sum(1).mean()
+    assert after < before
+    # a huge ridge keeps the identity
+    ident = CentroidRegression.fit(x, km, RegressionConfig(ridge=1e9, iterations=2))
+    assert np.allclose(ident.weight.numpy(), np.eye(6), atol=1e-5) and np.allclose(ident.bias.numpy(), 0, atol=1e-4)
+
+
+def test_file_round_trip_and_bad_input(tmp_path):
+    x = _data()
+    km = KMeans.fit(x, KMeansConfig(k=4, seed=0))
+    reg = CentroidRegression.fit(x, km)
+    reg.save(tmp_path / "r.pt")
+    back = CentroidRegression.load(tmp_path / "r.pt")
+    assert np.array_equal(back.weight.numpy(), reg.weight.numpy()) and back.kmeans_id == km.model_id()
+    assert back.model_id() == reg.model_id() and back.info["frames"] == len(x)
+    km.save(tmp_path / "km.pt")
+    with pytest.raises(SpeechUnitsError, match="not a centroid regression"):
+        CentroidRegression.load(tmp_path / "km.pt")
+    with pytest.raises(SpeechUnitsError, match="no such"):
+        CentroidRegression.load(tmp_path / "missing.pt")
+    with pytest.raises(SpeechUnitsError, match=r"\(T, 5\)"):
+        reg(np.zeros((3, 4), np.float32))
+    with pytest.raises(SpeechUnitsError, match="frames for a 5 x 5"):
+        CentroidRegression.fit(x[:5], km)
+    bad = x.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(SpeechUnitsError, match="NaN"):
+        CentroidRegression.fit(bad, km)
+    with pytest.raises(SpeechUnitsError, match="ridge"):
+        RegressionConfig(ridge=0)
+
+
+UTTS = {"spk_a-1": ("spk_a", 0.8, 1), "spk_a-2": ("spk_a", 1.3, 2), "spk_b-1": ("spk_b", 0.6, 3),
+        "spk_b-2": ("spk_b", 1.1, 4)}
+
+
+def test_regress_then_extract_readout_through_the_cli(tmp_path, capsys):
+    """kmeans regress on a model's dense/ -> extract --readout: dense/ is the map of the plain
+    tap, and --kmeans units are the nearest centroids of the mapped frames."""
+    model, feats = tiny_model("ae")
+    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
+    data = make_data_dir(tmp_path, {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()})
+    plain = tmp_path / "plain"
+    assert main(["extract", str(ckpt), str(data), str(plain), "--tap", "projection"]) == 0
+    km_path, reg_path = tmp_path / "km.pt", tmp_path / "r.pt"
+    assert main(["kmeans", "fit", str(plain / "dense"), str(km_path), "--k", "5"]) == 0
+    assert main(["kmeans", "regress", str(plain / "dense"), str(km_path), str(reg_path), "--iterations", "3"]) == 0
+    assert "fit 3: objective" in capsys.readouterr().out
+    reg, km = CentroidRegression.load(reg_path), KMeans.load(km_path)
+    out = tmp_path / "mapped"
+    assert main(["extract", str(ckpt), str(data), str(out), "--tap", "projection", "--readout", str(reg_path),
+                 "--kmeans", str(km_path)]) == 0
+    src, mapped = open_feature_source(plain / "dense"), open_feature_source(out / "dense")
+    units = read_units(out / "units.jsonl")
+    for utt in UTTS:
+        want = reg(np.asarray(src.load(utt)))
+        assert np.allclose(np.asarray(mapped.load(utt)), want, atol=1e-5)
+        codes = km.predict(want)
+        assert np.array_equal(np.repeat(units[utt].units, units[utt].durations), codes)
+    assert json.loads((out / "extract.json").read_text())["readout"]["id"] == reg.model_id()
+    # a rerun with another read-out into the same folder is refused, not mixed
+    other = tmp_path / "r2.pt"
+    assert main(["kmeans", "regress", str(plain / "dense"), str(km_path), str(other), "--ridge", "5"]) == 0
+    capsys.readouterr()
+    assert main(["extract", str(ckpt), str(data), str(out), "--tap", "projection", "--readout", str(other),
+                 "--kmeans", str(km_path)]) != 0
+    assert "readout" in capsys.readouterr().err
+    # a read-out of another width is refused before any audio is read
+    wrong = CentroidRegression(np.eye(3), np.zeros(3))
+    wrong.save(tmp_path / "w.pt")
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "x"), "--tap", "projection", "--readout",
+                 str(tmp_path / "w.pt")]) != 0
+    assert "read-out maps 3-dim frames" in capsys.readouterr().err
