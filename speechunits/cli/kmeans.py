@@ -37,6 +37,27 @@ class KMeansCommand:
         return int(args._action.run(args) or 0)
 
 
+def _add_frame_source(p) -> None:
+    """--utts and --frame-shift, the options that choose a fit's frames."""
+    p.add_argument("--utts", help="fit on these utterances only: a data dir or a file whose lines start with "
+                                  "utterance ids (utt2spk, a list, ...)")
+    p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+
+
+def _fit_failures(report, allow_failures: bool, what: str, out: str) -> int:
+    """Name every utterance a fit left out; 1 (and the output not written) unless allowed."""
+    for utt, message in sorted(report.failures.items()):
+        print(f"FAILED {utt}: {message}", file=sys.stderr)
+    if not report.failures:
+        return 0
+    print(f"kmeans {what}: {len(report.failures)} utterance(s) failed and were left out"
+          f"{'' if allow_failures else ' (use --allow-failures to accept)'}", file=sys.stderr)
+    if allow_failures:
+        return 0
+    print(f"kmeans {what}: {out} not written", file=sys.stderr)
+    return 1
+
+
 def _utts(path: str | None) -> list[str] | None:
     from speechunits.units.kmeans.frames import utterance_list
 
@@ -83,9 +104,7 @@ class KMeansFitCommand:
         p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default: 0)")
         p.add_argument("--batch-frames", type=int, default=4096,
                        help="frames per distance computation (default: %(default)s)")
-        p.add_argument("--utts", help="fit on these utterances only: a data dir or a file whose lines start with "
-                                      "utterance ids (utt2spk, a list, ...)")
-        p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+        _add_frame_source(p)
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--allow-failures", action="store_true", help="write the model even if some utterances failed")
 
@@ -98,13 +117,7 @@ class KMeansFitCommand:
                            device=args.device)
         result = fit_kmeans(args.features, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
         info = result.model.info
-        for utt, message in sorted(result.report.failures.items()):
-            print(f"FAILED {utt}: {message}", file=sys.stderr)
-        status = 0
-        if result.report.failures:
-            print(f"kmeans fit: {len(result.report.failures)} utterance(s) failed and were left out"
-                  f"{'' if args.allow_failures else ' (use --allow-failures to accept)'}", file=sys.stderr)
-            status = 0 if args.allow_failures else 1
+        status = _fit_failures(result.report, args.allow_failures, "fit", args.model)
         counts = sorted(info["counts"])
         print(f"frames {info['frames']} from {info['utterances']} utterances, sample {info['sample_frames']}, "
               f"dim {result.model.dim}, k {result.model.k}")
@@ -114,7 +127,6 @@ class KMeansFitCommand:
         print(f"cluster sizes: min {counts[0]}, median {counts[len(counts) // 2]}, max {counts[-1]}; "
               f"empty {info['empty_clusters']}, under --min-cluster-size {info['small_clusters']}")
         if status:
-            print(f"kmeans fit: model not written to {args.model}", file=sys.stderr)
             return status
         result.model.save(args.model)
         return 0
@@ -189,9 +201,7 @@ class KMeansRegressCommand:
         p.add_argument("--max-frames", type=int, default=300_000,
                        help="frames sampled for the fit (default: %(default)s; memory 8 * D bytes each)")
         p.add_argument("--seed", type=int, default=0, help="seed of the frame sample (default: 0)")
-        p.add_argument("--utts", help="fit on these utterances only: a data dir or a file whose lines start with "
-                                      "utterance ids")
-        p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+        _add_frame_source(p)
         p.add_argument("--allow-failures", action="store_true", help="write the map even if some utterances failed")
 
     def run(self, args) -> int:
@@ -202,19 +212,13 @@ class KMeansRegressCommand:
                                seed=args.seed)
         kmeans = KMeans.load(args.kmeans)
         reg, report = fit_regression(args.features, kmeans, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
-        for utt, message in sorted(report.failures.items()):
-            print(f"FAILED {utt}: {message}", file=sys.stderr)
         info = reg.info
         print(f"frames {info['frames']} from {info['utterances']} utterances, dim {reg.dim}, k {info['k']}, "
               f"{info['seconds']:.1f} s")
         for i, h in enumerate(info["history"], 1):
             print(f"fit {i}: objective {h['objective_per_frame']:.6g} per frame, "
                   f"{100 * h['reassigned']:.1f} % of frames reassigned")
-        if report.failures:
-            print(f"kmeans regress: {len(report.failures)} utterance(s) failed and were left out"
-                  f"{'' if args.allow_failures else ' (use --allow-failures to accept)'}", file=sys.stderr)
-            if not args.allow_failures:
-                print(f"kmeans regress: map not written to {args.out}", file=sys.stderr)
-                return 1
+        if _fit_failures(report, args.allow_failures, "regress", args.out):
+            return 1
         reg.save(args.out)
         return 0

@@ -134,3 +134,22 @@ def test_regress_then_extract_readout_through_the_cli(tmp_path, capsys):
     assert main(["extract", str(ckpt), str(data), str(tmp_path / "x"), "--tap", "projection", "--readout",
                  str(tmp_path / "w.pt")]) != 0
     assert "read-out maps 3-dim frames" in capsys.readouterr().err
+
+
+def test_regress_names_bad_utterances_and_writes_only_when_allowed(tmp_path, capsys):
+    x = _data(n=400)
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    for i in range(4):
+        np.save(feats / f"u{i}.npy", x[i * 100 : (i + 1) * 100])
+    (feats / "frame_shift").write_text("0.01\n")
+    km = KMeans.fit(x, KMeansConfig(k=4, seed=0))
+    km.save(tmp_path / "km.pt")
+    np.save(feats / "u2.npy", np.full((50, 5), np.nan, np.float32))
+    np.save(feats / "u3.npy", np.zeros((50, 3), np.float32))
+    out = tmp_path / "r.pt"
+    assert main(["kmeans", "regress", str(feats), str(tmp_path / "km.pt"), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED u2" in err and "FAILED u3" in err and "not written" in err and not out.exists()
+    assert main(["kmeans", "regress", str(feats), str(tmp_path / "km.pt"), str(out), "--allow-failures"]) == 0
+    assert CentroidRegression.load(out).info["utterances"] == 2
