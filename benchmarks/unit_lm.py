@@ -4,7 +4,7 @@
     python benchmarks/unit_lm.py perplexity --exp egs/synthetic/exp/small
     python benchmarks/unit_lm.py spoken --exp egs/synthetic/exp/small [--kmeans --feats egs/synthetic/feats/mfcc_dd \
         --corpus egs/synthetic/data/synthetic --sets egs/synthetic/data/spoken_lm --workdir /tmp/lm-kmeans] \
-        [--masked --masked-workdir /tmp/lm-masked] [--dp-penalties 0 1]
+        [--masked --masked-workdir /tmp/lm-masked --masked-iterations 2] [--dp-penalties 0 1]
     python benchmarks/unit_lm.py speed [--exp egs/synthetic/exp/small] [--tokens 400]
 
 `--exp` is an autoencoder experiment after the synthetic recipe's stage 9 (EXP/units_train,
@@ -30,7 +30,9 @@ train on the k-means units of the corpus's train split, or of --lm-data (the rec
 --lm-minutes corpus, data/lm_train/data/train); --score mean scores items per token.
 With --masked the same for the default model family: pipelines/masked.yaml trained on
 the LM data (k-means labels of its MFCCs; 17 minutes on one thread for 100 minutes of
-speech), k-means (K=100) on its projection, units by `speechunits extract --kmeans`.
+speech), k-means (K=100) on its projection, and (--masked-iterations 2, the default, the
+recipes' default model) a second iteration predicting those labels, units of the last
+by `speechunits extract --kmeans`.
 --dp-penalties P ... repeats the units and LMs for each duration penalty
 (`--dp-penalty`, DPDP: 0 is each frame's nearest centroid):
 
