@@ -290,9 +290,12 @@ class UnitExtractor:
                                                         **({"penalty": self.kmeans_penalty} if self.kmeans_penalty else {})},
             "input_features": to_dict(self.input_features),
             "step": self.step,
-            **({} if self.readout is None else {"readout": {"kind": "centroid-regression", "id": self.readout.model_id(),
-                                                            "kmeans_id": self.readout.kmeans_id}}),
+            **({} if self.readout is None else {"readout": self._readout_id()}),
         }
+
+    def _readout_id(self) -> dict:
+        """What names the read-out in extract.json (absent without one, as in earlier folders)."""
+        return {"kind": "centroid-regression", "id": self.readout.model_id(), "kmeans_id": self.readout.kmeans_id}
 
     # ------------------------------------------------------------------ features
     def samples(self, waveform, sample_rate: int | None = None) -> Tensor:

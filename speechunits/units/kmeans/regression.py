@@ -145,8 +145,8 @@ class CentroidRegression:
     def save(self, path: str | os.PathLike) -> None:
         from speechunits.fileio import save_torch
 
-        save_torch(path, {"kind": MODEL_KIND, "version": MODEL_VERSION, "weight": self.weight, "bias": self.bias, "kmeans_id": self.kmeans_id,
-                           "info": self.info})
+        save_torch(path, {"kind": MODEL_KIND, "version": MODEL_VERSION, "weight": self.weight, "bias": self.bias,
+                          "kmeans_id": self.kmeans_id, "info": self.info})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CentroidRegression":
@@ -159,7 +159,8 @@ class CentroidRegression:
         if not isinstance(state, dict) or state.get("kind") != MODEL_KIND:
             raise SpeechUnitsError(f"{path}: not a centroid regression file (from `speechunits kmeans regress`)")
         if state.get("version", 0) > MODEL_VERSION:
-            raise SpeechUnitsError(f"{path}: centroid regression version {state['version']} is newer than this toolkit's")
+            raise SpeechUnitsError(f"{path}: centroid regression version {state['version']} is newer than "
+                                   f"this toolkit's")
         return cls(state["weight"], state["bias"], state.get("kmeans_id"), state.get("info"))
 
 
