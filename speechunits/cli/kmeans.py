@@ -216,8 +216,8 @@ class KMeansRegressCommand:
         print(f"frames {info['frames']} from {info['utterances']} utterances, dim {reg.dim}, k {info['k']}, "
               f"{info['seconds']:.1f} s")
         for i, h in enumerate(info["history"], 1):
-            print(f"fit {i}: objective {h['objective_per_frame']:.6g} per frame, "
-                  f"{100 * h['reassigned']:.1f} % of frames reassigned")
+            moved = "" if h["reassigned"] is None else f", {100 * h['reassigned']:.1f} % of frames reassigned"
+            print(f"fit {i}: objective {h['objective_per_frame']:.6g} per frame{moved}")
         if _fit_failures(report, args.allow_failures, "regress", args.out):
             return 1
         reg.save(args.out)

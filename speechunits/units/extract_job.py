@@ -228,7 +228,9 @@ def extract_units(
     layout.out.mkdir(parents=True, exist_ok=True)
     keep_settings(layout.out / SETTINGS_FILE, {"model": options.model, "format": options.format,
                                                **extractor.describe()}, "an extraction")
-    meta = {"tap": extractor.tap, "model": options.model, "input_features": extractor.describe()["input_features"]}
+    described = extractor.describe()
+    meta = {"tap": extractor.tap, "model": options.model, "input_features": described["input_features"],
+            **({"readout": described["readout"]} if "readout" in described else {})}  # mapped frames say so
     layout.dense.write_meta(frame_shift=extractor.frame_shift, **meta)
     if extractor.discrete:
         layout.codes.write_meta(frame_shift=extractor.frame_shift, **{**meta, "tap": "codes"})

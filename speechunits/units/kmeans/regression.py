@@ -9,9 +9,10 @@ to its mapped value:
 
 (lam is `ridge` times the mean eigenvalue of the frames' second-moment matrix, summed
 over the frames, so `ridge` does not depend on the features' scale or the sample's
-size). Each half-step lowers this objective, so it falls monotonically. At the first
-assignment c_t is the nearest centroid of x_t itself, and since k-means residuals sum to
-zero in each cluster the map is close to (S_b + S_w + lam I)^-1 (S_b + lam I), a
+size). Neither half-step can raise this objective (the reassignment minimises it over
+the labels, the solve over W and b), so it never rises. At the first assignment c_t is
+the nearest centroid of x_t itself, and since k-means residuals sum to zero in each
+cluster W is close to (S_b + lam I)(S_b + S_w + lam I)^-1 (second moments), a
 Wiener-style filter of the between-cluster scatter S_b (kept) against the within-cluster
 scatter S_w (shrunk): frames of one cluster draw together, the directions along which
 the clusters differ are kept. On speechocean762 this read-out of a masked model's
@@ -99,11 +100,13 @@ class CentroidRegression:
     def fit(cls, frames, kmeans, config: RegressionConfig | None = None) -> "CentroidRegression":
         """Fit on frames (N, D) held in memory for a k-means model (speechunits.units.kmeans.KMeans)
         with D-dim centroids (see the module docstring). Float64 sums; the report lists, per
-        iteration, the objective per frame and the fraction of frames whose centroid changed."""
+        iteration, the objective per frame and the fraction of frames whose centroid changed
+        (None for the first: its labels are the k-means model's own). Memory: the frames as
+        float32 and one chunk in float64."""
         cfg = config or RegressionConfig()
         start = time.perf_counter()
-        x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames).double().cpu()
-        centroids = kmeans.centroids.double().cpu()
+        x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames).cpu().float()
+        centroids = kmeans.centroids.cpu().double()
         n, d = x.shape if x.ndim == 2 else (0, 0)
         if x.ndim != 2 or d != centroids.shape[1]:
             raise SpeechUnitsError(f"centroid regression: frames of shape {tuple(x.shape)} for "
@@ -133,7 +136,7 @@ class CentroidRegression:
                 labels.append(lab)
                 rhs += xa.T @ centroids[lab]
             labels = torch.cat(labels)
-            moved = 1.0 if previous is None else float((labels != previous).double().mean())
+            moved = None if previous is None else float((labels != previous).double().mean())
             previous = labels
             wb = torch.linalg.solve(lhs, rhs)
             history.append({"objective_per_frame": _objective(x, wb, centroids, labels, lam, cfg.batch_frames) / n,
@@ -158,14 +161,18 @@ class CentroidRegression:
             raise SpeechUnitsError(f"{path}: not a centroid regression file ({e})") from None
         if not isinstance(state, dict) or state.get("kind") != MODEL_KIND:
             raise SpeechUnitsError(f"{path}: not a centroid regression file (from `speechunits kmeans regress`)")
-        if state.get("version", 0) > MODEL_VERSION:
+        if not isinstance(state.get("version", 0), int) or state.get("version", 0) > MODEL_VERSION:
             raise SpeechUnitsError(f"{path}: centroid regression version {state['version']} is newer than "
                                    f"this toolkit's")
-        return cls(state["weight"], state["bias"], state.get("kmeans_id"), state.get("info"))
+        try:
+            return cls(state["weight"], state["bias"], state.get("kmeans_id"), state.get("info"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise SpeechUnitsError(f"{path}: a malformed centroid regression file ({e!r})") from None
 
 
 def _augment(x: torch.Tensor) -> torch.Tensor:
-    """(n, D) -> (n, D + 1) with a column of ones (the bias)."""
+    """(n, D) -> (n, D + 1) float64 with a column of ones (the bias)."""
+    x = x.double()
     return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], dim=1)
 
 
@@ -206,10 +213,12 @@ def fit_regression(features, kmeans, config: RegressionConfig | None = None, utt
             sample.add(utt, read_frames(source, utt, dim))
             good += 1
     frames = sample.frames()
+    del sample
     if frames.shape[0] == 0:
         where = getattr(source, "path", features)
+        first = "; ".join(f"{u}: {m}" for u, m in sorted(report.failures.items())[:3])
         raise SpeechUnitsError(f"{where}: no usable utterance to fit the centroid regression on "
-                               f"({len(report.failures)} failed)")
+                               f"({len(report.failures)} failed{', e.g. ' + first if first else ''})")
     reg = CentroidRegression.fit(frames, kmeans, cfg)
     reg.info["utterances"] = good
     reg.info["features"] = str(getattr(source, "path", features))
