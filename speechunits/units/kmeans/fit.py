@@ -205,20 +205,30 @@ def fit_frames(frames, config: KMeansConfig | None = None, init=None) -> KMeans:
     return KMeans(centroids, info=info, device=cfg.device)
 
 
-def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig | None = None,
-               utts: list[str] | None = None, frame_shift: float | None = None, init=None) -> FitResult:
-    """k-means on a feature dir (or .scp, or any FeatureSource), streamed (see the module
-    docstring). `utts` restricts the fit to these utterances. Unreadable or malformed
-    utterances are left out and reported (result.report.failures); no usable frame at
-    all, or fewer frames than clusters, is an error."""
-    cfg = config or KMeansConfig()
-    start = time.perf_counter()
+@dataclass
+class SampledFrames:
+    """sample_frames' result: the seeded sample of a feature store's frames."""
+    source: FeatureSource
+    frames: np.ndarray  # (n, D) float32, n <= max_frames
+    utts: list[str]  # the utterances read
+    total: int  # their frames
+    dim: int | None  # D (None when no utterance was read)
+    report: BatchReport  # failures: utterances left out, with the reason
+
+
+def sample_frames(features: str | os.PathLike | FeatureSource, max_frames: int, seed: int = 0,
+                  utts: list[str] | None = None, frame_shift: float | None = None,
+                  dim: int | None = None) -> SampledFrames:
+    """One pass over a feature dir (or .scp, or any FeatureSource): a FrameSample of at most
+    `max_frames` frames of `utts` (all when None), every frame checked (read_frames; `dim`,
+    else the store's meta.json feature_dim, else the first utterance's). Unreadable or
+    malformed utterances are left out and named in the report."""
     source = open_features(features, frame_shift)
     names, missing = select_utts(source, utts)
     report = BatchReport(failures=dict(missing))
-    meta = getattr(source, "meta", {}) or {}
-    dim = meta.get("feature_dim")
-    sample = FrameSample(cfg.max_frames, cfg.seed)
+    if dim is None:
+        dim = (getattr(source, "meta", {}) or {}).get("feature_dim")
+    sample = FrameSample(max_frames, seed)
     good, total = [], 0
     for utt in names:
         with report.attempt(utt):
@@ -227,7 +237,22 @@ def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig
             sample.add(utt, x)
             total += x.shape[0]
             good.append(utt)
-    frames = sample.frames()
+    return SampledFrames(source, sample.frames(), good, total, dim, report)
+
+
+def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig | None = None,
+               utts: list[str] | None = None, frame_shift: float | None = None, init=None) -> FitResult:
+    """k-means on a feature dir (or .scp, or any FeatureSource), streamed (see the module
+    docstring). `utts` restricts the fit to these utterances. Unreadable or malformed
+    utterances are left out and reported (result.report.failures); no usable frame at
+    all, or fewer frames than clusters, is an error."""
+    cfg = config or KMeansConfig()
+    start = time.perf_counter()
+    sampled = sample_frames(features, cfg.max_frames, cfg.seed, utts, frame_shift)
+    source, frames, good, total, dim, report = (sampled.source, sampled.frames, sampled.utts, sampled.total,
+                                                sampled.dim, sampled.report)
+    del sampled
+    meta = getattr(source, "meta", {}) or {}
     where = getattr(source, "path", features)
     if not good:
         raise SpeechUnitsError(f"{where}: no usable utterance to fit k-means on "

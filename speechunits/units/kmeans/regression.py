@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from speechunits.errors import SpeechUnitsError
+from speechunits.units.kmeans.lloyd import assign
 
 __all__ = ["RegressionConfig", "CentroidRegression", "fit_regression"]
 
@@ -106,7 +107,8 @@ class CentroidRegression:
         cfg = config or RegressionConfig()
         start = time.perf_counter()
         x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames).cpu().float()
-        centroids = kmeans.centroids.cpu().double()
+        centroids32 = kmeans.centroids.cpu().float()
+        centroids = centroids32.double()
         n, d = x.shape if x.ndim == 2 else (0, 0)
         if x.ndim != 2 or d != centroids.shape[1]:
             raise SpeechUnitsError(f"centroid regression: frames of shape {tuple(x.shape)} for "
@@ -132,7 +134,7 @@ class CentroidRegression:
             labels = []
             for s in chunks:
                 xa = _augment(x[s : s + cfg.batch_frames])
-                lab = _nearest(xa @ wb, centroids)
+                lab, _ = assign((xa @ wb).float(), centroids32, cfg.batch_frames)
                 labels.append(lab)
                 rhs += xa.T @ centroids[lab]
             labels = torch.cat(labels)
@@ -176,12 +178,6 @@ def _augment(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], dim=1)
 
 
-def _nearest(y: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """(n, D), (K, D) -> (n,) the nearest centroid of each row (ties: the lowest index)."""
-    d2 = (y * y).sum(1, keepdim=True) - 2 * y @ centroids.T + (centroids * centroids).sum(1)
-    return d2.argmin(1)
-
-
 def _objective(x, wb, centroids, labels, lam, batch_frames) -> float:
     d = x.shape[1]
     total = lam * float(((wb[:d].T - torch.eye(d, dtype=wb.dtype)) ** 2).sum())
@@ -197,29 +193,18 @@ def fit_regression(features, kmeans, config: RegressionConfig | None = None, utt
     at most config.max_frames frames (as kmeans fit draws it), then CentroidRegression.fit.
     Returns (CentroidRegression, BatchReport): unreadable or malformed utterances are left out
     and named in the report."""
-    from speechunits.batch import BatchReport
-    from speechunits.units.kmeans.fit import FrameSample
-    from speechunits.units.kmeans.frames import open_features, read_frames, select_utts
+    from speechunits.units.kmeans.fit import sample_frames
 
     cfg = config or RegressionConfig()
-    source = open_features(features, frame_shift)
-    names, missing = select_utts(source, utts)
-    report = BatchReport(failures=dict(missing))
-    dim = kmeans.dim
-    sample = FrameSample(cfg.max_frames, cfg.seed)
-    good = 0
-    for utt in names:
-        with report.attempt(utt):
-            sample.add(utt, read_frames(source, utt, dim))
-            good += 1
-    frames = sample.frames()
-    del sample
+    sampled = sample_frames(features, cfg.max_frames, cfg.seed, utts, frame_shift, dim=kmeans.dim)
+    frames, report, good = sampled.frames, sampled.report, len(sampled.utts)
     if frames.shape[0] == 0:
-        where = getattr(source, "path", features)
+        where = getattr(sampled.source, "path", features)
         first = "; ".join(f"{u}: {m}" for u, m in sorted(report.failures.items())[:3])
         raise SpeechUnitsError(f"{where}: no usable utterance to fit the centroid regression on "
                                f"({len(report.failures)} failed{', e.g. ' + first if first else ''})")
+    del sampled
     reg = CentroidRegression.fit(frames, kmeans, cfg)
     reg.info["utterances"] = good
-    reg.info["features"] = str(getattr(source, "path", features))
+    reg.info["features"] = str(features)
     return reg, report
