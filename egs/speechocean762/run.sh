@@ -28,7 +28,12 @@
 #      best.pt in $exp/<model>/units/dev/ with dense/ (the model's tap: @tap= in
 #      conf/models.txt, else --tap) and codes/ (frame-level codes). A model without codes
 #      of its own (a continuous bottleneck) gets units from k-means (--unit-k) on its
-#      tap's training features ($exp/<model>/kmeans.pt; extract --kmeans)
+#      tap's training features ($exp/<model>/kmeans.pt; extract --kmeans); with --readout
+#      true (the default) its tap is read through a centroid regression fitted on those
+#      training frames and centroids ($exp/<model>/readout.pt, kmeans regress), which pulls
+#      the frames toward their centroids and shrinks the within-cluster (largely speaker)
+#      scatter: dense/ holds the mapped tap and the units come from k-means refitted on the
+#      mapped training frames ($exp/<model>/kmeans-readout.pt; extract --readout --kmeans)
 #   4  ABX on the dev item files: MFCC ($exp/mfcc/abx/), k-means-on-MFCC codes and each
 #      model's dense and codes ($exp/<model>/abx/); triphone items within context and
 #      phone items any context, within and across speakers
@@ -75,6 +80,7 @@ device=cpu           # torch device for training, extraction and probes (cpu, cu
 tap=projection       # model tap extracted as dense features (unless conf/models.txt sets @tap=)
 target_k=100         # k-means clusters of the MFCC targets of masked-prediction models
 unit_k=100           # k-means clusters of units from continuous taps, and of the k-means-on-MFCC baseline
+readout=true         # continuous taps read through a centroid regression (kmeans regress; stage 3): dense = the mapped tap, units = k-means on it
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
 lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
 lm_config=../../pipelines/lm/unit-lm-large.yaml  # unit-LM pipeline (a 2-layer causal transformer)

@@ -36,6 +36,8 @@
 #                 masked-prediction models; k-means units of models without codes and the
 #                 k-means-on-MFCC baseline (without --unit-k: no baseline, and a continuous
 #                 model has dense features only)
+#   readout       recipes with --unit-k and --readout only: true reads a model without codes
+#                 through a centroid regression (model_unit_opts)
 #
 # A line of the models file: `NAME [@config=PIPELINE] [@tap=TAP] [@targets=FIRST] key=value...`
 # (# comments): the base pipeline (default --train-config), the tap extracted as dense
@@ -170,31 +172,78 @@ kmeans_mfcc_units() {
   done
 }
 
+# model_unit_opts MODEL: sets the array unit_opts to the extract options of MODEL's units and
+# dense features: none for a model with codes (or without --unit-k); else --kmeans
+# $exp/MODEL/kmeans.pt, or with --readout true the centroid regression of the tap onto those
+# centroids (--readout $exp/MODEL/readout.pt: the dense features are the mapped tap) and
+# k-means refitted on the mapped training frames (--kmeans $exp/MODEL/kmeans-readout.pt).
+model_unit_opts() {
+  unit_opts=()
+  if [ -z "${unit_k:-}" ] || has_codes "$exp/$1"; then return 0; fi
+  if [ "${readout:-false}" = true ]; then
+    unit_opts=(--readout "$exp/$1/readout.pt" --kmeans "$exp/$1/kmeans-readout.pt")
+  else
+    unit_opts=(--kmeans "$exp/$1/kmeans.pt")
+  fi
+}
+
+# readout_matches OUT: fails, naming what to remove, when the extract folder OUT exists with
+# another read-out than the one unit_opts gives (or with one when it gives none): extract_units
+# would keep it as complete, and the figures computed from it would not be this setting's.
+readout_matches() {
+  local out=$1 want="" i
+  for ((i = 0; i < ${#unit_opts[@]}; i++)); do
+    if [ "${unit_opts[i]}" = --readout ]; then want=${unit_opts[i + 1]}; fi
+  done
+  [ -f "$out/extract.json" ] || return 0
+  if ! python "$(dirname "${BASH_SOURCE[0]}")/readout_matches.py" "$out/extract.json" "$want"; then
+    log "remove $out and what was computed from it (ABX, unit metrics, the LM), or run with" \
+      "--readout $([ -n "$want" ] && echo false || echo true)"
+    return 1
+  fi
+}
+
 # stage_units N: with --unit-k, the k-means-on-MFCC baseline and, for a model without codes
 # of its own (a continuous bottleneck), k-means on its tap's training features
-# ($exp/<model>/kmeans.pt; extract --kmeans); then each eval set's units of each model.
+# ($exp/<model>/kmeans.pt) and, with --readout true, the read-out of model_unit_opts
+# (kmeans regress, then kmeans fit --readout); then each eval set's units of each model.
 stage_units() {
-  local stage_n=$1 m set mtap kmeans_opts
+  local stage_n=$1 m set mtap dense mapped
   if [ -n "${unit_k:-}" ]; then
     kmeans_mfcc_units
   fi
   for m in $models; do
     mtap=$(model_setting "$models_conf" "$m" tap "$tap")
-    kmeans_opts=()
-    if [ -n "${unit_k:-}" ] && ! has_codes "$exp/$m"; then
+    model_unit_opts "$m"
+    mapped=false
+    if [ ${#unit_opts[@]} -gt 0 ] && [ "${readout:-false}" = true ]; then mapped=true; fi
+    if [ ${#unit_opts[@]} -gt 0 ]; then
+      dense=$exp/$m/units/$train_set/dense
+      if [ ! -f "$exp/$m/kmeans.pt" ] || { [ $mapped = true ] && [ ! -f "$exp/$m/kmeans-readout.pt" ]; }; then
+        extract_units "$exp/$m" "$sets_dir/$train_set" "$exp/$m/units/$train_set" "$nj" "extract.$m.$train_set" \
+          --tap "$mtap" --device "$device" || return 1
+      fi
       if [ ! -f "$exp/$m/kmeans.pt" ]; then
         log "stage $stage_n: $m has no codes: k-means (K=$unit_k) on its $mtap tap over the training data"
-        extract_units "$exp/$m" "$sets_dir/$train_set" "$exp/$m/units/$train_set" "$nj" "extract.$m.$train_set" \
-          --tap "$mtap" --device "$device"
-        $cmd "$exp/log/kmeans.$m.log" speechunits kmeans fit "$exp/$m/units/$train_set/dense" "$exp/$m/kmeans.pt" \
-          --k "$unit_k" --seed "$seed" --device "$device"
+        $cmd "$exp/log/kmeans.$m.log" speechunits kmeans fit "$dense" "$exp/$m/kmeans.pt" \
+          --k "$unit_k" --seed "$seed" --device "$device" || return 1
       fi
-      kmeans_opts=(--kmeans "$exp/$m/kmeans.pt")
+      if [ $mapped = true ] && [ ! -f "$exp/$m/kmeans-readout.pt" ]; then
+        log "stage $stage_n: $m: centroid regression of its $mtap tap onto its k-means centroids, then" \
+          "k-means (K=$unit_k) on the mapped training frames"
+        if [ ! -f "$exp/$m/readout.pt" ]; then
+          $cmd "$exp/log/readout.$m.log" speechunits kmeans regress "$dense" "$exp/$m/kmeans.pt" \
+            "$exp/$m/readout.pt" --seed "$seed" || return 1
+        fi
+        $cmd "$exp/log/kmeans-readout.$m.log" speechunits kmeans fit "$dense" "$exp/$m/kmeans-readout.pt" \
+          --readout "$exp/$m/readout.pt" --k "$unit_k" --seed "$seed" --device "$device" || return 1
+      fi
     fi
     for set in $eval_sets; do
-      log "stage $stage_n: $set units of $m ($mtap tap)"
+      log "stage $stage_n: $set units of $m ($mtap tap$([ $mapped = true ] && echo ", through its read-out"))"
+      readout_matches "$exp/$m/units/$set" || return 1
       extract_units "$exp/$m" "$sets_dir/$set" "$exp/$m/units/$set" "$nj" "extract.$m.$set" --tap "$mtap" \
-        --device "$device" "${kmeans_opts[@]}"
+        --device "$device" "${unit_opts[@]}" || return 1
     done
   done
 }
@@ -304,7 +353,7 @@ stage_reports() {
 # spectra); audio snippets of SET's 20 most used units ($exp/MODEL/lm/snippets/); and MODEL's
 # report again, now with the LM's curves, scores, samples and snippets.
 stage_lm() {
-  local stage_n=$1 m=$2 set=$3 lm=$exp/$2/lm mtap vocab order path name kmeans_opts=() voice
+  local stage_n=$1 m=$2 set=$3 lm=$exp/$2/lm mtap vocab order path name voice
   if [ ! -f "$exp/$m/units/$set/units.jsonl" ]; then
     log "stage $stage_n: no $set units of $m (run stage_units first); skipping the unit LM"
     return 1
@@ -318,11 +367,12 @@ stage_lm() {
     fi
   else
     vocab=$unit_k
-    kmeans_opts=(--kmeans "$exp/$m/kmeans.pt")
   fi
+  model_unit_opts "$m"  # the units of stage_units: the same k-means (and read-out)
   log "stage $stage_n: unit LM over $m's units ($vocab units) -> $lm"
+  readout_matches "$lm/units_train" || return 1
   extract_units "$exp/$m" "$sets_dir/$train_set" "$lm/units_train" "$nj" "extract.$m.lm_$train_set" --tap "$mtap" \
-    --device "$device" "${kmeans_opts[@]}" || return 1
+    --device "$device" "${unit_opts[@]}" || return 1
   if train_finished "$lm/transformer"; then
     log "stage $stage_n: $lm/transformer finished training, skipping"
   else

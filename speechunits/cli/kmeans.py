@@ -58,6 +58,22 @@ def _fit_failures(report, allow_failures: bool, what: str, out: str) -> int:
     return 1
 
 
+def _add_readout(p, what: str) -> None:
+    p.add_argument("--readout", metavar="R.pt",
+                   help=f"{what} the features' frames mapped by this centroid regression (kmeans regress), as "
+                        "extract --readout writes them")
+
+
+def _features(path: str, readout: str | None, frame_shift: float | None):
+    """The feature source of `path`, through the read-out R.pt when one is given."""
+    if not readout:
+        return path
+    from speechunits.units.kmeans.frames import open_features
+    from speechunits.units.kmeans.regression import CentroidRegression, MappedFeatures
+
+    return MappedFeatures(open_features(path, frame_shift), CentroidRegression.load(readout))
+
+
 def _utts(path: str | None) -> list[str] | None:
     from speechunits.units.kmeans.frames import utterance_list
 
@@ -105,6 +121,7 @@ class KMeansFitCommand:
         p.add_argument("--batch-frames", type=int, default=4096,
                        help="frames per distance computation (default: %(default)s)")
         _add_frame_source(p)
+        _add_readout(p, "fit on")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--allow-failures", action="store_true", help="write the model even if some utterances failed")
 
@@ -115,7 +132,8 @@ class KMeansFitCommand:
                            iterations=args.iterations, tol=args.tol, full_passes=args.full_passes,
                            min_cluster_size=args.min_cluster_size, seed=args.seed, batch_frames=args.batch_frames,
                            device=args.device)
-        result = fit_kmeans(args.features, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
+        features = _features(args.features, args.readout, args.frame_shift)
+        result = fit_kmeans(features, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
         info = result.model.info
         status = _fit_failures(result.report, args.allow_failures, "fit", args.model)
         counts = sorted(info["counts"])
@@ -155,6 +173,7 @@ class KMeansApplyCommand:
                        help="duration-penalised units (DPDP): each unit costs P x the fit's mean squared distance "
                             "per frame, so short flickers merge; 0: each frame's nearest centroid (default: 0)")
         p.add_argument("--frame-shift", type=float, help="seconds per frame (default: recorded beside the features)")
+        _add_readout(p, "units of")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some utterances failed")
 
@@ -167,8 +186,9 @@ class KMeansApplyCommand:
         model = KMeans.load(args.model, device=args.device)
         options = ApplyOptions(dense=args.dense, model=str(Path(args.model).resolve()), utts=_utts(args.utts),
                                penalty=args.dp_penalty)
+        features = _features(args.features, args.readout, args.frame_shift)
         with progress_bar("kmeans apply") as bar:
-            report = apply_kmeans(model, args.features, args.out, options, frame_shift=args.frame_shift,
+            report = apply_kmeans(model, features, args.out, options, frame_shift=args.frame_shift,
                                   on_progress=bar.update)
         return report_failures(report, args.allow_failures, "kmeans apply")
 

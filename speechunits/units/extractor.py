@@ -58,6 +58,7 @@ from speechunits.frontends.pipeline import FeaturePipeline, FeaturePipelineConfi
 from speechunits.models.autoencoder import TAP_NAMES, SpeechAutoencoder
 from speechunits.units.chunking import encode_chunked
 from speechunits.units.formats import UnitSequence, run_length, unit_starts
+from speechunits.units.kmeans.regression import check_pairing
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,8 @@ class UnitExtractor:
                 f"the read-out maps {readout.dim}-dim frames but the {tap} tap gives {self.tap_dim}-dim frames: "
                 f"fit it (speechunits kmeans regress) on this model's {tap} features"
             )
+        if self.kmeans is not None:
+            check_pairing(self.kmeans, None if readout is None else readout.describe())
         self.readout = readout
         self.step: int | None = None  # training step, when loaded from a checkpoint
         self.experiment_config: dict | None = None  # the run's experiment config (plain data), from a checkpoint
@@ -290,12 +293,8 @@ class UnitExtractor:
                                                         **({"penalty": self.kmeans_penalty} if self.kmeans_penalty else {})},
             "input_features": to_dict(self.input_features),
             "step": self.step,
-            **({} if self.readout is None else {"readout": self._readout_id()}),
+            **({} if self.readout is None else {"readout": self.readout.describe()}),  # absent without one
         }
-
-    def _readout_id(self) -> dict:
-        """What names the read-out in extract.json (absent without one, as in earlier folders)."""
-        return {"kind": "centroid-regression", "id": self.readout.model_id(), "kmeans_id": self.readout.kmeans_id}
 
     # ------------------------------------------------------------------ features
     def samples(self, waveform, sample_rate: int | None = None) -> Tensor:

@@ -13,12 +13,17 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from recipe_fixtures import TINY_TRAIN, check_ok, run_recipe
 
 from speechunits.data.datadir import DataDir
+from speechunits.data.featdir import open_feature_source
+from speechunits.units.formats import read_units
+from speechunits.units.kmeans import KMeans
+from speechunits.units.kmeans.regression import CentroidRegression
 
 pytest.importorskip("pocketsphinx")
 pytestmark = pytest.mark.slow
@@ -127,6 +132,18 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert extract["tap"] == "projection" and extract["kmeans"]["k"] == 6
     assert sorted(p.stem for p in (exp / "masked" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     assert sorted(p.stem for p in (exp / "kmeans-mfcc" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
+    # --readout true (the default): the centroid regression of the projection and k-means refitted on
+    # the mapped training frames; dev dense/ holds mapped frames, whose nearest refitted centroids are
+    # the units
+    reg = CentroidRegression.load(exp / "masked" / "readout.pt")
+    km = KMeans.load(exp / "masked" / "kmeans-readout.pt")
+    assert extract["readout"]["id"] == reg.model_id() and extract["kmeans"]["id"] == km.model_id()
+    assert km.feature_meta["readout"]["id"] == reg.model_id() and km.k == 6
+    units = read_units(exp / "masked" / "units" / "dev")
+    dense = open_feature_source(exp / "masked" / "units" / "dev" / "dense")
+    for utt in dev.utts:
+        codes = np.repeat(units[utt].units, units[utt].durations)
+        assert np.array_equal(codes, km.predict(np.asarray(dense.load(utt))))
     for system, rep in (("kmeans-mfcc", "codes"), ("masked", "dense"), ("masked", "codes")):
         assert (exp / system / "abx" / f"{rep}.phone.across.json").is_file()
     results = (exp / "RESULTS.md").read_text()
@@ -139,6 +156,13 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     lm = exp / "masked-it2" / "lm"
     check_unit_lm(lm, vocab=6, train_utts=train.utts, dev_utts=dev.utts)
     assert not (lm / "samples" / "wav").exists()
+    it2_readout = CentroidRegression.load(exp / "masked-it2" / "readout.pt").model_id()
+    assert json.loads((lm / "units_train" / "extract.json").read_text())["readout"]["id"] == it2_readout
+    # folders made with the read-out are not kept as complete under --readout false: the run stops and
+    # says what to remove
+    bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *args, "--readout", "false")
+    assert bad.returncode != 0
+    assert "extracted with the read-out" in bad.stderr + bad.stdout and "remove" in bad.stderr + bad.stdout
 
 
 TINY_LM = ("model.dim=16 model.heads=2 model.ff_dim=32 model.max_len=16 data.crop_tokens=16 data.batch_size=4 "

@@ -141,6 +141,28 @@ def test_regress_then_extract_readout_through_the_cli(tmp_path, capsys):
     assert main(["extract", str(ckpt), str(data), str(out), "--tap", "projection", "--readout", str(other),
                  "--kmeans", str(km_path)]) != 0
     assert "readout" in capsys.readouterr().err
+    # k-means refitted on the mapped training frames (kmeans fit --readout): extract --readout gives
+    # its units of the mapped frames, and refuses it without the read-out
+    km2_path = tmp_path / "km2.pt"
+    assert main(["kmeans", "fit", str(plain / "dense"), str(km2_path), "--k", "5", "--seed", "1", "--readout",
+                 str(reg_path)]) == 0
+    km2, refit = KMeans.load(km2_path), tmp_path / "refit"
+    assert main(["extract", str(ckpt), str(data), str(refit), "--tap", "projection", "--readout", str(reg_path),
+                 "--kmeans", str(km2_path)]) == 0
+    units = read_units(refit / "units.jsonl")
+    for utt in UTTS:
+        want = km2.predict(reg(np.asarray(src.load(utt))))
+        assert np.array_equal(np.repeat(units[utt].units, units[utt].durations), want)
+    capsys.readouterr()
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "y"), "--tap", "projection", "--kmeans",
+                 str(km2_path)]) != 0
+    assert "give that read-out too" in capsys.readouterr().err
+    km_other = tmp_path / "km_other.pt"
+    assert main(["kmeans", "fit", str(plain / "dense"), str(km_other), "--k", "3"]) == 0
+    capsys.readouterr()
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "z"), "--tap", "projection", "--readout",
+                 str(reg_path), "--kmeans", str(km_other)]) != 0
+    assert "was fitted for the k-means model" in capsys.readouterr().err
     # a read-out of another width is refused before any audio is read
     wrong = CentroidRegression(np.eye(3), np.zeros(3))
     wrong.save(tmp_path / "w.pt")
@@ -171,3 +193,61 @@ def test_regress_names_bad_utterances_and_writes_only_when_allowed(tmp_path, cap
         np.save(feats / f"u{i}.npy", np.zeros((50, 3), np.float32))
     assert main(["kmeans", "regress", str(feats), str(tmp_path / "km.pt"), str(tmp_path / "r3.pt")]) != 0
     assert "e.g. u0:" in capsys.readouterr().err
+
+
+def _feature_dir(path, arrays):
+    path.mkdir()
+    for utt, a in arrays.items():
+        np.save(path / f"{utt}.npy", a)
+    (path / "frame_shift").write_text("0.01\n")
+    return path
+
+
+def test_kmeans_fit_and_apply_through_a_readout(tmp_path, capsys):
+    """kmeans fit / apply --readout equal the same commands on the mapped frames written out,
+    record the map, and refuse a k-means model and frames that do not belong together."""
+    x = _data(n=800)
+    arrays = {f"u{i}": x[i * 200 : (i + 1) * 200] for i in range(4)}
+    feats = _feature_dir(tmp_path / "feats", arrays)
+    km_plain, reg_path = tmp_path / "km.pt", tmp_path / "r.pt"
+    assert main(["kmeans", "fit", str(feats), str(km_plain), "--k", "4"]) == 0
+    assert main(["kmeans", "regress", str(feats), str(km_plain), str(reg_path)]) == 0
+    reg = CentroidRegression.load(reg_path)
+    # reference: the mapped frames written out, fitted and applied without a read-out
+    mapped = _feature_dir(tmp_path / "mapped", {u: reg(a) for u, a in arrays.items()})
+    assert main(["kmeans", "fit", str(mapped), str(tmp_path / "ref.pt"), "--k", "4"]) == 0
+    assert main(["kmeans", "fit", str(feats), str(tmp_path / "km2.pt"), "--k", "4", "--readout", str(reg_path)]) == 0
+    ref, km2 = KMeans.load(tmp_path / "ref.pt"), KMeans.load(tmp_path / "km2.pt")
+    assert np.allclose(km2.centroids.numpy(), ref.centroids.numpy(), atol=1e-4)
+    assert km2.feature_meta["readout"]["id"] == reg.model_id()
+    out = tmp_path / "units"
+    assert main(["kmeans", "apply", str(tmp_path / "km2.pt"), str(feats), str(out), "--readout", str(reg_path)]) == 0
+    codes = open_feature_source(out / "codes")
+    for utt, a in arrays.items():
+        assert np.array_equal(np.asarray(codes.load(utt)), ref.predict(reg(a)))
+    assert json.loads((out / "kmeans.json").read_text())["readout"]["id"] == reg.model_id()
+    assert json.loads((out / "codes" / "meta.json").read_text())["readout"]["id"] == reg.model_id()
+    # the plain model with its own read-out is a valid pair
+    assert main(["kmeans", "apply", str(km_plain), str(feats), str(tmp_path / "u2"), "--readout", str(reg_path)]) == 0
+    capsys.readouterr()
+    refusals = [
+        # a model fitted on mapped frames, given unmapped ones
+        (["kmeans", "apply", str(tmp_path / "km2.pt"), str(feats), str(tmp_path / "u3")], "give that read-out too"),
+        # a read-out with a k-means model it was not fitted for
+        (["kmeans", "apply", str(tmp_path / "ref.pt"), str(feats), str(tmp_path / "u4"), "--readout", str(reg_path)],
+         "was fitted for the k-means model"),
+    ]
+    for argv, message in refusals:
+        assert main(argv) != 0
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "u3" / "units.txt").exists() and not (tmp_path / "u4" / "units.txt").exists()
+    # frames already mapped (their meta.json says so) are not mapped twice
+    (mapped / "meta.json").write_text(json.dumps({"frame_shift": 0.01, "readout": reg.describe()}))
+    assert main(["kmeans", "apply", str(tmp_path / "km2.pt"), str(mapped), str(tmp_path / "u5")]) == 0
+    assert main(["kmeans", "apply", str(tmp_path / "km2.pt"), str(mapped), str(tmp_path / "u6"), "--readout",
+                 str(reg_path)]) != 0
+    assert "already mapped" in capsys.readouterr().err
+    # a bad utterance read through the map is named, as without one
+    np.save(feats / "u1.npy", np.full((50, 5), np.nan, np.float32))
+    assert main(["kmeans", "fit", str(feats), str(tmp_path / "km3.pt"), "--k", "4", "--readout", str(reg_path)]) == 1
+    assert "FAILED u1" in capsys.readouterr().err

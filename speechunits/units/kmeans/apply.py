@@ -40,6 +40,7 @@ from speechunits.jobs import UtteranceJob, run_job, utterance_groups
 from speechunits.units.formats import UnitSequence, run_length, write_units
 from speechunits.units.kmeans.frames import open_features, read_frames, select_utts
 from speechunits.units.kmeans.model import KMeans
+from speechunits.units.kmeans.regression import check_pairing
 from speechunits.units.parts import PARTS_DIR, UnitParts
 
 __all__ = ["ApplyOptions", "apply_kmeans", "SETTINGS_FILE", "PARTS_DIR"]
@@ -99,6 +100,8 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
     if shift is None:
         raise SpeechUnitsError(f"{where}: no frame shift recorded (no frame_shift file or meta.json beside the "
                                "features); give one (--frame-shift)")
+    mapped_by = (getattr(source, "meta", None) or {}).get("readout")  # frames through a centroid regression
+    check_pairing(model, mapped_by)
     penalised = model.segment_cost(options.penalty) > 0  # a bad penalty fails here, before any output
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,9 +109,12 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
                 "features": str(where), "frame_shift": shift, "dense": options.dense}
     if penalised:
         settings["penalty"] = options.penalty
+    if mapped_by:
+        settings["readout"] = mapped_by
     keep_settings(out / SETTINGS_FILE, settings, "units")
     job = _ApplyJob(model, source, out, shift, options.dense, options.penalty)
-    meta = {"tap": "codes", "model": options.model, "kmeans_k": model.k, "features": str(where)}
+    meta = {"tap": "codes", "model": options.model, "kmeans_k": model.k, "features": str(where),
+            **({"readout": mapped_by} if mapped_by else {})}
     job.codes_dir.write_meta(frame_shift=shift, **meta)
     if options.dense:
         job.dense_dir.write_meta(frame_shift=shift, **{**meta, "tap": "kmeans_distances", "feature_dim": model.k})

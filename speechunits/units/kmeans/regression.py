@@ -22,6 +22,10 @@ EXPERIMENTS.md, eighth session), unlike LDA, whitening or per-speaker fMLLR.
     reg = CentroidRegression.fit(frames, kmeans, RegressionConfig(ridge=0.3, iterations=5))
     y = reg(x)                        # (T, D) -> (T, D)
     reg.save("exp/masked/readout.pt") # speechunits kmeans regress; extract --readout
+
+k-means on the mapped frames (`kmeans fit --readout`, `kmeans apply --readout`) reads a
+feature dir through MappedFeatures; check_pairing refuses a k-means model and a read-out
+that do not belong together (units of frames the centroids were not fitted for).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import torch
 from speechunits.errors import SpeechUnitsError
 from speechunits.units.kmeans.lloyd import assign
 
-__all__ = ["RegressionConfig", "CentroidRegression", "fit_regression"]
+__all__ = ["RegressionConfig", "CentroidRegression", "fit_regression", "MappedFeatures", "check_pairing"]
 
 MODEL_KIND = "centroid-regression"
 MODEL_VERSION = 1
@@ -84,6 +88,10 @@ class CentroidRegression:
         """A short hash of the map: names it in extract outputs."""
         data = self.weight.numpy().tobytes() + self.bias.numpy().tobytes()
         return hashlib.sha1(data).hexdigest()[:16]
+
+    def describe(self) -> dict:
+        """How outputs name the map: its kind, id and the id of its k-means model."""
+        return {"kind": MODEL_KIND, "id": self.model_id(), "kmeans_id": self.kmeans_id}
 
     def __call__(self, x):
         """Frames (T, D) (numpy or torch) -> mapped frames (T, D), the same kind (float32)."""
@@ -208,3 +216,52 @@ def fit_regression(features, kmeans, config: RegressionConfig | None = None, utt
     reg.info["utterances"] = good
     reg.info["features"] = str(features)
     return reg, report
+
+
+class MappedFeatures:
+    """A feature source (FeatureSource) whose frames pass through a centroid regression: the
+    utterances, frame shift and path of `source`; meta is the source's meta.json with the map
+    recorded under "readout" (so a k-means model fitted on these frames names its read-out).
+    An array the map cannot take (not float (T, D) of its width) is passed on unmapped, for
+    the reader's checks to name."""
+
+    def __init__(self, source, readout: CentroidRegression):
+        already = (getattr(source, "meta", None) or {}).get("readout")
+        if already:
+            raise SpeechUnitsError(f"{getattr(source, 'path', 'the features')}: these frames are already mapped by "
+                                   f"the centroid regression {already.get('id')}; give them without --readout")
+        self.source, self.readout = source, readout
+        self.frame_shift = source.frame_shift
+        self.path = getattr(source, "path", None)
+        self.meta = {**(getattr(source, "meta", None) or {}), "readout": readout.describe()}
+
+    def utts(self) -> list[str]:
+        return self.source.utts()
+
+    def load(self, utt: str) -> np.ndarray:
+        x = np.asarray(self.source.load(utt))
+        if x.ndim == 2 and x.shape[1] == self.readout.dim and np.issubdtype(x.dtype, np.floating):
+            return self.readout(x)
+        return x
+
+
+def check_pairing(kmeans, mapped_by: dict | None) -> None:
+    """Refuse k-means units of frames the centroids were not fitted for. `mapped_by` is the
+    read-out the frames went through (CentroidRegression.describe(), or the record in a mapped
+    feature dir's meta.json), None for unmapped frames. A model fitted on mapped frames
+    (kmeans fit --readout) needs frames mapped by that same read-out; mapped frames otherwise
+    go with the k-means model their read-out was fitted for (kmeans regress)."""
+    fitted_on = (getattr(kmeans, "feature_meta", None) or {}).get("readout")
+    if mapped_by is None:
+        if fitted_on:
+            raise SpeechUnitsError(f"the k-means model was fitted on frames mapped by the centroid regression "
+                                   f"{fitted_on.get('id')}: give that read-out too (--readout)")
+        return
+    if fitted_on:
+        if fitted_on.get("id") != mapped_by.get("id"):
+            raise SpeechUnitsError(f"the k-means model was fitted on frames mapped by the centroid regression "
+                                   f"{fitted_on.get('id')}, not by this one ({mapped_by.get('id')})")
+    elif mapped_by.get("kmeans_id") not in (None, kmeans.model_id()):
+        raise SpeechUnitsError(f"the read-out {mapped_by.get('id')} was fitted for the k-means model "
+                               f"{mapped_by.get('kmeans_id')}, not this one ({kmeans.model_id()}): give its own "
+                               "k-means model, or one fitted on its mapped frames (kmeans fit --readout)")
