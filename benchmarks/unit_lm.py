@@ -32,7 +32,8 @@ With --masked the same for the default model family: pipelines/masked.yaml train
 the LM data (k-means labels of its MFCCs; 17 minutes on one thread for 100 minutes of
 speech), k-means (K=100) on its projection, and (--masked-iterations 2, the default, the
 recipes' default model) a second iteration predicting those labels, units of the last
-by `speechunits extract --kmeans`.
+by `speechunits extract --kmeans`; --masked-train-data trains the masked models on
+another data dir than the LMs' (e.g. 100 minutes for the models, 500 for the LMs).
 --dp-penalties P ... repeats the units and LMs for each duration penalty
 (`--dp-penalty`, DPDP: 0 is each frame's nearest centroid):
 
@@ -188,8 +189,9 @@ def _kmeans_mfcc(args) -> None:
 
 
 def _masked(args) -> None:
-    """The default model family on the synthetic corpus: pipelines/masked.yaml trained on the LM
-    data (--lm-data, else the corpus's train split) with k-means (K=100) labels of its MFCCs, then
+    """The default model family on the synthetic corpus: pipelines/masked.yaml trained on
+    --masked-train-data (else the LM data: --lm-data, else the corpus's train split) with k-means
+    (K=100) labels of its MFCCs, then
     k-means (K=100) on its projection; with --masked-iterations 2 (the default model, like the
     speechocean762 recipe's masked-it2) a second model predicts those k-means labels of the first's
     projection. Units of the last iteration for the LM data, the test split and the sets (extract
@@ -197,9 +199,10 @@ def _masked(args) -> None:
     iteration N in WORKDIR/itN."""
     work, corpus, sets = Path(args.masked_workdir), Path(args.corpus), Path(args.sets)
     data = Path(args.lm_data) if args.lm_data else corpus / "data" / "train"
+    train = Path(args.masked_train_data) if args.masked_train_data else data  # what the models learn from
     for kind in ("fbank", "mfcc_dd"):
         if not (work / kind / "meta.json").is_file():
-            speechunits("features", str(data), str(work / kind), "--type", kind, "--cmvn", "speaker")
+            speechunits("features", str(train), str(work / kind), "--type", kind, "--cmvn", "speaker")
     if not (work / "km_mfcc.pt").is_file():
         speechunits("kmeans", "fit", str(work / "mfcc_dd"), str(work / "km_mfcc.pt"), "--k", "100")
     if not (work / "targets" / "units.jsonl").is_file():
@@ -210,10 +213,10 @@ def _masked(args) -> None:
         model, km = it_dir / "masked", it_dir / "kmeans.pt"
         if not (model / "best.pt").is_file():
             speechunits("train", str(ROOT / "pipelines" / "masked.yaml"), "--exp-dir", str(model), "--no-progress",
-                        f"data.train_dir={data}", f"data.input_feats={work / 'fbank'}",
+                        f"data.train_dir={train}", f"data.input_feats={work / 'fbank'}",
                         f"data.target_feats={labels}", "data.batch_size=16")
         if not (it_dir / "projection" / "extract.json").is_file():
-            speechunits("extract", str(model), str(data), str(it_dir / "projection"), "--tap", "projection")
+            speechunits("extract", str(model), str(train), str(it_dir / "projection"), "--tap", "projection")
         if not km.is_file():
             speechunits("kmeans", "fit", str(it_dir / "projection" / "dense"), str(km), "--k", "100")
         if iteration < args.masked_iterations:  # the next iteration's labels
@@ -302,6 +305,7 @@ def main() -> None:
     b.add_argument("--masked", action="store_true",
                    help="also the masked-prediction model (pipelines/masked.yaml) trained on the LM data, its k-means units")
     b.add_argument("--masked-workdir", default="/tmp/lm-masked")
+    b.add_argument("--masked-train-data", help="data dir the masked models train on (default: the LM data)")
     b.add_argument("--masked-iterations", type=int, choices=(1, 2), default=2,
                    help="masked-prediction iterations (2: the default model, labels of the first's projection)")
     b.add_argument("--dp-penalties", type=float, nargs="+", default=[0.0],
