@@ -138,7 +138,8 @@ def _lm_figures(label: str, work: Path, train_units: Path, test_units: Path, giv
     (`given`: task -> units), all through the CLI; every step skipped when its output exists."""
     lm, ngram = work / "lm", work / "ngram.json"
     if not (lm / "best.pt").is_file():
-        speechunits("lm", "train", str(train_units), str(lm), "--config", args.lm_config, f"model.vocab_size={vocab}")
+        speechunits("lm", "train", str(train_units), str(lm), "--config", args.lm_config, f"model.vocab_size={vocab}",
+                    *args.lm_overrides.split())
     if not ngram.is_file():
         speechunits("lm", "ngram", str(train_units), str(ngram), "--order", "4", "--vocab-size", str(vocab))
     _ppl_table(label, lm, test_units, train_units)
@@ -300,6 +301,8 @@ def main() -> None:
     b.add_argument("--lm-data", help="data dir whose k-means units train the LMs (default: the corpus's train split), "
                    "e.g. egs/synthetic/data/lm_train/data/train of --lm-minutes")
     b.add_argument("--lm-config", default=str(ROOT / "pipelines" / "lm" / "unit-lm.yaml"))
+    b.add_argument("--lm-overrides", default="", help="key=value overrides of the transformer's config, "
+                   "e.g. 'train.max_steps=3000'")
     b.add_argument("--score", choices=("sum", "mean"), default="sum",
                    help="k-means: lm eval --score (an item's log-probability, or per token)")
     b.add_argument("--masked", action="store_true",
