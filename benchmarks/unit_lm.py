@@ -306,7 +306,9 @@ def main() -> None:
     b.add_argument("--score", choices=("sum", "mean"), default="sum",
                    help="k-means: lm eval --score (an item's log-probability, or per token)")
     b.add_argument("--masked", action="store_true",
-                   help="also the masked-prediction model (pipelines/masked.yaml) trained on the LM data, its k-means units")
+                   help="also the masked-prediction model (pipelines/masked.yaml) trained on --masked-train-data "
+                        "(default: the LM data), its k-means units; finished steps in the work folders are reused, "
+                        "whatever the options: give a new --masked-workdir / --workdir for other settings")
     b.add_argument("--masked-workdir", default="/tmp/lm-masked")
     b.add_argument("--masked-train-data", help="data dir the masked models train on (default: the LM data)")
     b.add_argument("--masked-iterations", type=int, choices=(1, 2), default=2,

@@ -187,18 +187,23 @@ model_unit_opts() {
   fi
 }
 
-# readout_matches OUT: fails, naming what to remove, when the extract folder OUT exists with
-# another read-out than the one unit_opts gives (or with one when it gives none): extract_units
-# would keep it as complete, and the figures computed from it would not be this setting's.
+# readout_matches OUT: fails, naming what to remove, when the extract folder OUT exists made
+# with another read-out or k-means model than unit_opts gives (a read-out when it gives none,
+# or older files): extract_units would keep it as complete, and the figures computed from it
+# would not be this setting's.
 readout_matches() {
-  local out=$1 want="" i
+  local out=$1 readout_file="" kmeans_file="" i
   for ((i = 0; i < ${#unit_opts[@]}; i++)); do
-    if [ "${unit_opts[i]}" = --readout ]; then want=${unit_opts[i + 1]}; fi
+    case ${unit_opts[i]} in
+      --readout) readout_file=${unit_opts[i + 1]} ;;
+      --kmeans) kmeans_file=${unit_opts[i + 1]} ;;
+    esac
   done
   [ -f "$out/extract.json" ] || return 0
-  if ! python "$(dirname "${BASH_SOURCE[0]}")/readout_matches.py" "$out/extract.json" "$want"; then
-    log "remove $out and what was computed from it (ABX, unit metrics, the LM), or run with" \
-      "--readout $([ -n "$want" ] && echo false || echo true)"
+  if ! python "$(dirname "${BASH_SOURCE[0]}")/readout_matches.py" "$out/extract.json" "$readout_file" \
+      "$kmeans_file"; then
+    log "remove $out and what was computed from it (ABX, unit metrics, the LM), or run with the" \
+      "--readout setting it was made with"
     return 1
   fi
 }
@@ -228,10 +233,11 @@ stage_units() {
         $cmd "$exp/log/kmeans.$m.log" speechunits kmeans fit "$dense" "$exp/$m/kmeans.pt" \
           --k "$unit_k" --seed "$seed" --device "$device" || return 1
       fi
-      if [ $mapped = true ] && [ ! -f "$exp/$m/kmeans-readout.pt" ]; then
+      if [ $mapped = true ] && { [ ! -f "$exp/$m/readout.pt" ] || [ ! -f "$exp/$m/kmeans-readout.pt" ]; }; then
         log "stage $stage_n: $m: centroid regression of its $mtap tap onto its k-means centroids, then" \
           "k-means (K=$unit_k) on the mapped training frames"
-        if [ ! -f "$exp/$m/readout.pt" ]; then
+        if [ ! -f "$exp/$m/readout.pt" ]; then  # a new read-out: the k-means of the old one goes too
+          rm -f "$exp/$m/kmeans-readout.pt"
           $cmd "$exp/log/readout.$m.log" speechunits kmeans regress "$dense" "$exp/$m/kmeans.pt" \
             "$exp/$m/readout.pt" --seed "$seed" || return 1
         fi
@@ -343,8 +349,8 @@ stage_reports() {
 }
 
 # stage_lm N MODEL SET: the prior over MODEL's units (a unit language model). MODEL's units of
-# the training set ($exp/MODEL/lm/units_train; k-means with $exp/MODEL/kmeans.pt when MODEL has
-# no codes of its own, as stage_units made them), a transformer trained on them (--lm-config,
+# the training set ($exp/MODEL/lm/units_train; k-means (and read-out) of model_unit_opts when
+# MODEL has no codes of its own, as stage_units made them), a transformer trained on them (--lm-config,
 # --lm-overrides: $exp/MODEL/lm/transformer) and Kneser-Ney n-grams of the orders --lm-orders
 # ($exp/MODEL/lm/ngram<order>.json), each scored on SET's units ($exp/MODEL/lm/scores/, one
 # perplexity line each in $exp/MODEL/lm/perplexity.txt); --lm-samples unit sequences sampled
@@ -370,6 +376,7 @@ stage_lm() {
   fi
   model_unit_opts "$m"  # the units of stage_units: the same k-means (and read-out)
   log "stage $stage_n: unit LM over $m's units ($vocab units) -> $lm"
+  readout_matches "$exp/$m/units/$set" || return 1  # what the LM is scored on, and its training units
   readout_matches "$lm/units_train" || return 1
   extract_units "$exp/$m" "$sets_dir/$train_set" "$lm/units_train" "$nj" "extract.$m.lm_$train_set" --tap "$mtap" \
     --device "$device" "${unit_opts[@]}" || return 1

@@ -247,6 +247,12 @@ def test_kmeans_fit_and_apply_through_a_readout(tmp_path, capsys):
     assert main(["kmeans", "apply", str(tmp_path / "km2.pt"), str(mapped), str(tmp_path / "u6"), "--readout",
                  str(reg_path)]) != 0
     assert "already mapped" in capsys.readouterr().err
+    # a read-out of another width is refused, naming the utterances (not fitted on raw frames)
+    CentroidRegression(np.eye(3), np.zeros(3)).save(tmp_path / "r3.pt")
+    assert main(["kmeans", "fit", str(feats), str(tmp_path / "km4.pt"), "--k", "4", "--readout",
+                 str(tmp_path / "r3.pt")]) != 0
+    assert "5-dim frames, but the read-out maps 3-dim" in capsys.readouterr().err
+    assert not (tmp_path / "km4.pt").exists()
     # a bad utterance read through the map is named, as without one
     np.save(feats / "u1.npy", np.full((50, 5), np.nan, np.float32))
     assert main(["kmeans", "fit", str(feats), str(tmp_path / "km3.pt"), "--k", "4", "--readout", str(reg_path)]) == 1

@@ -101,7 +101,10 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
         raise SpeechUnitsError(f"{where}: no frame shift recorded (no frame_shift file or meta.json beside the "
                                "features); give one (--frame-shift)")
     mapped_by = (getattr(source, "meta", None) or {}).get("readout")  # frames through a centroid regression
-    check_pairing(model, mapped_by)
+    try:
+        check_pairing(model, mapped_by)
+    except SpeechUnitsError as e:
+        raise SpeechUnitsError(f"{where}: {e}") from None
     penalised = model.segment_cost(options.penalty) > 0  # a bad penalty fails here, before any output
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

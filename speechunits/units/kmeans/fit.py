@@ -255,8 +255,9 @@ def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig
     meta = getattr(source, "meta", {}) or {}
     where = getattr(source, "path", features)
     if not good:
+        first = "; ".join(f"{u}: {m}" for u, m in sorted(report.failures.items())[:3])
         raise SpeechUnitsError(f"{where}: no usable utterance to fit k-means on "
-                               f"({len(report.failures)} failed)")
+                               f"({len(report.failures)} failed{', e.g. ' + first if first else ''})")
     if frames.shape[0] < cfg.k:
         raise SpeechUnitsError(f"{where}: {frames.shape[0]} frames for k={cfg.k} clusters")
     x = torch.as_tensor(frames).to(cfg.device)

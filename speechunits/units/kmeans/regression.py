@@ -222,27 +222,34 @@ class MappedFeatures:
     """A feature source (FeatureSource) whose frames pass through a centroid regression: the
     utterances, frame shift and path of `source`; meta is the source's meta.json with the map
     recorded under "readout" (so a k-means model fitted on these frames names its read-out).
-    An array the map cannot take (not float (T, D) of its width) is passed on unmapped, for
-    the reader's checks to name."""
+    Frames of another width than the map's are an error naming the utterance; an array that
+    is not float (T, D) is passed on unmapped, for the reader's checks to name."""
 
     def __init__(self, source, readout: CentroidRegression):
-        already = (getattr(source, "meta", None) or {}).get("readout")
-        if already:
-            raise SpeechUnitsError(f"{getattr(source, 'path', 'the features')}: these frames are already mapped by "
-                                   f"the centroid regression {already.get('id')}; give them without --readout")
+        meta = getattr(source, "meta", None) or {}
+        where = getattr(source, "path", None) or "the features"
+        if meta.get("readout"):
+            raise SpeechUnitsError(f"{where}: these frames are already mapped by the centroid regression "
+                                   f"{meta['readout'].get('id')}; give them without --readout")
+        if meta.get("feature_dim") not in (None, readout.dim):
+            raise SpeechUnitsError(f"{where}: {meta['feature_dim']}-dim features, but the read-out maps "
+                                   f"{readout.dim}-dim frames")
         self.source, self.readout = source, readout
         self.frame_shift = source.frame_shift
         self.path = getattr(source, "path", None)
-        self.meta = {**(getattr(source, "meta", None) or {}), "readout": readout.describe()}
+        self.meta = {**meta, "feature_dim": readout.dim, "readout": readout.describe()}
 
     def utts(self) -> list[str]:
         return self.source.utts()
 
     def load(self, utt: str) -> np.ndarray:
         x = np.asarray(self.source.load(utt))
-        if x.ndim == 2 and x.shape[1] == self.readout.dim and np.issubdtype(x.dtype, np.floating):
-            return self.readout(x)
-        return x
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
+            return x
+        if x.shape[1] != self.readout.dim:
+            raise SpeechUnitsError(f"utterance {utt}: {x.shape[1]}-dim frames, but the read-out maps "
+                                   f"{self.readout.dim}-dim frames")
+        return self.readout(x)
 
 
 def check_pairing(kmeans, mapped_by: dict | None) -> None:
