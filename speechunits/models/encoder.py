@@ -34,13 +34,18 @@ frames of its utterance instead (mean 0, variance 1, then a learned scale and
 shift per channel): what stays constant through an utterance, as much of the
 speaker's voice does, is taken out at every layer (the content encoders of
 one-shot voice conversion use it for that).
+
+`context.layers > 0` puts banded self-attention layers on top of the convolutions
+(models/context.py: HuBERT's Transformer in a local form); each adds
+`context.window` output frames of context on either side, so the receptive field
+stays bounded and the alignment contract above holds unchanged.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +53,7 @@ from torch import Tensor, nn
 
 from speechunits.errors import SpeechUnitsError
 from speechunits.models.common import as_lengths, zero_padding
+from speechunits.models.context import ContextConfig, LocalTransformer
 
 __all__ = [
     "EncoderConfig",
@@ -109,6 +115,7 @@ class EncoderConfig:
     residual: bool = True
     activation: str = "relu"  # "relu" or "gelu"
     norm: str = "none"  # "none", "layer" (over channels) or "instance" (over time): before each activation
+    context: ContextConfig = field(default_factory=ContextConfig)  # banded self-attention on top (models/context.py)
 
     def __post_init__(self):
         self.layers = tuple(self.layers)
@@ -208,6 +215,7 @@ class Encoder(nn.Module):
             layers.append(_ConvLayer(width, cfg.channels, spec, cfg.residual, cfg.activation, cfg.norm))
             width = cfg.channels
         self.layers = nn.ModuleList(layers)
+        self.context = LocalTransformer(cfg.channels, cfg.context) if cfg.context.layers > 0 else None
         self.out_dim = cfg.channels
 
     @property
@@ -237,4 +245,6 @@ class Encoder(nn.Module):
             h, lengths = layer(h, lengths)
         if padded:
             h = zero_padding(h, lengths)
+        if self.context is not None:
+            h = self.context(h, lengths)
         return EncoderOutput(h, lengths, self.frame_shift)

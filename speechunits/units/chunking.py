@@ -1,12 +1,15 @@
 """Chunked encoding of long inputs that equals whole-utterance encoding.
 
 The encoder is a stack of convolutions (speechunits/models/encoder.py): output
-frame j of a layer with kernel k, stride r and left padding p = (k - r) / 2 reads
-input frames [j r - p, j r - p + k - 1]. Walking that map down the stack from one
-output frame gives the encoder's receptive field: output frame j of the whole
+frame j of a layer with kernel k, dilation d, span e = (k - 1) d + 1, stride r and
+left padding p = (e - r) / 2 reads input frames [j r - p, j r - p + e - 1]. Walking
+that map down the stack from one output frame gives the encoder's receptive field: output frame j of the whole
 stack (total stride R) depends exactly on input frames
 
     [j R - left, j R + (R - 1) + right]
+
+Banded self-attention on top of the convolutions (EncoderConfig.context) widens
+the field by layers x window output frames each side, and nothing else changes.
 
 So an hour of audio can be encoded in chunks of output frames [j0, j1): feed
 input frames [j0 R - left', j1 R + right') (clipped to the utterance), where
@@ -60,9 +63,10 @@ def receptive_field(cfg: EncoderConfig) -> ReceptiveField:
     lo, hi = 0, 0
     for spec in reversed(cfg.specs):
         lo = lo * spec.stride - spec.pad_left
-        hi = hi * spec.stride - spec.pad_left + spec.kernel - 1
+        hi = hi * spec.stride - spec.pad_left + spec.span - 1  # span: (kernel - 1) x dilation + 1
     stride = cfg.total_stride
-    return ReceptiveField(left=-lo, right=hi - (stride - 1), stride=stride)
+    reach = cfg.context.reach * stride  # banded self-attention on top: `reach` output frames each side
+    return ReceptiveField(left=-lo + reach, right=hi - (stride - 1) + reach, stride=stride)
 
 
 def chunk_spans(num_inputs: int, field: ReceptiveField, chunk_outputs: int) -> list[tuple[int, int, int, int]]:

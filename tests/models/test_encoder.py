@@ -190,3 +190,69 @@ def test_matches_reference_conv1d_with_gradients(name, norm):
         torch.testing.assert_close(enc(x, lengths).values, ref.detach(), atol=1e-5, rtol=1e-5)
     equal = enc(x[:2, :40], None).values  # no lengths: no masking at all
     torch.testing.assert_close(equal, _reference_encoder(enc, x[:2, :40], torch.tensor([40, 40]))[0])
+
+
+# ---------------------------------------------------------------- context network (models/context.py)
+
+from speechunits.models.context import ContextConfig, LocalTransformer  # noqa: E402
+
+
+def _reference_context(net: LocalTransformer, x: torch.Tensor) -> torch.Tensor:
+    """One utterance (T, C) through the banded attention layers, frame by frame with explicit
+    loops over the allowed keys: the brute-force definition of models/context.py."""
+    W, H = net.cfg.window, net.cfg.heads
+    T, C = x.shape
+    d = C // H
+    for i, block in enumerate(net.blocks):
+        q, k, v = block.qkv(block.norm1(x)).split(C, dim=-1)
+        rows = []
+        for t in range(T):
+            keys = list(range(max(0, t - W), min(T, t + W + 1)))
+            heads = []
+            for h in range(H):
+                sl = slice(h * d, (h + 1) * d)
+                scores = torch.stack([q[t, sl] @ k[s, sl] / d ** 0.5 + net.position_bias[i, h, s - t + W] for s in keys])
+                weights = torch.softmax(scores, 0)
+                heads.append(sum(w * v[s, sl] for w, s in zip(weights, keys)))
+            rows.append(torch.cat(heads))
+        x = x + block.out(torch.stack(rows))
+        x = x + block.ff(block.norm2(x))
+    return net.norm(x)
+
+
+def test_context_matches_brute_force_and_batches_exactly():
+    torch.manual_seed(0)
+    net = LocalTransformer(8, ContextConfig(layers=2, heads=2, window=3)).eval()
+    with torch.no_grad():
+        net.position_bias.normal_()
+    lengths = torch.tensor([11, 6, 1])
+    x = torch.randn(3, 11, 8)
+    garbage = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        garbage[b, n:] = 50.0
+    with torch.no_grad():
+        out = net(garbage, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            torch.testing.assert_close(out[b, :n], _reference_context(net, x[b, :n]), atol=1e-5, rtol=1e-5)
+            assert torch.all(out[b, n:] == 0)
+
+
+def test_encoder_with_context_batches_and_backpropagates():
+    torch.manual_seed(0)
+    cfg = EncoderConfig(channels=8, layers=("k3", "k3d2"), norm="layer", context=ContextConfig(layers=1, heads=2, window=4))
+    enc = Encoder(5, cfg)
+    lengths = torch.tensor([30, 17])
+    x = torch.randn(2, 30, 5, requires_grad=True)
+    out = enc(x, lengths)
+    alone = enc(x[1:, :17])
+    torch.testing.assert_close(out.values[1, :17], alone.values[0], atol=1e-5, rtol=1e-5)
+    out.values.sum().backward()
+    assert enc.context.position_bias.grad is not None and enc.context.position_bias.grad.abs().sum() > 0
+    assert torch.all(x.grad[1, 17:] == 0)  # padding feeds nothing
+
+
+def test_context_config_is_checked():
+    with pytest.raises(SpeechUnitsError, match="window"):
+        ContextConfig(layers=1, window=0)
+    with pytest.raises(SpeechUnitsError, match="divide"):
+        LocalTransformer(10, ContextConfig(layers=1, heads=3))

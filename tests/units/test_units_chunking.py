@@ -7,6 +7,7 @@ import pytest
 import torch
 from units_fixtures import tiny_model
 
+from speechunits.models.context import ContextConfig
 from speechunits.models.encoder import PAPER_LAYERS, WAVEFORM_FRONT, Encoder, EncoderConfig
 from speechunits.units.chunking import chunk_spans, encode_chunked, receptive_field
 from speechunits.units.extractor import UnitExtractor
@@ -16,6 +17,7 @@ LAYER_SETS = [
     ("k3", "k4s2", "k4s2", "k3"),
     ("k5", "k6s2", "k3", "k3s3", "k1"),
     WAVEFORM_FRONT + ("k3", "k4s2"),
+    ("k3", "k3d2", "k4s2", "k3d4", "k3d3"),  # dilated, as pipelines/masked.yaml
 ]
 
 
@@ -33,7 +35,7 @@ def measured_field(encoder: Encoder, T: int, j: int) -> tuple[int, int]:
     return min(hits), max(hits)
 
 
-@pytest.mark.parametrize("layers", LAYER_SETS[:3], ids=["paper", "two-strides", "odd"])
+@pytest.mark.parametrize("layers", LAYER_SETS[:3] + LAYER_SETS[4:], ids=["paper", "two-strides", "odd", "dilated"])
 def test_receptive_field_matches_perturbation(layers):
     cfg = EncoderConfig(channels=8, layers=layers)
     torch.manual_seed(0)
@@ -47,6 +49,37 @@ def test_receptive_field_matches_perturbation(layers):
     first, last = measured_field(enc, T, j)
     assert first == j * R - field.left
     assert last == j * R + R - 1 + field.right
+
+
+def _with_context(channels: int) -> tuple[EncoderConfig, Encoder]:
+    """A strided conv stack with two banded attention layers on top, random position biases."""
+    cfg = EncoderConfig(channels=channels, layers=("k3", "k4s2", "k3d2"), context=ContextConfig(layers=2, heads=2, window=3))
+    torch.manual_seed(0)
+    enc = Encoder(3, cfg).eval()
+    with torch.no_grad():
+        enc.context.position_bias.normal_()
+    return cfg, enc
+
+
+def test_receptive_field_with_context_matches_perturbation():
+    cfg, enc = _with_context(8)
+    field = receptive_field(cfg)
+    assert (field.left, field.right) == (receptive_field(EncoderConfig(layers=cfg.layers)).left + 2 * 3 * 2,
+                                          receptive_field(EncoderConfig(layers=cfg.layers)).right + 2 * 3 * 2)
+    T = 12 * 2 + field.left + field.right + 8
+    j = field.left // 2 + 3
+    first, last = measured_field(enc, T, j)
+    assert (first, last) == (j * 2 - field.left, j * 2 + 1 + field.right)
+
+
+@pytest.mark.parametrize("T", [97, 100])
+def test_chunked_equals_whole_with_context(T):
+    _, enc = _with_context(16)
+    x = torch.randn(T, 3)
+    with torch.no_grad():
+        whole = enc(x.unsqueeze(0)).values[0]
+    for chunk in (4, 11):
+        torch.testing.assert_close(encode_chunked(enc, x, chunk), whole, atol=1e-5, rtol=1e-5)
 
 
 def test_paper_encoder_field_hand_computed():
@@ -65,7 +98,7 @@ def test_chunk_spans_cover_outputs_once():
     assert all(a % 4 == 0 and 0 <= a < b <= 101 for _, _, a, b in spans)
 
 
-@pytest.mark.parametrize("layers", LAYER_SETS, ids=["paper", "two-strides", "odd", "waveform"])
+@pytest.mark.parametrize("layers", LAYER_SETS, ids=["paper", "two-strides", "odd", "waveform", "dilated"])
 @pytest.mark.parametrize("T", [997, 1000])
 def test_chunked_equals_whole(layers, T):
     cfg = EncoderConfig(channels=16, layers=layers)

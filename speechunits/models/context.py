@@ -1,0 +1,114 @@
+"""A local self-attention context network over the encoder's frames.
+
+HuBERT and wav2vec 2.0 put a Transformer on top of their convolutional front: the
+masked frames are predicted from the whole crop, not only from the convolutions'
+receptive field. Here the same sits at the top of the encoder (EncoderConfig.context),
+in a form that keeps the encoder's contracts:
+
+- Attention is banded: frame t attends to frames t - window .. t + window of its own
+  utterance. An output frame therefore depends on a bounded span of input (layers x
+  window frames each side, on top of the convolutions' field), so chunked encoding of
+  long audio (units/chunking.py) still equals the whole-utterance pass, and a model
+  trained on 2 s crops sees the same amount of context in a 20 s utterance.
+- Positions are relative: each head adds a learned bias per offset -window..window
+  to its attention scores (no absolute positions, which crops would not teach).
+- Padding frames are never attended to, so a batch gives each utterance's outputs
+  exactly as a lone pass does.
+
+Each layer is pre-norm: x + Attention(LayerNorm(x)), then x + FeedForward(LayerNorm(x))
+(GELU, `ff_mult` x width); a final LayerNorm closes the stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from speechunits.errors import SpeechUnitsError
+
+__all__ = ["ContextConfig", "LocalTransformer"]
+
+
+@dataclass
+class ContextConfig:
+    layers: int = 0  # 0: no context network (the convolutional encoder alone)
+    heads: int = 4
+    window: int = 100  # frames each side a frame attends to (at the encoder's output rate)
+    ff_mult: int = 4  # feed-forward width = ff_mult x channels
+    dropout: float = 0.0  # on attention weights and feed-forward activations (training only)
+
+    def __post_init__(self):
+        if self.layers < 0 or self.heads < 1 or self.window < 1 or self.ff_mult < 1:
+            raise SpeechUnitsError(
+                f"encoder.context: need layers >= 0, heads >= 1, window >= 1, ff_mult >= 1; got layers={self.layers}, "
+                f"heads={self.heads}, window={self.window}, ff_mult={self.ff_mult}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpeechUnitsError(f"encoder.context.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def reach(self) -> int:
+        """Output frames each side one output frame of the stack depends on."""
+        return self.layers * self.window
+
+
+class _Block(nn.Module):
+    def __init__(self, channels: int, cfg: ContextConfig):
+        super().__init__()
+        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.norm1 = nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.out = nn.Linear(channels, channels)
+        self.norm2 = nn.LayerNorm(channels)
+        self.ff = nn.Sequential(
+            nn.Linear(channels, cfg.ff_mult * channels), nn.GELU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.ff_mult * channels, channels),
+        )
+
+    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
+        """x: (B, T, C), bias: (B, H, T, T) additive scores (-inf where not allowed) -> (B, T, C)."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
+        )  # (B, H, T, C / H)
+        x = x + self.out(attended.transpose(1, 2).reshape(B, T, C))
+        return x + self.ff(self.norm2(x))
+
+
+class LocalTransformer(nn.Module):
+    """Banded self-attention layers over (B, T, C) frames; see the module docstring."""
+
+    def __init__(self, channels: int, cfg: ContextConfig):
+        super().__init__()
+        if channels % cfg.heads:
+            raise SpeechUnitsError(f"encoder.context.heads ({cfg.heads}) must divide the encoder's channels ({channels})")
+        self.cfg = cfg
+        self.blocks = nn.ModuleList(_Block(channels, cfg) for _ in range(cfg.layers))
+        self.position_bias = nn.Parameter(torch.zeros(cfg.layers, cfg.heads, 2 * cfg.window + 1))
+        self.norm = nn.LayerNorm(channels)
+
+    def _scores(self, layer: int, lengths: Tensor, T: int) -> Tensor:
+        """(B, H, T, T) additive attention scores of one layer: the relative-position bias inside
+        the band and among valid frames, -inf elsewhere; a padding frame attends to itself only."""
+        W = self.cfg.window
+        pos = torch.arange(T, device=lengths.device)
+        offset = pos[None, :] - pos[:, None]  # (T, T): key - query
+        band = offset.abs() <= W
+        bias = self.position_bias[layer][:, (offset.clamp(-W, W) + W)]  # (H, T, T)
+        valid = pos[None, :] < lengths[:, None]  # (B, T)
+        allowed = band[None] & valid[:, None, :] & valid[:, :, None]
+        allowed = allowed | torch.eye(T, dtype=torch.bool, device=lengths.device)[None]
+        return bias[None].masked_fill(~allowed[:, None], float("-inf"))
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x: (B, T, C) encoder frames with zero padding, lengths: (B,) -> (B, T, C), padding zeroed."""
+        T = x.shape[1]
+        for i, block in enumerate(self.blocks):
+            x = block(x, self._scores(i, lengths, T))
+        x = self.norm(x)
+        valid = torch.arange(T, device=x.device)[None, :] < lengths[:, None]
+        return x * valid.unsqueeze(-1).to(x.dtype)
