@@ -25,6 +25,13 @@ With beta = alpha this is the plain warp (the split is linear).
 
 The bin centres follow the front end that made the features: `num_bins` (the model's
 input_dim), `low_freq` and `high_freq` in Hz (Kaldi's defaults for 16 kHz: 20 and 8000).
+
+    feats (B, T, F) --BandMasking--> the same with `count` bands of bins set to 0
+
+Band masking (SpecAugment's frequency masks, Park et al. 2019): each training crop gets
+`count` bands, each of a width drawn uniformly from 0..max_width bins at a uniform
+start, set to 0 (the mean of speaker-normalised features) on every frame. The targets
+stay those of the whole spectrum, so no single formant region may carry a prediction.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from torch import Tensor, nn
 
 from speechunits.errors import SpeechUnitsError
 
-__all__ = ["WarpConfig", "FrequencyWarp", "mel_bin_centres", "envelope_projector"]
+__all__ = ["WarpConfig", "FrequencyWarp", "BandMaskingConfig", "BandMasking", "mel_bin_centres", "envelope_projector"]
 
 
 @dataclass
@@ -134,3 +141,41 @@ class FrequencyWarp(nn.Module):
         beta = torch.exp(torch.empty(feats.shape[0]).uniform_(-p, p)).to(feats.device)
         return self.warp_apart(feats, alpha, beta)
 
+
+
+@dataclass
+class BandMaskingConfig:
+    count: int = 0  # bands per crop (0: off)
+    max_width: int = 0  # a band covers 0..max_width bins, uniformly
+
+    def __post_init__(self):
+        if self.count < 0 or self.max_width < 0:
+            raise SpeechUnitsError(f"band_masking: need count >= 0 and max_width >= 0, got {self.count}, {self.max_width}")
+
+
+class BandMasking(nn.Module):
+    def __init__(self, num_bins: int, cfg: BandMaskingConfig):
+        super().__init__()
+        self.cfg, self.num_bins = cfg, int(num_bins)
+        if cfg.count > 0 and not 0 < cfg.max_width < self.num_bins:
+            raise SpeechUnitsError(
+                f"band_masking.max_width must be in 1..{self.num_bins - 1} (the input has {self.num_bins} bins), "
+                f"got {cfg.max_width}"
+            )
+
+    @property
+    def active(self) -> bool:
+        return self.training and self.cfg.count > 0
+
+    def draw(self, batch: int) -> Tensor:
+        """(B, F) bool: True on the bins masked in each crop (torch's global generator)."""
+        width = torch.randint(0, self.cfg.max_width + 1, (batch, self.cfg.count))
+        start = (torch.rand(batch, self.cfg.count) * (self.num_bins - width + 1)).long()
+        bins = torch.arange(self.num_bins)[None, None, :]
+        return ((bins >= start[..., None]) & (bins < (start + width)[..., None])).any(1)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """feats (B, T, F) -> masked bands set to 0 in training, unchanged otherwise (or for (B, N) waveforms)."""
+        if not self.active or feats.dim() != 3:
+            return feats
+        return feats.masked_fill(self.draw(feats.shape[0]).to(feats.device)[:, None, :], 0.0)

@@ -1,6 +1,6 @@
 """The composed speech autoencoder (Chorowski et al. 2019) and its config.
 
-    feats (B, T, F) --frequency warp, span masking (training only, optional)-->
+    feats (B, T, F) --frequency warp, band and span masking (training only, optional)-->
         --encoder--> (B, T', C)                                    tap "encoder"
         --bottleneck projection--> (B, T', D)                      tap "projection"
         --quantise / sample--> latents (B, T', D)                  tap "bottleneck"
@@ -48,7 +48,7 @@ from speechunits.models.decoders import build_decoder, resolve_decoder_config
 from speechunits.models.encoder import Encoder, EncoderConfig
 from speechunits.models.jitter import TimeJitter
 from speechunits.models.adversary import SpeakerAdversary, SpeakerAdversaryConfig
-from speechunits.models.augment import FrequencyWarp, WarpConfig
+from speechunits.models.augment import BandMasking, BandMaskingConfig, FrequencyWarp, WarpConfig
 from speechunits.models.invariance import InvarianceConfig, two_view_loss
 from speechunits.models.masking import MaskingConfig, SpanMasking
 
@@ -79,6 +79,7 @@ class AutoencoderConfig:
     jitter: float = 0.12  # time-jitter probability (0 = off)
     masking: MaskingConfig = field(default_factory=MaskingConfig)  # input span masking (training only)
     warp: WarpConfig = field(default_factory=WarpConfig)  # vocal-tract-length perturbation of log-mel input (training only)
+    band_masking: BandMaskingConfig = field(default_factory=BandMaskingConfig)  # SpecAugment's frequency masks, after the warp (training only)
     invariance: InvarianceConfig = field(default_factory=InvarianceConfig)  # two warped copies, one projection (training only)
     speaker_adversary: SpeakerAdversaryConfig = field(default_factory=SpeakerAdversaryConfig)  # a speaker classifier the projection must confuse (training only)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
@@ -184,6 +185,7 @@ class SpeechAutoencoder(nn.Module):
             )
         self.speaker_table = SpeakerTable(cfg.speakers if cfg.speaker_conditioning else ())
         self.warp = FrequencyWarp(cfg.input_dim, cfg.warp)
+        self.band_masking = BandMasking(cfg.input_dim, cfg.band_masking)
         self.masking = SpanMasking(cfg.input_dim, cfg.masking)
         self.encoder = Encoder(cfg.input_dim, cfg.encoder, cfg.input_frame_shift)
         self.bottleneck = build_bottleneck(cfg.bottleneck, self.encoder.out_dim, cfg.bottleneck_cfg)
@@ -285,7 +287,7 @@ class SpeechAutoencoder(nn.Module):
             target = torch.cat([target, target])
             target_lengths = None if target_lengths is None else target_lengths.repeat(2)
         else:
-            feats, mask = self.masking(self.warp(feats), feat_lengths)
+            feats, mask = self.masking(self.band_masking(self.warp(feats)), feat_lengths)
         if mask is not None and self.decoder.target_kind == "labels" and self.cfg.masking.loss_on == "masked":
             target = self._masked_targets(target, mask)
         enc = self.encoder(feats, feat_lengths)
@@ -323,7 +325,7 @@ class SpeechAutoencoder(nn.Module):
         """feats (B, T, F) -> (2B, T, F) two independently warped copies with one span mask
         (the same frames masked in both), lengths (2B,), mask (2B, T) or None."""
         lengths = as_lengths(feats, feat_lengths)
-        views = self.warp(torch.cat([feats, feats]))
+        views = self.band_masking(self.warp(torch.cat([feats, feats])))
         mask = None
         if self.masking.active:
             mask = self.masking.draw(lengths, feats.shape[1]).repeat(2, 1)

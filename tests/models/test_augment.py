@@ -1,4 +1,4 @@
-"""Vocal-tract-length perturbation: S'(f) = S(f / alpha) on Kaldi's mel bin centres."""
+"""Vocal-tract-length perturbation: S'(f) = S(f / alpha) on Kaldi's mel bin centres; band masking."""
 
 import math
 
@@ -8,7 +8,7 @@ import torch
 from speechunits.errors import SpeechUnitsError
 from speechunits.frontends.framing import FrameOptions
 from speechunits.frontends.mel import MelOptions, kaldi_mel_banks
-from speechunits.models.augment import FrequencyWarp, WarpConfig, mel_bin_centres
+from speechunits.models.augment import BandMasking, BandMaskingConfig, FrequencyWarp, WarpConfig, mel_bin_centres
 
 
 def test_bin_centres_are_the_peaks_of_kaldis_mel_triangles():
@@ -104,3 +104,38 @@ def test_pitch_perturbation_moves_the_harmonics_apart_from_the_envelope():
         WarpConfig(pitch_max_log_factor=1.5)
     with pytest.raises(SpeechUnitsError, match="lifter"):
         WarpConfig(lifter=0)
+
+
+def test_band_masking_zeroes_whole_bands_on_every_frame_in_training_only():
+    torch.manual_seed(0)
+    masking = BandMasking(40, BandMaskingConfig(count=2, max_width=6)).train()
+    feats = torch.randn(64, 7, 40) + 5.0  # no feature is 0 by chance
+    out = masking(feats)
+    zero = out == 0
+    assert torch.all(zero.all(1) == zero.any(1))  # a bin is masked on every frame of its crop or on none
+    torch.testing.assert_close(out[~zero], feats[~zero])
+    for crop in zero[:, 0]:
+        bins = crop.nonzero().squeeze(1).tolist()
+        runs = [b for i, b in enumerate(bins) if i == 0 or bins[i - 1] != b - 1]
+        assert len(runs) <= 2 and len(bins) <= 12  # at most two bands of at most 6 bins
+    assert zero.any()
+    masking.eval()
+    assert torch.equal(masking(feats), feats)
+    assert torch.equal(BandMasking(40, BandMaskingConfig()).train()(feats), feats)
+
+
+def test_band_masking_covers_the_expected_share_of_bins():
+    """One band of width U{0..w} at a uniform start covers w / 2 bins on average, and every
+    bin, the edges included, is masked some of the time: counted over many draws."""
+    torch.manual_seed(1)
+    masking = BandMasking(20, BandMaskingConfig(count=1, max_width=8)).train()
+    drawn = masking.draw(40000)
+    assert drawn.sum(1).float().mean().item() == pytest.approx(4.0, abs=0.05)
+    assert drawn.any(0).all()
+
+
+def test_band_masking_config_is_checked():
+    with pytest.raises(SpeechUnitsError, match="count"):
+        BandMaskingConfig(count=-1)
+    with pytest.raises(SpeechUnitsError, match="max_width"):
+        BandMasking(20, BandMaskingConfig(count=1, max_width=20))

@@ -107,3 +107,28 @@ def test_masked_model_scores_every_frame_at_inference_or_when_asked():
         out = model(feats, None, None, target)
         logp = F.log_softmax(out.predictions, -1).gather(-1, target[..., None])
         assert out.recon_loss.item() == pytest.approx(-logp.mean().item(), rel=1e-5)
+
+
+def test_band_masking_reaches_the_encoder_in_training_only():
+    """model.band_masking: the encoder sees the crop with its bands zeroed (the same draws
+    replayed by hand give the same loss), and eval mode passes the frames unchanged."""
+    cfg = model_config_from_dict(dict(
+        input_dim=4, encoder={"channels": 8, "layers": ["k3"]}, bottleneck="ae", bottleneck_cfg={"dim": 8},
+        jitter=0.0, conditioning={"channels": 8}, band_masking={"count": 1, "max_width": 2},
+        decoder="cluster", decoder_cfg={"num_classes": 6, "channels": 8, "layers": 1}, speaker_conditioning=False,
+    ))
+    torch.manual_seed(0)
+    model = SpeechAutoencoder(cfg).train()
+    feats, target = torch.randn(3, 10, 4) + 3.0, torch.randint(0, 6, (3, 10))
+    torch.manual_seed(5)
+    loss = model(feats, None, None, target).recon_loss
+    torch.manual_seed(5)
+    bands = model.band_masking.draw(3)
+    assert bands.any()
+    model.band_masking.cfg.count = 0  # the same model, fed the hand-masked frames
+    replayed = model(feats.masked_fill(bands[:, None, :], 0.0), None, None, target).recon_loss
+    assert loss.item() == pytest.approx(replayed.item(), rel=1e-6)
+    model.eval()
+    plain = model(feats, None, None, target).predictions
+    model.band_masking.cfg.count = 1
+    assert torch.equal(model(feats, None, None, target).predictions, plain)
