@@ -30,8 +30,10 @@ input_dim), `low_freq` and `high_freq` in Hz (Kaldi's defaults for 16 kHz: 20 an
 
 Band masking (SpecAugment's frequency masks, Park et al. 2019): each training crop gets
 `count` bands, each of a width drawn uniformly from 0..max_width bins at a uniform
-start, set to 0 (the mean of speaker-normalised features) on every frame. The targets
-stay those of the whole spectrum, so no single formant region may carry a prediction.
+start, set to 0 on every frame: the mean, for log-mel features with speaker (or
+utterance) mean normalisation, as the masked pipeline reads; for other input the
+"bins" are whatever the feature dimensions are. The targets stay those of the whole
+spectrum, so no single formant region may carry a prediction.
 """
 
 from __future__ import annotations

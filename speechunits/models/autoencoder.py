@@ -322,8 +322,8 @@ class SpeechAutoencoder(nn.Module):
         )
 
     def _two_views(self, feats: Tensor, feat_lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """feats (B, T, F) -> (2B, T, F) two independently warped copies with one span mask
-        (the same frames masked in both), lengths (2B,), mask (2B, T) or None."""
+        """feats (B, T, F) -> (2B, T, F) two independently warped (and band-masked) copies with
+        one span mask (the same frames masked in both), lengths (2B,), mask (2B, T) or None."""
         lengths = as_lengths(feats, feat_lengths)
         views = self.band_masking(self.warp(torch.cat([feats, feats])))
         mask = None
@@ -335,8 +335,8 @@ class SpeechAutoencoder(nn.Module):
     # ------------------------------------------------------------------ inference
     def encode(self, feats: Tensor, feat_lengths: Tensor | None = None) -> EncodeOutput:
         """Units and taps without the decoder: inference behaviour (no jitter, no sampling,
-        no codebook updates) whatever the mode. feats (B, T, F) -> EncodeOutput."""
-        enc = self.encoder(feats, feat_lengths)
+        no codebook updates, no dropout) whatever the mode. feats (B, T, F) -> EncodeOutput."""
+        enc = self.encoder(feats, feat_lengths, inference=True)
         bn = self.bottleneck.quantize(enc.values, enc.lengths)
         frames = self.conditioning.local(bn.latents, enc.lengths)
         return EncodeOutput(self._taps(enc, bn, frames), bn.codes, enc.lengths, self.frame_shift)
@@ -355,7 +355,7 @@ class SpeechAutoencoder(nn.Module):
         """Resynthesis: feats (B, T, F), speaker_ids (B,) (any training speaker: voice
         conversion) -> GenerationOutput with a (B, N) waveform (wavenet) or (B, T, F)
         frames (fbank). Output lengths default to latent_lengths * upsample factor."""
-        enc = self.encoder(feats, feat_lengths)
+        enc = self.encoder(feats, feat_lengths, inference=True)
         bn = self.bottleneck.quantize(enc.values, enc.lengths)
         cond = self.conditioning(bn.latents, enc.lengths, speaker_ids)
         if target_lengths is None:

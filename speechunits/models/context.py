@@ -17,6 +17,12 @@ in a form that keeps the encoder's contracts:
 
 Each layer is pre-norm: x + Attention(LayerNorm(x)), then x + FeedForward(LayerNorm(x))
 (GELU, `ff_mult` x width); a final LayerNorm closes the stack.
+
+Training crops should be longer than 2 x layers x window frames, or no training frame
+sees the full context that inference gives it (a 2 s crop at 100 Hz holds 200 frames).
+The attention scores are computed densely, (B, heads, T, T) per layer, so memory grows
+with the square of the longest utterance in a batch; extraction chunks long audio
+(`extract --chunk-seconds`, 30 s by default: about 0.2 GB per batch item at 100 Hz).
 """
 
 from __future__ import annotations
@@ -63,20 +69,21 @@ class _Block(nn.Module):
         self.qkv = nn.Linear(channels, 3 * channels)
         self.out = nn.Linear(channels, channels)
         self.norm2 = nn.LayerNorm(channels)
-        self.ff = nn.Sequential(
-            nn.Linear(channels, cfg.ff_mult * channels), nn.GELU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.ff_mult * channels, channels),
-        )
+        self.ff_in = nn.Linear(channels, cfg.ff_mult * channels)
+        self.ff_out = nn.Linear(cfg.ff_mult * channels, channels)
 
-    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
-        """x: (B, T, C), bias: (B, H, T, T) additive scores (-inf where not allowed) -> (B, T, C)."""
+    def feed_forward(self, x: Tensor, dropout: float = 0.0) -> Tensor:
+        """x: (B, T, C) -> (B, T, C), the residual branch's second half (before the sum)."""
+        return self.ff_out(F.dropout(F.gelu(self.ff_in(self.norm2(x))), dropout, training=dropout > 0))
+
+    def forward(self, x: Tensor, bias: Tensor, dropout: float = 0.0) -> Tensor:
+        """x: (B, T, C), bias: (B, H, T, T) additive scores (-inf where not allowed),
+        dropout: probability for this call (0 at inference) -> (B, T, C)."""
         B, T, C = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
-        )  # (B, H, T, C / H)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout)  # (B, H, T, C / H)
         x = x + self.out(attended.transpose(1, 2).reshape(B, T, C))
-        return x + self.ff(self.norm2(x))
+        return x + self.feed_forward(x, dropout)
 
 
 class LocalTransformer(nn.Module):
@@ -91,24 +98,20 @@ class LocalTransformer(nn.Module):
         self.position_bias = nn.Parameter(torch.zeros(cfg.layers, cfg.heads, 2 * cfg.window + 1))
         self.norm = nn.LayerNorm(channels)
 
-    def _scores(self, layer: int, lengths: Tensor, T: int) -> Tensor:
-        """(B, H, T, T) additive attention scores of one layer: the relative-position bias inside
-        the band and among valid frames, -inf elsewhere; a padding frame attends to itself only."""
-        W = self.cfg.window
-        pos = torch.arange(T, device=lengths.device)
+    def forward(self, x: Tensor, lengths: Tensor, inference: bool = False) -> Tensor:
+        """x: (B, T, C) encoder frames with zero padding, lengths: (B,) -> (B, T, C), padding
+        zeroed. Dropout only in training mode and not for `inference` (encode() in any mode)."""
+        T, W = x.shape[1], self.cfg.window
+        lengths = lengths.to(x.device)
+        pos = torch.arange(T, device=x.device)
         offset = pos[None, :] - pos[:, None]  # (T, T): key - query
-        band = offset.abs() <= W
-        bias = self.position_bias[layer][:, (offset.clamp(-W, W) + W)]  # (H, T, T)
         valid = pos[None, :] < lengths[:, None]  # (B, T)
-        allowed = band[None] & valid[:, None, :] & valid[:, :, None]
-        allowed = allowed | torch.eye(T, dtype=torch.bool, device=lengths.device)[None]
-        return bias[None].masked_fill(~allowed[:, None], float("-inf"))
-
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """x: (B, T, C) encoder frames with zero padding, lengths: (B,) -> (B, T, C), padding zeroed."""
-        T = x.shape[1]
+        allowed = (offset.abs() <= W)[None] & valid[:, None, :] & valid[:, :, None]
+        blocked = ~(allowed | torch.eye(T, dtype=torch.bool, device=x.device)[None])  # a padding frame sees itself only
+        relative = offset.clamp(-W, W) + W
+        dropout = self.cfg.dropout if self.training and not inference else 0.0
         for i, block in enumerate(self.blocks):
-            x = block(x, self._scores(i, lengths, T))
+            scores = self.position_bias[i][:, relative][None].masked_fill(blocked[:, None], float("-inf"))  # (B, H, T, T)
+            x = block(x, scores, dropout)
         x = self.norm(x)
-        valid = torch.arange(T, device=x.device)[None, :] < lengths[:, None]
         return x * valid.unsqueeze(-1).to(x.dtype)

@@ -227,10 +227,11 @@ class Encoder(nn.Module):
         """Seconds between output frames."""
         return self.input_frame_shift * self.total_stride
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> EncoderOutput:
+    def forward(self, x: Tensor, lengths: Tensor | None = None, inference: bool = False) -> EncoderOutput:
         """x: (B, T, F) frames (or (B, N) / (B, N, 1) waveform), lengths: (B,) -> (B, T', C).
 
-        T' = ceil(T / total_stride); padding frames of the output are zero.
+        T' = ceil(T / total_stride); padding frames of the output are zero. `inference`:
+        no dropout (the context network's) even in training mode.
         """
         if x.dim() == 2:
             x = x.unsqueeze(-1)
@@ -246,5 +247,5 @@ class Encoder(nn.Module):
         if padded:
             h = zero_padding(h, lengths)
         if self.context is not None:
-            h = self.context(h, lengths)
+            h = self.context(h, lengths, inference=inference)
         return EncoderOutput(h, lengths, self.frame_shift)

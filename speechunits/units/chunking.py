@@ -88,16 +88,19 @@ def chunk_spans(num_inputs: int, field: ReceptiveField, chunk_outputs: int) -> l
 @torch.no_grad()
 def encode_chunked(encoder: Encoder, feats: Tensor, chunk_outputs: int) -> Tensor:
     """One utterance's input frames feats: (T, F) (or (N,) waveform) -> encoder output
-    (ceil(T / R), C), computed chunk by chunk of `chunk_outputs` output frames."""
+    (ceil(T / R), C), computed chunk by chunk of `chunk_outputs` output frames (in one
+    pass for `norm: instance`, whose statistics span the utterance)."""
     if feats.dim() == 1:
         feats = feats.unsqueeze(-1)
+    if encoder.cfg.norm == "instance":  # statistics over the whole utterance: no chunk can reproduce them
+        return encoder(feats.unsqueeze(0), inference=True).values[0]
     field = receptive_field(encoder.cfg)
     T = feats.shape[0]
     spans = chunk_spans(T, field, chunk_outputs)
     n_out = spans[-1][1] if spans else 0
     out = feats.new_empty(n_out, encoder.out_dim)
     for j0, j1, a, b in spans:
-        y = encoder(feats[a:b].unsqueeze(0)).values[0]
+        y = encoder(feats[a:b].unsqueeze(0), inference=True).values[0]
         k0 = j0 - a // field.stride
         out[j0:j1] = y[k0 : k0 + (j1 - j0)]
     return out

@@ -216,7 +216,7 @@ def _reference_context(net: LocalTransformer, x: torch.Tensor) -> torch.Tensor:
                 heads.append(sum(w * v[s, sl] for w, s in zip(weights, keys)))
             rows.append(torch.cat(heads))
         x = x + block.out(torch.stack(rows))
-        x = x + block.ff(block.norm2(x))
+        x = x + block.feed_forward(x)
     return net.norm(x)
 
 
@@ -256,3 +256,17 @@ def test_context_config_is_checked():
         ContextConfig(layers=1, window=0)
     with pytest.raises(SpeechUnitsError, match="divide"):
         LocalTransformer(10, ContextConfig(layers=1, heads=3))
+
+
+def test_encode_has_no_dropout_in_training_mode():
+    """encode() promises inference behaviour whatever the mode: the context network's dropout
+    is off there, and on in training forward passes."""
+    torch.manual_seed(0)
+    cfg = EncoderConfig(channels=8, layers=("k3",), context=ContextConfig(layers=1, heads=2, window=3, dropout=0.5))
+    enc = Encoder(5, cfg).train()
+    x = torch.randn(2, 20, 5)
+    first, second = enc(x, inference=True).values, enc(x, inference=True).values
+    torch.testing.assert_close(first, second)
+    torch.testing.assert_close(first, enc.eval()(x).values)
+    enc.train()
+    assert not torch.allclose(enc(x).values, first)

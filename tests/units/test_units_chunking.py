@@ -18,6 +18,7 @@ LAYER_SETS = [
     ("k5", "k6s2", "k3", "k3s3", "k1"),
     WAVEFORM_FRONT + ("k3", "k4s2"),
     ("k3", "k3d2", "k4s2", "k3d4", "k3d3"),  # dilated, as pipelines/masked.yaml
+    ("k3", "k4d3s2", "k3d2"),  # a layer both dilated and strided
 ]
 
 
@@ -35,7 +36,7 @@ def measured_field(encoder: Encoder, T: int, j: int) -> tuple[int, int]:
     return min(hits), max(hits)
 
 
-@pytest.mark.parametrize("layers", LAYER_SETS[:3] + LAYER_SETS[4:], ids=["paper", "two-strides", "odd", "dilated"])
+@pytest.mark.parametrize("layers", LAYER_SETS[:3] + LAYER_SETS[4:], ids=["paper", "two-strides", "odd", "dilated", "dilated-strided"])
 def test_receptive_field_matches_perturbation(layers):
     cfg = EncoderConfig(channels=8, layers=layers)
     torch.manual_seed(0)
@@ -98,7 +99,7 @@ def test_chunk_spans_cover_outputs_once():
     assert all(a % 4 == 0 and 0 <= a < b <= 101 for _, _, a, b in spans)
 
 
-@pytest.mark.parametrize("layers", LAYER_SETS, ids=["paper", "two-strides", "odd", "waveform", "dilated"])
+@pytest.mark.parametrize("layers", LAYER_SETS, ids=["paper", "two-strides", "odd", "waveform", "dilated", "dilated-strided"])
 @pytest.mark.parametrize("T", [997, 1000])
 def test_chunked_equals_whole(layers, T):
     cfg = EncoderConfig(channels=16, layers=layers)
@@ -127,3 +128,15 @@ def test_extractor_chunked_equals_whole(bottleneck, tap):
     assert np.array_equal(chunked.frame_codes, whole.frame_codes)
     assert np.array_equal(chunked.units, whole.units) and np.array_equal(chunked.durations, whole.durations)
     assert len(whole.units) > 5  # the test means something: several units
+
+
+def test_instance_norm_encoders_are_encoded_whole():
+    """Instance norm takes its statistics over the whole utterance, which no chunk sees: the
+    chunked path encodes such an encoder in one pass instead of giving other numbers."""
+    cfg = EncoderConfig(channels=8, layers=("k3", "k3d2"), norm="instance")
+    torch.manual_seed(0)
+    enc = Encoder(3, cfg).eval()
+    x = torch.randn(120, 3)
+    with torch.no_grad():
+        whole = enc(x.unsqueeze(0)).values[0]
+    torch.testing.assert_close(encode_chunked(enc, x, 10), whole)
