@@ -16,6 +16,11 @@ quality table puts every other system's dense ABX over MFCC's and its units' ABX
 PNMI over k-means-on-MFCC's (issue #13's criteria; below 1 is better for ABX, above 1
 for PNMI); units are compared only at the same number of clusters.
 
+`--seeds NAME=SYS1,SYS2,...` adds a table of means and sample standard deviations over
+runs of one model that differ only in their seed (each SYS a system folder), with the
+ratios of the means to the baselines: one run's figures move by up to a point of ABX
+between seeds, more than most differences between settings.
+
 A recipe's ABX files are named `<rep>.<level>.<speaker>.json`, rep being what was
 scored (mfcc, dense, codes), level the item set (triphone, phone; or a test subset
 such as 1s, 10s), speaker within/across; one column per level and speaker. The row of an ABX file is "<system>" when rep equals the system,
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -129,6 +135,43 @@ def quality_section(exp: Path, systems: list[str], dense_base: str = "mfcc", uni
     return ["## Quality: learned against the baselines", "", *_table(header, rows), "",
             "ABX ratios below 1 and PNMI ratios above 1 favour the learned system. Issue #13 asks for dense "
             "across <= 0.75 and within <= 1, units <= 1 everywhere with PNMI >= 1.3.", ""]
+
+
+def _mean_sd(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def seeds_section(exp: Path, groups: dict[str, list[str]], dense_base: str = "mfcc", units_base: str = "kmeans-mfcc") -> list[str]:
+    """Mean ± sample standard deviation of each ABX cell (dense and units) and of PNMI over
+    each group's systems (runs differing only in their seed), and the ratios of the means
+    to the baselines' figures (when their folders hold them)."""
+    if not groups:
+        return []
+    columns = [("phone", "within"), ("phone", "across"), ("triphone", "within"), ("triphone", "across")]
+    base = {"dense": _abx_scores(exp, dense_base, dense_base), "codes": _abx_scores(exp, units_base, "codes")}
+    base_pnmi = _unit_metrics(exp, units_base).get("pnmi")
+    rows = []
+    for name, systems in groups.items():
+        for rep, label in (("dense", "dense"), ("codes", "units")):
+            scores = [_abx_scores(exp, s, rep) for s in systems]
+            cells = [[sc[c] for sc in scores if c in sc] for c in columns]
+            if not any(cells):
+                continue
+            pnmi = [m["pnmi"] for m in (_unit_metrics(exp, s) for s in systems) if "pnmi" in m] if rep == "codes" else []
+            rows.append([f"{name} {label} ({len(systems)} seeds)"] + [_mean_sd(v) for v in cells] + [_mean_sd(pnmi, 3) if pnmi else "-"])
+            means = [statistics.fmean(v) if v else None for v in cells]
+            pnmi_ratio = _ratio(statistics.fmean(pnmi), base_pnmi) if pnmi else "-"
+            rows.append([f"{name} {label}: mean / {'MFCC' if rep == 'dense' else 'k-means on MFCC'}"]
+                        + [_ratio(m, base[rep].get(c)) for m, c in zip(means, columns)] + [pnmi_ratio])
+    if not rows:
+        return []
+    header = ["system", *(f"{lvl}, {spk} spk" for lvl, spk in columns), "PNMI"]
+    return ["## Over seeds", "", *_table(header, rows), "",
+            "Mean ± sample standard deviation over runs that differ only in their seed, and the ratios of "
+            "the means to the baselines.", ""]
 
 
 def _unit_metrics(exp: Path, system: str) -> dict:
@@ -258,7 +301,8 @@ def probes_section(exp: Path, systems: list[str]) -> list[str]:
             "", *out]
 
 
-def summarize(exp: Path, systems: list[str], title: str, command: str = "", note: str = "") -> str:
+def summarize(exp: Path, systems: list[str], title: str, command: str = "", note: str = "",
+              seeds: dict[str, list[str]] | None = None) -> str:
     if not systems:
         systems = sorted(p.name for p in exp.iterdir() if p.is_dir() and p.name != "log")
     lines = [f"# {title}", ""]
@@ -266,6 +310,8 @@ def summarize(exp: Path, systems: list[str], title: str, command: str = "", note
         lines += [f"Command: `{command.strip()}`" + (f" ({note})" if note else ""), ""]
     for section in (abx_section, quality_section, training_section, unit_metrics_section, probes_section):
         lines += section(exp, systems)
+        if section is quality_section:
+            lines += seeds_section(exp, seeds or {})
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -277,8 +323,20 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="write here (default: stdout)")
     p.add_argument("--command", default="", help="the recipe command line that produced the results")
     p.add_argument("--note", default="", help="said after the command (e.g. how long the run took)")
+    p.add_argument("--seeds", action="append", default=[], metavar="NAME=SYS1,SYS2,...",
+                   help="a table of mean ± sd over these systems (runs differing only in their seed); repeatable")
     args = p.parse_args(argv)
-    text = summarize(args.exp, args.systems, args.title, args.command, args.note)
+    seeds = {}
+    for spec in args.seeds:
+        name, _, members = spec.partition("=")
+        systems = [m for m in members.split(",") if m]
+        if not name or not systems:
+            p.error(f"--seeds {spec!r}: expected NAME=SYS1,SYS2,...")
+        missing = [m for m in systems if not (args.exp / m).is_dir()]
+        if missing:
+            p.error(f"--seeds {name}: no folder {', '.join(str(args.exp / m) for m in missing)}")
+        seeds[name] = systems
+    text = summarize(args.exp, args.systems, args.title, args.command, args.note, seeds)
     if args.out:
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(text)

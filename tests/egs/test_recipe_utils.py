@@ -136,3 +136,46 @@ def test_compare_results_prints_this_run_beside_the_committed_figures(tmp_path):
     assert same.stdout.splitlines()[-1] == "7 of 7 figures equal the committed ones"
     gone = subprocess.run([sys.executable, UTILS / "compare_results.py", run, tmp_path / "none.md"], capture_output=True, text=True)
     assert gone.returncode == 0 and "no committed" in gone.stdout
+
+
+def _abx_file(folder: Path, rep: str, level: str, speaker: str, score: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{rep}.{level}.{speaker}.json").write_text(f'{{"score": {score}}}')
+
+
+def test_summarize_results_seeds_table_gives_mean_sd_and_ratios(tmp_path):
+    """--seeds NAME=A,B,C: mean and sample standard deviation of each cell over the runs
+    (checked against Python's statistics module) and the means over the baselines'."""
+    import json
+    import statistics
+
+    exp = tmp_path / "exp"
+    for level in ("phone", "triphone"):
+        for speaker in ("within", "across"):
+            _abx_file(exp / "mfcc" / "abx", "mfcc", level, speaker, 20.0)
+            _abx_file(exp / "kmeans-mfcc" / "abx", "codes", level, speaker, 40.0)
+    (exp / "kmeans-mfcc" / "unit_metrics.json").write_text(json.dumps({"pnmi": 0.3, "codebook_size": 100}))
+    dense = {"s0": 15.0, "s1": 16.5, "s2": 17.1}
+    pnmi = {"s0": 0.33, "s1": 0.36, "s2": 0.34}
+    for name in dense:
+        for level in ("phone", "triphone"):
+            for speaker in ("within", "across"):
+                _abx_file(exp / name / "abx", "dense", level, speaker, dense[name])
+                _abx_file(exp / name / "abx", "codes", level, speaker, 2 * dense[name])
+        (exp / name / "unit_metrics.json").write_text(json.dumps({"pnmi": pnmi[name], "codebook_size": 100}))
+    out = subprocess.run(
+        [sys.executable, UTILS / "summarize_results.py", exp, "--systems", "mfcc", "kmeans-mfcc", "s0",
+         "--seeds", "m=s0,s1,s2"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in out.stdout.splitlines() if line.startswith("| m ")}
+    d = list(dense.values())
+    mean_sd = f"{statistics.fmean(d):.2f} ± {statistics.stdev(d):.2f}"
+    assert rows["m dense (3 seeds)"][:4] == [mean_sd] * 4
+    assert rows["m dense: mean / MFCC"][:4] == [f"{statistics.fmean(d) / 20:.2f}"] * 4
+    assert rows["m units: mean / k-means on MFCC"] == [f"{2 * statistics.fmean(d) / 40:.2f}"] * 4 + [
+        f"{statistics.fmean(pnmi.values()) / 0.3:.2f}"]
+    assert rows["m units (3 seeds)"][4] == f"{statistics.fmean(pnmi.values()):.3f} ± {statistics.stdev(pnmi.values()):.3f}"
+    bad = subprocess.run([sys.executable, UTILS / "summarize_results.py", exp, "--seeds", "m=s0,nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "nope" in bad.stderr
