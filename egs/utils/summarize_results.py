@@ -138,10 +138,11 @@ def quality_section(exp: Path, systems: list[str], dense_base: str = "mfcc", uni
 
 
 def _mean_sd(values: list[float], digits: int = 2) -> str:
+    """"mean ± sd" of a cell's values ("-" for the sd of a single value)."""
     if not values:
         return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
+    sd = f"{statistics.stdev(values):.{digits}f}" if len(values) > 1 else "-"
+    return f"{statistics.fmean(values):.{digits}f} ± {sd}"
 
 
 def seeds_section(exp: Path, groups: dict[str, list[str]], dense_base: str = "mfcc", units_base: str = "kmeans-mfcc") -> list[str]:
@@ -152,7 +153,7 @@ def seeds_section(exp: Path, groups: dict[str, list[str]], dense_base: str = "mf
         return []
     columns = [("phone", "within"), ("phone", "across"), ("triphone", "within"), ("triphone", "across")]
     base = {"dense": _abx_scores(exp, dense_base, dense_base), "codes": _abx_scores(exp, units_base, "codes")}
-    base_pnmi = _unit_metrics(exp, units_base).get("pnmi")
+    base_metrics = _unit_metrics(exp, units_base)
     rows = []
     for name, systems in groups.items():
         for rep, label in (("dense", "dense"), ("codes", "units")):
@@ -160,11 +161,19 @@ def seeds_section(exp: Path, groups: dict[str, list[str]], dense_base: str = "mf
             cells = [[sc[c] for sc in scores if c in sc] for c in columns]
             if not any(cells):
                 continue
-            pnmi = [m["pnmi"] for m in (_unit_metrics(exp, s) for s in systems) if "pnmi" in m] if rep == "codes" else []
-            rows.append([f"{name} {label} ({len(systems)} seeds)"] + [_mean_sd(v) for v in cells] + [_mean_sd(pnmi, 3) if pnmi else "-"])
+            metrics = [_unit_metrics(exp, s) for s in systems] if rep == "codes" else []
+            pnmi = [m["pnmi"] for m in metrics if "pnmi" in m]
+            shown = [_mean_sd(v) + ("" if len(v) == len(systems) else f" ({len(v)})") for v in cells]
+            rows.append([f"{name} {label} ({len(systems)} seeds)"] + shown + [_mean_sd(pnmi, 3) if pnmi else "-"])
+            label_base = "MFCC" if rep == "dense" else "k-means on MFCC"
+            ks = {m.get("codebook_size") for m in metrics}
+            if rep == "codes" and ks != {base_metrics.get("codebook_size")}:
+                rows.append([f"{name} {label}: K={'/'.join(str(k) for k in sorted(ks, key=str))}, not the baseline's "
+                             f"K={base_metrics.get('codebook_size', '?')}"] + ["-"] * 5)
+                continue
             means = [statistics.fmean(v) if v else None for v in cells]
-            pnmi_ratio = _ratio(statistics.fmean(pnmi), base_pnmi) if pnmi else "-"
-            rows.append([f"{name} {label}: mean / {'MFCC' if rep == 'dense' else 'k-means on MFCC'}"]
+            pnmi_ratio = _ratio(statistics.fmean(pnmi), base_metrics.get("pnmi")) if pnmi else "-"
+            rows.append([f"{name} {label}: mean / {label_base}"]
                         + [_ratio(m, base[rep].get(c)) for m, c in zip(means, columns)] + [pnmi_ratio])
     if not rows:
         return []

@@ -22,7 +22,8 @@ Training crops should be longer than 2 x layers x window frames, or no training 
 sees the full context that inference gives it (a 2 s crop at 100 Hz holds 200 frames).
 The attention scores are computed densely, (B, heads, T, T) per layer, so memory grows
 with the square of the longest utterance in a batch; extraction chunks long audio
-(`extract --chunk-seconds`, 30 s by default: about 0.2 GB per batch item at 100 Hz).
+(`extract --chunk-seconds`, 30 s by default: at 100 Hz and 4 heads about 0.15 GB of
+scores per batch item and layer, and as much again for the attention weights).
 """
 
 from __future__ import annotations

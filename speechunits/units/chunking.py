@@ -20,7 +20,10 @@ receptive field leaves the chunk, i.e. the discarded context; at the utterance's
 true edges the chunk edges are the utterance's edges, with the same padding as a
 whole-file pass. The kept outputs are therefore the whole-file outputs (up to
 float rounding of differently shaped matmuls), and memory is bounded by the chunk
-size instead of the utterance length.
+size instead of the utterance length. The exception is `norm: instance`, whose
+statistics span the utterance: such an encoder is run over the whole utterance in one
+pass, and its memory grows with the utterance (with the square of it under a context
+network).
 """
 
 from __future__ import annotations

@@ -179,3 +179,19 @@ def test_summarize_results_seeds_table_gives_mean_sd_and_ratios(tmp_path):
     bad = subprocess.run([sys.executable, UTILS / "summarize_results.py", exp, "--seeds", "m=s0,nope"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "nope" in bad.stderr
+
+
+def test_summarize_results_seeds_table_refuses_ratios_at_another_k(tmp_path):
+    import json
+
+    exp = tmp_path / "exp"
+    _abx_file(exp / "kmeans-mfcc" / "abx", "codes", "phone", "across", 40.0)
+    (exp / "kmeans-mfcc" / "unit_metrics.json").write_text(json.dumps({"pnmi": 0.3, "codebook_size": 100}))
+    for name in ("a", "b"):
+        _abx_file(exp / name / "abx", "codes", "phone", "across", 30.0)
+        (exp / name / "unit_metrics.json").write_text(json.dumps({"pnmi": 0.4, "codebook_size": 50}))
+    out = subprocess.run([sys.executable, UTILS / "summarize_results.py", exp, "--systems", "kmeans-mfcc",
+                          "--seeds", "m=a,b"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "| m units: K=50, not the baseline's K=100 |" in out.stdout
+    assert "mean / k-means on MFCC" not in out.stdout
