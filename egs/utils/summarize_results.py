@@ -129,12 +129,17 @@ def quality_section(exp: Path, systems: list[str], dense_base: str = "mfcc", uni
                             + [_ratio(metrics.get("pnmi"), km_metrics.get("pnmi"))])
             else:
                 rows.append([label + f": not the baseline's K={km_metrics.get('codebook_size', '?')}"] + ["-"] * 5)
+    return _cells_section("Quality: learned against the baselines", "ratio", columns, rows,
+                          "ABX ratios below 1 and PNMI ratios above 1 favour the learned system. Issue #13 asks for "
+                          "dense across <= 0.75 and within <= 1, units <= 1 everywhere with PNMI >= 1.3.")
+
+
+def _cells_section(title: str, first: str, columns: list[tuple[str, str]], rows: list[list[str]], note: str) -> list[str]:
+    """A section of one table: a first column, one per (level, speaker) cell, then PNMI."""
     if not rows:
         return []
-    header = ["ratio", *(f"{lvl}, {spk} spk" for lvl, spk in columns), "PNMI"]
-    return ["## Quality: learned against the baselines", "", *_table(header, rows), "",
-            "ABX ratios below 1 and PNMI ratios above 1 favour the learned system. Issue #13 asks for dense "
-            "across <= 0.75 and within <= 1, units <= 1 everywhere with PNMI >= 1.3.", ""]
+    header = [first, *(f"{lvl}, {spk} spk" for lvl, spk in columns), "PNMI"]
+    return [f"## {title}", "", *_table(header, rows), "", note, ""]
 
 
 def _mean_sd(values: list[float], digits: int = 2) -> str:
@@ -175,12 +180,9 @@ def seeds_section(exp: Path, groups: dict[str, list[str]], dense_base: str = "mf
             pnmi_ratio = _ratio(statistics.fmean(pnmi), base_metrics.get("pnmi")) if pnmi else "-"
             rows.append([f"{name} {label}: mean / {label_base}"]
                         + [_ratio(m, base[rep].get(c)) for m, c in zip(means, columns)] + [pnmi_ratio])
-    if not rows:
-        return []
-    header = ["system", *(f"{lvl}, {spk} spk" for lvl, spk in columns), "PNMI"]
-    return ["## Over seeds", "", *_table(header, rows), "",
-            "Mean ± sample standard deviation over runs that differ only in their seed, and the ratios of "
-            "the means to the baselines.", ""]
+    return _cells_section("Over seeds", "system", columns, rows,
+                          "Mean ± sample standard deviation over runs that differ only in their seed, and the "
+                          "ratios of the means to the baselines.")
 
 
 def _unit_metrics(exp: Path, system: str) -> dict:
