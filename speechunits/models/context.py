@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speechunits.errors import SpeechUnitsError
+from speechunits.models.common import as_lengths, length_mask, zero_padding
 
 __all__ = ["ContextConfig", "LocalTransformer"]
 
@@ -65,7 +66,7 @@ class ContextConfig:
 class _Block(nn.Module):
     def __init__(self, channels: int, cfg: ContextConfig):
         super().__init__()
-        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.heads = cfg.heads
         self.norm1 = nn.LayerNorm(channels)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.out = nn.Linear(channels, channels)
@@ -103,10 +104,10 @@ class LocalTransformer(nn.Module):
         """x: (B, T, C) encoder frames with zero padding, lengths: (B,) -> (B, T, C), padding
         zeroed. Dropout only in training mode and not for `inference` (encode() in any mode)."""
         T, W = x.shape[1], self.cfg.window
-        lengths = lengths.to(x.device)
+        lengths = as_lengths(x, lengths)
         pos = torch.arange(T, device=x.device)
         offset = pos[None, :] - pos[:, None]  # (T, T): key - query
-        valid = pos[None, :] < lengths[:, None]  # (B, T)
+        valid = length_mask(lengths, T)  # (B, T)
         allowed = (offset.abs() <= W)[None] & valid[:, None, :] & valid[:, :, None]
         blocked = ~(allowed | torch.eye(T, dtype=torch.bool, device=x.device)[None])  # a padding frame sees itself only
         relative = offset.clamp(-W, W) + W
@@ -114,5 +115,4 @@ class LocalTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             scores = self.position_bias[i][:, relative][None].masked_fill(blocked[:, None], float("-inf"))  # (B, H, T, T)
             x = block(x, scores, dropout)
-        x = self.norm(x)
-        return x * valid.unsqueeze(-1).to(x.dtype)
+        return zero_padding(self.norm(x), lengths)

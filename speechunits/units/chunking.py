@@ -3,8 +3,8 @@
 The encoder is a stack of convolutions (speechunits/models/encoder.py): output
 frame j of a layer with kernel k, dilation d, span e = (k - 1) d + 1, stride r and
 left padding p = (e - r) / 2 reads input frames [j r - p, j r - p + e - 1]. Walking
-that map down the stack from one output frame gives the encoder's receptive field: output frame j of the whole
-stack (total stride R) depends exactly on input frames
+that map down the stack from one output frame gives the encoder's receptive field:
+output frame j of the whole stack (total stride R) depends exactly on input frames
 
     [j R - left, j R + (R - 1) + right]
 

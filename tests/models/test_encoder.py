@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from speechunits.errors import SpeechUnitsError
+from speechunits.models.context import ContextConfig, LocalTransformer
 from speechunits.models.encoder import Encoder, EncoderConfig, parse_layer
 
 
@@ -193,8 +194,6 @@ def test_matches_reference_conv1d_with_gradients(name, norm):
 
 
 # ---------------------------------------------------------------- context network (models/context.py)
-
-from speechunits.models.context import ContextConfig, LocalTransformer  # noqa: E402
 
 
 def _reference_context(net: LocalTransformer, x: torch.Tensor) -> torch.Tensor:
