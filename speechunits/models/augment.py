@@ -23,6 +23,14 @@ by alpha, the fine structure by an independent factor beta drawn the same way, s
 a crop's pitch moves apart from its formants: S' = warp(E, alpha) + warp(S - E, beta).
 With beta = alpha this is the plain warp (the split is linear).
 
+Non-uniform warp (`slope_max_log_factor` > 0): speakers' formants do not all scale by one
+factor (a child's F1 sits relatively less far above an adult's than its F2 and F3; the
+pharynx and the mouth cavity differ in length by different ratios). Each crop also gets a
+slope b, uniform in [-s, s], and the log factor varies linearly along the mel scale:
+log alpha_j = a + b * u_j, with u_j running from -1 at the lowest bin to +1 at the
+highest, so the low bins move by exp(a - b) and the high ones by exp(a + b). For
+|b| <= 0.5 the warp stays monotone (the bins keep their order).
+
 The bin centres follow the front end that made the features: `num_bins` (the model's
 input_dim), `low_freq` and `high_freq` in Hz (Kaldi's defaults for 16 kHz: 20 and 8000).
 
@@ -55,6 +63,7 @@ class WarpConfig:
     high_freq: float = 8000.0  # Hz, the mel banks' upper edge
     pitch_max_log_factor: float = 0.0  # beta = exp(U(-p, p)) for the fine structure (pitch); 0: off
     lifter: int = 16  # DCT coefficients that make the envelope (13 on 23 bins is MFCC's smoothing)
+    slope_max_log_factor: float = 0.0  # b = U(-s, s): log alpha runs from a - b (lowest bin) to a + b (highest); 0: off
 
     def __post_init__(self):
         if not 0.0 <= self.max_log_factor <= 1.0:
@@ -63,6 +72,10 @@ class WarpConfig:
             raise SpeechUnitsError(f"warp: need 0 <= low_freq < high_freq, got {self.low_freq}, {self.high_freq}")
         if not 0.0 <= self.pitch_max_log_factor <= 1.0:
             raise SpeechUnitsError(f"warp.pitch_max_log_factor must be in [0, 1], got {self.pitch_max_log_factor}")
+        if not 0.0 <= self.slope_max_log_factor <= 0.5:
+            raise SpeechUnitsError(f"warp.slope_max_log_factor must be in [0, 0.5], got {self.slope_max_log_factor}")
+        if self.slope_max_log_factor > 0 and self.max_log_factor <= 0:
+            raise SpeechUnitsError("warp.slope_max_log_factor > 0 needs warp.max_log_factor > 0 (the slope varies the warp)")
         if self.lifter < 1:
             raise SpeechUnitsError(f"warp.lifter must be >= 1, got {self.lifter}")
 
@@ -110,13 +123,21 @@ class FrequencyWarp(nn.Module):
         return self.training and (self.cfg.max_log_factor > 0 or self.cfg.pitch_max_log_factor > 0)
 
     def source_positions(self, alpha: Tensor) -> Tensor:
-        """(B,) factors -> (B, F) fractional bin index each output bin reads from."""
-        src = self.centres.double()[None, :] / alpha.double()[:, None]
+        """(B,) factors, or (B, F) one per output bin -> (B, F) fractional bin index each
+        output bin reads from."""
+        alpha = alpha.double()
+        src = self.centres.double()[None, :] / (alpha[:, None] if alpha.dim() == 1 else alpha)
         pos = (_mel(src) - self._mel_lo) / self._mel_step - 1.0
         return pos.clamp(0, self.num_bins - 1).float()
 
+    def bin_factors(self, alpha: Tensor, slope: Tensor) -> Tensor:
+        """alpha, slope (B,) -> (B, F) factors: log alpha_j = log alpha + slope * u_j, u_j
+        from -1 (lowest bin) to +1 (highest) evenly over the bins (the mel scale)."""
+        u = torch.linspace(-1.0, 1.0, self.num_bins, dtype=torch.float64, device=alpha.device)
+        return torch.exp(alpha.double().log()[:, None] + slope.double().to(alpha.device)[:, None] * u)
+
     def warp(self, feats: Tensor, alpha: Tensor) -> Tensor:
-        """feats (B, T, F) log-mel, alpha (B,) -> (B, T, F) with S'(f) = S(f / alpha)."""
+        """feats (B, T, F) log-mel, alpha (B,) or (B, F) -> (B, T, F) with S'(f_j) = S(f_j / alpha_j)."""
         pos = self.source_positions(alpha.to(feats.device))
         i0 = pos.floor().long().clamp(0, self.num_bins - 2)
         w = (pos - i0).to(feats.dtype)[:, None, :]
@@ -126,8 +147,8 @@ class FrequencyWarp(nn.Module):
         return left + (right - left) * w
 
     def warp_apart(self, feats: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-        """feats (B, T, F) log-mel, alpha, beta (B,) -> (B, T, F): the envelope warped by
-        alpha, the fine structure (pitch harmonics) by beta."""
+        """feats (B, T, F) log-mel, alpha (B,) or (B, F), beta (B,) -> (B, T, F): the envelope
+        warped by alpha, the fine structure (pitch harmonics) by beta."""
         envelope = feats @ self.envelope.to(feats.dtype)
         return self.warp(envelope, alpha) + self.warp(feats - envelope, beta)
 
@@ -137,6 +158,9 @@ class FrequencyWarp(nn.Module):
             return feats
         m = self.cfg.max_log_factor
         alpha = torch.exp(torch.empty(feats.shape[0]).uniform_(-m, m)).to(feats.device)
+        if self.cfg.slope_max_log_factor > 0:
+            s = self.cfg.slope_max_log_factor
+            alpha = self.bin_factors(alpha, torch.empty(feats.shape[0]).uniform_(-s, s))
         if self.cfg.pitch_max_log_factor <= 0:
             return self.warp(feats, alpha)
         p = self.cfg.pitch_max_log_factor

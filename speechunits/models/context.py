@@ -20,10 +20,10 @@ Each layer is pre-norm: x + Attention(LayerNorm(x)), then x + FeedForward(LayerN
 
 Training crops should be longer than 2 x layers x window frames, or no training frame
 sees the full context that inference gives it (a 2 s crop at 100 Hz holds 200 frames).
-The attention scores are computed densely, (B, heads, T, T) per layer, so memory grows
-with the square of the longest utterance in a batch; extraction chunks long audio
-(`extract --chunk-seconds`, 30 s by default: at 100 Hz and 4 heads about 0.15 GB of
-scores per batch item and layer, and as much again for the attention weights).
+The scores are computed in tiles: the queries in blocks of `tile` frames, each block
+against the keys its band can reach (tile + 2 x window frames), so memory grows linearly
+with the utterance's length, (B, heads, tile, tile + 2 x window) per tile, instead of
+with its square; a sequence of at most `tile` frames is one tile (the dense form).
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ class ContextConfig:
     window: int = 100  # frames each side a frame attends to (at the encoder's output rate)
     ff_mult: int = 4  # feed-forward width = ff_mult x channels
     dropout: float = 0.0  # on attention weights and feed-forward activations (training only)
+    tile: int = 512  # query frames per block of attention scores (memory, not results)
 
     def __post_init__(self):
-        if self.layers < 0 or self.heads < 1 or self.window < 1 or self.ff_mult < 1:
+        if self.layers < 0 or self.heads < 1 or self.window < 1 or self.ff_mult < 1 or self.tile < 1:
             raise SpeechUnitsError(
-                f"encoder.context: need layers >= 0, heads >= 1, window >= 1, ff_mult >= 1; got layers={self.layers}, "
-                f"heads={self.heads}, window={self.window}, ff_mult={self.ff_mult}"
+                f"encoder.context: need layers >= 0, heads >= 1, window >= 1, ff_mult >= 1, tile >= 1; got "
+                f"layers={self.layers}, heads={self.heads}, window={self.window}, ff_mult={self.ff_mult}, tile={self.tile}"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise SpeechUnitsError(f"encoder.context.dropout must be in [0, 1), got {self.dropout}")
@@ -78,12 +79,19 @@ class _Block(nn.Module):
         """x: (B, T, C) -> (B, T, C), the residual branch's second half (before the sum)."""
         return self.ff_out(F.dropout(F.gelu(self.ff_in(self.norm2(x))), dropout, training=dropout > 0))
 
-    def forward(self, x: Tensor, bias: Tensor, dropout: float = 0.0) -> Tensor:
-        """x: (B, T, C), bias: (B, H, T, T) additive scores (-inf where not allowed),
-        dropout: probability for this call (0 at inference) -> (B, T, C)."""
+    def forward(self, x: Tensor, tiles: list[tuple[slice, slice, Tensor]], dropout: float = 0.0) -> Tensor:
+        """x: (B, T, C); tiles: (queries, keys, bias) covering the T query frames once, bias
+        (B, H, queries, keys) additive scores (-inf where not allowed); dropout: probability
+        for this call (0 at inference) -> (B, T, C)."""
         B, T, C = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout)  # (B, H, T, C / H)
+        q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, C / H) each
+        attended = torch.cat(
+            [
+                F.scaled_dot_product_attention(q[:, :, rows], k[:, :, cols], v[:, :, cols], attn_mask=bias.to(q.dtype), dropout_p=dropout)
+                for rows, cols, bias in tiles
+            ],
+            dim=2,
+        )  # (B, H, T, C / H)
         x = x + self.out(attended.transpose(1, 2).reshape(B, T, C))
         return x + self.feed_forward(x, dropout)
 
@@ -103,16 +111,22 @@ class LocalTransformer(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor, inference: bool = False) -> Tensor:
         """x: (B, T, C) encoder frames with zero padding, lengths: (B,) -> (B, T, C), padding
         zeroed. Dropout only in training mode and not for `inference` (encode() in any mode)."""
-        T, W = x.shape[1], self.cfg.window
+        T, W, tile = x.shape[1], self.cfg.window, self.cfg.tile
         lengths = as_lengths(x, lengths)
-        pos = torch.arange(T, device=x.device)
-        offset = pos[None, :] - pos[:, None]  # (T, T): key - query
         valid = length_mask(lengths, T)  # (B, T)
-        allowed = (offset.abs() <= W)[None] & valid[:, None, :] & valid[:, :, None]
-        blocked = ~(allowed | torch.eye(T, dtype=torch.bool, device=x.device)[None])  # a padding frame sees itself only
-        relative = offset.clamp(-W, W) + W
+        bands = []  # (queries, keys, blocked (B, 1, Q, K), relative offsets (Q, K)) per tile
+        for start in range(0, T, tile):
+            rows, cols = slice(start, min(T, start + tile)), slice(max(0, start - W), min(T, start + tile + W))
+            query = torch.arange(rows.start, rows.stop, device=x.device)[:, None]
+            offset = torch.arange(cols.start, cols.stop, device=x.device)[None, :] - query  # (Q, K): key - query
+            allowed = (offset.abs() <= W)[None] & valid[:, None, cols] & valid[:, rows, None]
+            blocked = ~(allowed | (offset == 0)[None])  # a padding frame sees itself only
+            bands.append((rows, cols, blocked[:, None], offset.clamp(-W, W) + W))
         dropout = self.cfg.dropout if self.training and not inference else 0.0
         for i, block in enumerate(self.blocks):
-            scores = self.position_bias[i][:, relative][None].masked_fill(blocked[:, None], float("-inf"))  # (B, H, T, T)
-            x = block(x, scores, dropout)
+            tiles = [
+                (rows, cols, self.position_bias[i][:, relative][None].masked_fill(blocked, float("-inf")))  # (B, H, Q, K)
+                for rows, cols, blocked, relative in bands
+            ]
+            x = block(x, tiles, dropout)
         return zero_padding(self.norm(x), lengths)

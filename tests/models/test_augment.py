@@ -139,3 +139,33 @@ def test_band_masking_config_is_checked():
         BandMaskingConfig(count=-1)
     with pytest.raises(SpeechUnitsError, match="max_width"):
         BandMasking(20, BandMaskingConfig(count=1, max_width=20))
+
+
+def test_slope_warps_low_and_high_bins_by_different_factors():
+    """With a slope b the factor of bin j is alpha * exp(b * u_j), u from -1 to 1 over the
+    bins: each output bin reads the spectrum at f_j / alpha_j (a per-bin version of the
+    plain warp, checked bin by bin against it), the bins keep their order, and b = 0 is
+    the plain warp."""
+    F = 80
+    warp = FrequencyWarp(F, WarpConfig(max_log_factor=0.3, slope_max_log_factor=0.5))
+    alpha, slope = torch.tensor([1.2, 0.8]), torch.tensor([0.5, -0.5])
+    factors = warp.bin_factors(alpha, slope)
+    assert torch.allclose(factors[:, 0], (alpha * torch.exp(-slope)).double()) and torch.allclose(factors[:, -1], (alpha * torch.exp(slope)).double())
+    pos = warp.source_positions(factors)
+    assert torch.all(pos[:, 1:] >= pos[:, :-1])  # monotone at the widest slope allowed
+    x = torch.randn(2, 3, F)
+    out = warp.warp(x, factors)
+    for j in (5, 40, 75):  # bin j of the per-bin warp = bin j of a plain warp by alpha_j
+        plain = warp.warp(x, factors[:, j].float())
+        assert torch.allclose(out[..., j], plain[..., j], atol=1e-6)
+    assert torch.allclose(warp.warp(x, warp.bin_factors(alpha, torch.zeros(2))), warp.warp(x, alpha), atol=1e-6)
+    torch.manual_seed(0)
+    y = warp.train()(x)
+    torch.manual_seed(0)
+    a = torch.exp(torch.empty(2).uniform_(-0.3, 0.3))
+    b = torch.empty(2).uniform_(-0.5, 0.5)
+    assert torch.allclose(y, warp.warp(x, warp.bin_factors(a, b)), atol=1e-6)
+    with pytest.raises(SpeechUnitsError, match="slope_max_log_factor"):
+        WarpConfig(max_log_factor=0.3, slope_max_log_factor=0.6)
+    with pytest.raises(SpeechUnitsError, match="needs warp.max_log_factor"):
+        WarpConfig(slope_max_log_factor=0.2)

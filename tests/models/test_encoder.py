@@ -219,9 +219,10 @@ def _reference_context(net: LocalTransformer, x: torch.Tensor) -> torch.Tensor:
     return net.norm(x)
 
 
-def test_context_matches_brute_force_and_batches_exactly():
+@pytest.mark.parametrize("tile", [512, 4, 1])  # one tile (dense); blocks of 4 query frames; one frame per tile
+def test_context_matches_brute_force_and_batches_exactly(tile):
     torch.manual_seed(0)
-    net = LocalTransformer(8, ContextConfig(layers=2, heads=2, window=3)).eval()
+    net = LocalTransformer(8, ContextConfig(layers=2, heads=2, window=3, tile=tile)).eval()
     with torch.no_grad():
         net.position_bias.normal_()
     lengths = torch.tensor([11, 6, 1])
@@ -234,6 +235,27 @@ def test_context_matches_brute_force_and_batches_exactly():
         for b, n in enumerate(lengths.tolist()):
             torch.testing.assert_close(out[b, :n], _reference_context(net, x[b, :n]), atol=1e-5, rtol=1e-5)
             assert torch.all(out[b, n:] == 0)
+
+
+def test_context_tiles_give_the_dense_result_and_gradients():
+    """Tiling the queries changes memory, not results: outputs and gradients of a long batch
+    with tiles of 16 frames equal those of one dense tile."""
+    torch.manual_seed(0)
+    dense = LocalTransformer(8, ContextConfig(layers=2, heads=2, window=10, tile=512))
+    tiled = LocalTransformer(8, ContextConfig(layers=2, heads=2, window=10, tile=16))
+    with torch.no_grad():
+        dense.position_bias.normal_()
+    tiled.load_state_dict(dense.state_dict())
+    x = torch.randn(2, 100, 8)
+    lengths = torch.tensor([100, 37])
+    outs = []
+    for net in (dense, tiled):
+        xi = x.clone().requires_grad_(True)
+        out = net(xi, lengths)
+        (out * torch.linspace(-1, 1, 8)).sum().backward()
+        outs.append((out, xi.grad, net.position_bias.grad))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_encoder_with_context_batches_and_backpropagates():
@@ -253,6 +275,8 @@ def test_encoder_with_context_batches_and_backpropagates():
 def test_context_config_is_checked():
     with pytest.raises(SpeechUnitsError, match="window"):
         ContextConfig(layers=1, window=0)
+    with pytest.raises(SpeechUnitsError, match="tile"):
+        ContextConfig(layers=1, tile=0)
     with pytest.raises(SpeechUnitsError, match="divide"):
         LocalTransformer(10, ContextConfig(layers=1, heads=3))
 
