@@ -115,7 +115,7 @@ class LocalTransformer(nn.Module):
         lengths = as_lengths(x, lengths)
         valid = length_mask(lengths, T)  # (B, T)
         bands = []  # (queries, keys, blocked (B, 1, Q, K), relative offsets (Q, K)) per tile
-        for start in range(0, T, tile):
+        for start in range(0, max(T, 1), tile):  # one (empty) tile for T = 0
             rows, cols = slice(start, min(T, start + tile)), slice(max(0, start - W), min(T, start + tile + W))
             query = torch.arange(rows.start, rows.stop, device=x.device)[:, None]
             offset = torch.arange(cols.start, cols.stop, device=x.device)[None, :] - query  # (Q, K): key - query

@@ -256,6 +256,7 @@ def test_context_tiles_give_the_dense_result_and_gradients():
         outs.append((out, xi.grad, net.position_bias.grad))
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert tiled(torch.zeros(2, 0, 8), torch.tensor([0, 0])).shape == (2, 0, 8)  # no frames: one empty tile
 
 
 def test_encoder_with_context_batches_and_backpropagates():
