@@ -29,7 +29,8 @@ pharynx and the mouth cavity differ in length by different ratios). Each crop al
 slope b, uniform in [-s, s], and the log factor varies linearly along the mel scale:
 log alpha_j = a + b * u_j, with u_j running from -1 at the lowest bin to +1 at the
 highest, so the low bins move by exp(a - b) and the high ones by exp(a + b). For
-|b| <= 0.5 the warp stays monotone (the bins keep their order).
+|b| <= 0.5 and mel ranges that start below about 2.5 kHz (Kaldi's 20 Hz, or 0) the warp
+stays monotone (the bins keep their order).
 
 The bin centres follow the front end that made the features: `num_bins` (the model's
 input_dim), `low_freq` and `high_freq` in Hz (Kaldi's defaults for 16 kHz: 20 and 8000).
@@ -75,7 +76,9 @@ class WarpConfig:
         if not 0.0 <= self.slope_max_log_factor <= 0.5:
             raise SpeechUnitsError(f"warp.slope_max_log_factor must be in [0, 0.5], got {self.slope_max_log_factor}")
         if self.slope_max_log_factor > 0 and self.max_log_factor <= 0:
-            raise SpeechUnitsError("warp.slope_max_log_factor > 0 needs warp.max_log_factor > 0 (the slope varies the warp)")
+            raise SpeechUnitsError(
+                "warp.slope_max_log_factor > 0 needs warp.max_log_factor > 0: the slope spreads the factor that max_log_factor draws"
+            )
         if self.lifter < 1:
             raise SpeechUnitsError(f"warp.lifter must be >= 1, got {self.lifter}")
 

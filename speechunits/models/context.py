@@ -21,9 +21,12 @@ Each layer is pre-norm: x + Attention(LayerNorm(x)), then x + FeedForward(LayerN
 Training crops should be longer than 2 x layers x window frames, or no training frame
 sees the full context that inference gives it (a 2 s crop at 100 Hz holds 200 frames).
 The scores are computed in tiles: the queries in blocks of `tile` frames, each block
-against the keys its band can reach (tile + 2 x window frames), so memory grows linearly
-with the utterance's length, (B, heads, tile, tile + 2 x window) per tile, instead of
-with its square; a sequence of at most `tile` frames is one tile (the dense form).
+against the keys its band can reach (tile + 2 x window frames). At inference one tile's
+scores, (B, heads, tile, tile + 2 x window) floats, exist at a time, beside a boolean mask
+of the band, (B, T, tile + 2 x window); in training autograd keeps every tile's scores for
+the backward pass. Either way memory grows linearly with the utterance's length instead
+of with its square. A sequence of at most `tile` frames is one tile (the dense form); the
+tiling changes no result (with dropout on, only which weights a draw drops).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class ContextConfig:
     window: int = 100  # frames each side a frame attends to (at the encoder's output rate)
     ff_mult: int = 4  # feed-forward width = ff_mult x channels
     dropout: float = 0.0  # on attention weights and feed-forward activations (training only)
-    tile: int = 512  # query frames per block of attention scores (memory, not results)
+    tile: int = 512  # query frames per block of attention scores (memory; results equal, dropout draws aside)
 
     def __post_init__(self):
         if self.layers < 0 or self.heads < 1 or self.window < 1 or self.ff_mult < 1 or self.tile < 1:
@@ -79,19 +82,19 @@ class _Block(nn.Module):
         """x: (B, T, C) -> (B, T, C), the residual branch's second half (before the sum)."""
         return self.ff_out(F.dropout(F.gelu(self.ff_in(self.norm2(x))), dropout, training=dropout > 0))
 
-    def forward(self, x: Tensor, tiles: list[tuple[slice, slice, Tensor]], dropout: float = 0.0) -> Tensor:
-        """x: (B, T, C); tiles: (queries, keys, bias) covering the T query frames once, bias
-        (B, H, queries, keys) additive scores (-inf where not allowed); dropout: probability
-        for this call (0 at inference) -> (B, T, C)."""
+    def forward(self, x: Tensor, bands: list[tuple[slice, slice, Tensor, Tensor]], position_bias: Tensor,
+                dropout: float = 0.0) -> Tensor:
+        """x: (B, T, C); bands: (queries, keys, blocked (B, 1, Q, K) bool, relative (Q, K) long)
+        per tile, the tiles covering the T query frames once; position_bias: (H, 2 W + 1), the
+        score added per relative offset; dropout: probability for this call (0 at inference)
+        -> (B, T, C). Each tile's scores, (B, H, Q, K), exist only while it is attended."""
         B, T, C = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, C / H) each
-        attended = torch.cat(
-            [
-                F.scaled_dot_product_attention(q[:, :, rows], k[:, :, cols], v[:, :, cols], attn_mask=bias.to(q.dtype), dropout_p=dropout)
-                for rows, cols, bias in tiles
-            ],
-            dim=2,
-        )  # (B, H, T, C / H)
+        parts = []
+        for rows, cols, blocked, relative in bands:
+            bias = position_bias[:, relative][None].masked_fill(blocked, float("-inf")).to(q.dtype)  # (B, H, Q, K)
+            parts.append(F.scaled_dot_product_attention(q[:, :, rows], k[:, :, cols], v[:, :, cols], attn_mask=bias, dropout_p=dropout))
+        attended = torch.cat(parts, dim=2)  # (B, H, T, C / H)
         x = x + self.out(attended.transpose(1, 2).reshape(B, T, C))
         return x + self.feed_forward(x, dropout)
 
@@ -124,9 +127,5 @@ class LocalTransformer(nn.Module):
             bands.append((rows, cols, blocked[:, None], offset.clamp(-W, W) + W))
         dropout = self.cfg.dropout if self.training and not inference else 0.0
         for i, block in enumerate(self.blocks):
-            tiles = [
-                (rows, cols, self.position_bias[i][:, relative][None].masked_fill(blocked, float("-inf")))  # (B, H, Q, K)
-                for rows, cols, blocked, relative in bands
-            ]
-            x = block(x, tiles, dropout)
+            x = block(x, bands, self.position_bias[i], dropout)
         return zero_padding(self.norm(x), lengths)

@@ -150,7 +150,8 @@ def test_slope_warps_low_and_high_bins_by_different_factors():
     warp = FrequencyWarp(F, WarpConfig(max_log_factor=0.3, slope_max_log_factor=0.5))
     alpha, slope = torch.tensor([1.2, 0.8]), torch.tensor([0.5, -0.5])
     factors = warp.bin_factors(alpha, slope)
-    assert torch.allclose(factors[:, 0], (alpha * torch.exp(-slope)).double()) and torch.allclose(factors[:, -1], (alpha * torch.exp(slope)).double())
+    assert torch.allclose(factors[:, 0], (alpha * torch.exp(-slope)).double())
+    assert torch.allclose(factors[:, -1], (alpha * torch.exp(slope)).double())
     pos = warp.source_positions(factors)
     assert torch.all(pos[:, 1:] >= pos[:, :-1])  # monotone at the widest slope allowed
     x = torch.randn(2, 3, F)
@@ -165,6 +166,14 @@ def test_slope_warps_low_and_high_bins_by_different_factors():
     a = torch.exp(torch.empty(2).uniform_(-0.3, 0.3))
     b = torch.empty(2).uniform_(-0.5, 0.5)
     assert torch.allclose(y, warp.warp(x, warp.bin_factors(a, b)), atol=1e-6)
+    both = FrequencyWarp(F, WarpConfig(max_log_factor=0.3, slope_max_log_factor=0.5, pitch_max_log_factor=0.4)).train()
+    torch.manual_seed(1)
+    y = both(x)  # draws alpha, then the slope, then beta; the envelope warped per bin, the harmonics by beta
+    torch.manual_seed(1)
+    a = torch.exp(torch.empty(2).uniform_(-0.3, 0.3))
+    b = torch.empty(2).uniform_(-0.5, 0.5)
+    beta = torch.exp(torch.empty(2).uniform_(-0.4, 0.4))
+    assert torch.allclose(y, both.warp_apart(x, both.bin_factors(a, b), beta), atol=1e-6)
     with pytest.raises(SpeechUnitsError, match="slope_max_log_factor"):
         WarpConfig(max_log_factor=0.3, slope_max_log_factor=0.6)
     with pytest.raises(SpeechUnitsError, match="needs warp.max_log_factor"):

@@ -259,6 +259,26 @@ def test_context_tiles_give_the_dense_result_and_gradients():
     assert tiled(torch.zeros(2, 0, 8), torch.tensor([0, 0])).shape == (2, 0, 8)  # no frames: one empty tile
 
 
+def test_context_attends_tile_by_tile(monkeypatch):
+    """The scores are made one tile at a time: ceil(T / tile) attention calls per layer, each
+    with at most `tile` queries and tile + 2 x window keys."""
+    import speechunits.models.context as context
+
+    calls, real = [], context.F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kwargs):
+        calls.append((q.shape[2], k.shape[2], tuple(kwargs["attn_mask"].shape)))
+        return real(q, k, v, **kwargs)
+
+    monkeypatch.setattr(context.F, "scaled_dot_product_attention", spy)
+    net = LocalTransformer(8, ContextConfig(layers=2, heads=2, window=5, tile=16)).eval()
+    with torch.no_grad():
+        net(torch.randn(3, 70, 8), torch.tensor([70, 50, 3]))
+    assert len(calls) == 2 * 5  # 70 frames in tiles of 16: 5 per layer
+    assert all(q <= 16 and k <= 16 + 2 * 5 and mask == (3, 2, q, k) for q, k, mask in calls)
+    assert [q for q, _, _ in calls[:5]] == [16, 16, 16, 16, 6] and [k for _, k, _ in calls[:5]] == [21, 26, 26, 26, 11]
+
+
 def test_encoder_with_context_batches_and_backpropagates():
     torch.manual_seed(0)
     cfg = EncoderConfig(channels=8, layers=("k3", "k3d2"), norm="layer", context=ContextConfig(layers=1, heads=2, window=4))
