@@ -22,8 +22,8 @@ whole-file pass. The kept outputs are therefore the whole-file outputs (up to
 float rounding of differently shaped matmuls), and memory is bounded by the chunk
 size instead of the utterance length. The exception is `norm: instance`, whose
 statistics span the utterance: such an encoder is run over the whole utterance in one
-pass, and its memory grows with the utterance (with the square of it under a context
-network).
+pass, and its memory grows with the utterance's length (linearly, a context network's
+tiled attention included).
 """
 
 from __future__ import annotations
