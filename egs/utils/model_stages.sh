@@ -36,6 +36,11 @@
 #                 masked-prediction models; k-means units of models without codes and the
 #                 k-means-on-MFCC baseline (without --unit-k: no baseline, and a continuous
 #                 model has dense features only)
+#   extra_baselines
+#                 recipes with --unit-k only (optional): more feature baselines beside MFCC,
+#                 "NAME:TYPE ..." (features $feats/<set>/TYPE): each scored by ABX as the system
+#                 NAME's dense features and clustered like MFCC (k-means, --unit-k, on the
+#                 training set's) into the units system kmeans-NAME
 #   readout       recipes with --unit-k and --readout only: true reads a model without codes
 #                 through a centroid regression (model_unit_opts)
 #
@@ -152,23 +157,36 @@ stage_train() {
   run_limited "$train_nj" train_one $models || { log "stage $stage_n: training failed; see $exp/log/train.*.log"; exit 1; }
 }
 
-# kmeans_mfcc_units: the units baseline: k-means (--unit-k) on the training set's MFCCs,
-# applied to each eval set's ($exp/kmeans-mfcc/units/<set>); refitted while a set lacks them.
-kmeans_mfcc_units() {
-  local km=$exp/kmeans-mfcc set todo=()
+# kmeans_baseline_units NAME TYPE: a units baseline: k-means (--unit-k) on the training set's
+# features TYPE, applied to each eval set's ($exp/kmeans-NAME/units/<set>); refitted while a set
+# lacks them. NAME mfcc, TYPE mfcc_dd: the k-means-on-MFCC baseline.
+kmeans_baseline_units() {
+  local name=$1 type=$2 km=$exp/kmeans-$1 set todo=()
   for set in $eval_sets; do
     [ -f "$km/units/$set/units.jsonl" ] || todo+=("$set")
   done
   if [ ${#todo[@]} = 0 ]; then
-    log "stage $stage_n: k-means-on-MFCC units in $km, skipping"
+    log "stage $stage_n: k-means-on-$name units in $km, skipping"
     return 0
   fi
-  log "stage $stage_n: k-means (K=$unit_k) on MFCC: the units baseline -> $km"
-  $cmd "$exp/log/kmeans-mfcc.fit.log" speechunits kmeans fit "$feats/$train_set/mfcc_dd" "$km/kmeans.pt" \
-    --k "$unit_k" --seed "$seed" --device "$device"
+  log "stage $stage_n: k-means (K=$unit_k) on $type: a units baseline -> $km"
+  $cmd "$exp/log/kmeans-$name.fit.log" speechunits kmeans fit "$feats/$train_set/$type" "$km/kmeans.pt" \
+    --k "$unit_k" --seed "$seed" --device "$device" || return 1
   for set in "${todo[@]}"; do
-    $cmd "$exp/log/kmeans-mfcc.apply.$set.log" speechunits kmeans apply "$km/kmeans.pt" "$feats/$set/mfcc_dd" \
-      "$km/units/$set" --device "$device"
+    $cmd "$exp/log/kmeans-$name.apply.$set.log" speechunits kmeans apply "$km/kmeans.pt" "$feats/$set/$type" \
+      "$km/units/$set" --device "$device" || return 1
+  done
+}
+
+# baseline_systems: the baselines' system names in the order the summary lists them: mfcc,
+# then (with --unit-k) kmeans-mfcc and each of extra_baselines with its kmeans-NAME.
+baseline_systems() {
+  local spec
+  echo mfcc
+  [ -n "${unit_k:-}" ] || return 0
+  echo kmeans-mfcc
+  for spec in ${extra_baselines:-}; do
+    echo "${spec%%:*}" "kmeans-${spec%%:*}"
   done
 }
 
@@ -214,8 +232,12 @@ readout_matches() {
 # (kmeans regress, then kmeans fit --readout); then each eval set's units of each model.
 stage_units() {
   local stage_n=$1 m set mtap dense mapped
+  local spec
   if [ -n "${unit_k:-}" ]; then
-    kmeans_mfcc_units
+    kmeans_baseline_units mfcc mfcc_dd || return 1
+    for spec in ${extra_baselines:-}; do
+      kmeans_baseline_units "${spec%%:*}" "${spec#*:}" || return 1
+    done
   fi
   for m in $models; do
     mtap=$(model_setting "$models_conf" "$m" tap "$tap")
@@ -275,12 +297,18 @@ stage_abx() {
 
 # abx_set SET: stage_abx's systems on one eval set (with its stage_n, item and suite).
 abx_set() {
-  local set=$1 dir=$sets_dir/$1 m
+  local set=$1 dir=$sets_dir/$1 m spec name
   log "stage $stage_n: ABX on $set"
   $suite mfcc "$dir" "$feats/$set/mfcc_dd" "$exp/mfcc/abx" --num-threads "$nj"
   if [ -n "${unit_k:-}" ]; then
     $suite codes "$dir" "$exp/kmeans-mfcc/units/$set/codes" "$exp/kmeans-mfcc/abx" --num-threads "$nj" \
       | sed "s/^/kmeans-mfcc /"
+    for spec in ${extra_baselines:-}; do
+      name=${spec%%:*}
+      $suite dense "$dir" "$feats/$set/${spec#*:}" "$exp/$name/abx" --num-threads "$nj" | sed "s/^/$name /"
+      $suite codes "$dir" "$exp/kmeans-$name/units/$set/codes" "$exp/kmeans-$name/abx" --num-threads "$nj" \
+        | sed "s/^/kmeans-$name /"
+    done
   fi
   for m in $models; do
     $suite dense "$dir" "$exp/$m/units/$set/dense" "$exp/$m/abx" --num-threads "$nj" | sed "s/^/$m /"
@@ -300,8 +328,8 @@ stage_probes() {
     return 0
   fi
   if [ -n "${seed:-}" ]; then seed_opts=(--seed "$seed"); fi
-  for m in ${unit_k:+kmeans-mfcc} $models; do
-    if [ "$m" != kmeans-mfcc ]; then
+  for m in $(baseline_systems | tr ' ' '\n' | grep '^kmeans-') $models; do
+    if ! baseline_systems | tr ' ' '\n' | grep -qx -- "$m"; then
       if [ -f "$exp/$m/probes/probes.json" ]; then
         log "stage $stage_n: probes of $m done, skipping"
       else
@@ -345,7 +373,7 @@ stage_reports() {
   done
   log "stage $stage_n: summary -> $exp/RESULTS.md"
   # shellcheck disable=SC2086
-  write_results "$stage_n" --systems mfcc ${unit_k:+kmeans-mfcc} $models --title "$title"
+  write_results "$stage_n" --systems $(baseline_systems) $models --title "$title"
 }
 
 # stage_lm N MODEL SET: the prior over MODEL's units (a unit language model). MODEL's units of

@@ -68,7 +68,7 @@ compute_features() {
   n=$(speaker_jobs "$data" "$nj")
   log "$type features of $data -> $feats ($n jobs)"
   $cmd JOB=1:$n "$exp/log/$logname.JOB.log" \
-    speechunits features "$data" "$feats" --type "$type" --cmvn "$cmvn" --job JOB/$n "$@"
+    speechunits features "$data" "$feats" "$@" --type "$type" --cmvn "$cmvn" --job JOB/$n
 }
 
 # extract_units MODEL DATA OUT NJ LOGNAME [options]: `speechunits extract` in NJ jobs through

@@ -51,6 +51,7 @@ from speechunits.models.adversary import SpeakerAdversary, SpeakerAdversaryConfi
 from speechunits.models.augment import BandMasking, BandMaskingConfig, FrequencyWarp, WarpConfig
 from speechunits.models.invariance import InvarianceConfig, two_view_loss
 from speechunits.models.masking import MaskingConfig, SpanMasking
+from speechunits.models.speaker_shift import SpeakerShift, SpeakerShiftConfig
 
 __all__ = [
     "AutoencoderConfig",
@@ -82,6 +83,7 @@ class AutoencoderConfig:
     band_masking: BandMaskingConfig = field(default_factory=BandMaskingConfig)  # SpecAugment's frequency masks, after the warp (training only)
     invariance: InvarianceConfig = field(default_factory=InvarianceConfig)  # two warped copies, one projection (training only)
     speaker_adversary: SpeakerAdversaryConfig = field(default_factory=SpeakerAdversaryConfig)  # a speaker classifier the projection must confuse (training only)
+    speaker_shift: SpeakerShiftConfig = field(default_factory=SpeakerShiftConfig)  # crops re-voiced as other training speakers by cluster means (training only)
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     decoder: str = "wavenet"
     decoder_cfg: dict = field(default_factory=dict)
@@ -103,6 +105,12 @@ class AutoencoderConfig:
             raise SpeechUnitsError(
                 "model config: the speaker adversary classifies the training speakers, which only a "
                 "speaker-conditioned model records: set speaker_conditioning=true (or speaker_adversary.weight=0)"
+            )
+        if self.speaker_shift.prob > 0 and not (self.speaker_conditioning and self.decoder == "cluster"):
+            raise SpeechUnitsError(
+                "model config: speaker_shift moves frames by their speaker's and cluster's means, which needs "
+                "the training speakers (speaker_conditioning=true) and cluster labels (decoder: cluster); "
+                "set speaker_shift.prob=0 otherwise"
             )
         if self.invariance.weight > 0 and self.warp.max_log_factor <= 0:
             raise SpeechUnitsError(
@@ -200,6 +208,10 @@ class SpeechAutoencoder(nn.Module):
             )
         self.upsample_factor = int(round(factor))
         self.conditioning = Conditioning(self.bottleneck.dim, cfg.conditioning, self.upsample_factor, cfg.n_speakers)
+        self.speaker_shift = (
+            SpeakerShift(len(cfg.speakers), cfg.decoder_cfg["num_classes"], cfg.input_dim, cfg.speaker_shift)
+            if cfg.speaker_shift.prob > 0 else None
+        )
         self.adversary = (
             SpeakerAdversary(self.bottleneck.dim, len(cfg.speakers), cfg.speaker_adversary)
             if cfg.speaker_adversary.weight > 0 else None
@@ -259,6 +271,15 @@ class SpeechAutoencoder(nn.Module):
         frame = torch.floor((pos + 0.5) / per_frame).long().clamp_(0, mask.shape[1] - 1)
         return target.masked_fill(~mask[:, frame], IGNORE_LABEL)
 
+    def _input_rate_labels(self, target: Tensor, n_frames: int) -> Tensor:
+        """Labels (B, N) at the decoder's rate -> (B, n_frames) the label of the position
+        under each input frame's centre (-1 past the labels' end)."""
+        per_frame = self.decoder.target_rate * self.cfg.input_frame_shift  # target positions per input frame
+        frame = torch.arange(n_frames, device=target.device, dtype=torch.float64)
+        pos = torch.floor((frame + 0.5) * per_frame).long()
+        labels = target[:, pos.clamp(0, max(target.shape[1] - 1, 0))] if target.shape[1] else target.new_full((target.shape[0], n_frames), -1)
+        return labels.masked_fill((pos >= target.shape[1])[None, :], -1)
+
     def _decode(self, latents, lengths, speaker_ids, target, target_lengths):
         cond = self.conditioning(latents, lengths, speaker_ids)
         target_lengths = as_lengths(target, target_lengths)
@@ -280,6 +301,9 @@ class SpeechAutoencoder(nn.Module):
         if target is None:
             raise SpeechUnitsError("forward needs the reconstruction target; use encode() for features only")
         batch = feats.shape[0]
+        if self.training and self.speaker_shift is not None and speaker_ids is not None:  # models/speaker_shift.py
+            lengths = as_lengths(feats, feat_lengths)
+            feats = self.speaker_shift(feats, lengths, speaker_ids, self._input_rate_labels(target, feats.shape[1]))
         two_views = self.training and self.cfg.invariance.weight > 0 and feats.dim() == 3
         if two_views:  # models/invariance.py: rows b and B + b are two warps of crop b, masked alike
             feats, feat_lengths, mask = self._two_views(feats, feat_lengths)

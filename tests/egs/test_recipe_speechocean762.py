@@ -84,7 +84,8 @@ def test_every_stage_wrote_its_outputs(so_run):
     assert "bottleneck: pcvq" in config and "segment_rate: 0.25" in config and "max_steps: 3" in config
     assert sorted(p.stem for p in (exp / "pcvq" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     assert json.loads((exp / "pcvq" / "units" / "dev" / "extract.json").read_text())["tap"] == "projection"
-    for system, rep in (("mfcc", "mfcc"), ("pcvq", "dense"), ("pcvq", "codes")):
+    for system, rep in (("mfcc", "mfcc"), ("pcvq", "dense"), ("pcvq", "codes"), ("mfcc-nolifter", "dense"),
+                        ("kmeans-mfcc-nolifter", "codes")):
         for level in ("triphone", "phone"):
             for speaker in ("within", "across"):
                 result = json.loads((exp / system / "abx" / f"{rep}.{level}.{speaker}.json").read_text())
@@ -95,6 +96,26 @@ def test_every_stage_wrote_its_outputs(so_run):
     results = (exp / "RESULTS.md").read_text()
     assert "| pcvq codes |" in results and "### Probes: pcvq" in results and "## Unit metrics" in results
     assert (exp / "pcvq" / "report").is_dir()
+    # --nolifter-baseline true (the default): the lifter-free MFCC and k-means on it beside the baselines
+    assert "| mfcc-nolifter dense |" in results and "| kmeans-mfcc-nolifter codes |" in results
+    assert "| mfcc-nolifter dense / MFCC |" in results
+    assert json.loads((exp / "kmeans-mfcc-nolifter" / "unit_metrics.json").read_text())["n_utterances"] == len(dev.utts)
+
+
+def test_the_lifter_free_baseline_is_kaldis_mfcc_without_the_lifter(so_run):
+    """mfcc_nolifter_dd = mfcc_dd with each cepstrum (and its deltas) divided by Kaldi's lifter
+    weight 1 + (L / 2) sin(pi i / L), L = 22; C0 (the log energy) unchanged: speaker CMVN
+    subtracts means only, so the scaling passes through it."""
+    tmp = so_run[0]
+    dev = DataDir.read(tmp / "data" / "data" / "dev")
+    liftered = open_feature_source(tmp / "feats" / "dev" / "mfcc_dd")
+    flat = open_feature_source(tmp / "feats" / "dev" / "mfcc_nolifter_dd")
+    weights = 1.0 + 11.0 * np.sin(np.pi * np.arange(13) / 22.0)
+    weights[0] = 1.0
+    for utt in dev.utts[:3]:
+        a, b = np.asarray(liftered.load(utt)), np.asarray(flat.load(utt))
+        assert a.shape == b.shape and a.shape[1] == 39
+        np.testing.assert_allclose(a, b * np.tile(weights, 3), rtol=1e-3, atol=1e-3)
 
 
 TINY_MASKED = " ".join([
@@ -111,7 +132,7 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     k-means on their projection tap (extract --kmeans), the k-means-on-MFCC baseline at
     the same K, and the quality table in the summary."""
     tmp, _, args, _ = so_run
-    args = [a for a in args] + ["--target-k", "8", "--unit-k", "6"]
+    args = [a for a in args] + ["--target-k", "8", "--unit-k", "6", "--nolifter-baseline", "false"]
     args[args.index("--models") + 1] = "masked masked-it2"
     args[args.index("--train-overrides") + 1] = TINY_MASKED
     args[args.index("--exp") + 1] = str(tmp / "exp_masked")
@@ -150,6 +171,7 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert "| kmeans-mfcc codes |" in results and "| masked codes |" in results and "| masked-it2 codes |" in results
     assert "## Quality: learned against the baselines" in results
     assert "| masked units / k-means on MFCC (K=6) |" in results and "| masked dense / MFCC |" in results
+    assert "nolifter" not in results and not (exp / "kmeans-mfcc-nolifter").exists()  # --nolifter-baseline false
     # stage 7: the unit LM over masked-it2's k-means units (6 units, no audio decoder: no resynthesis)
     check_ok(run_recipe("speechocean762", "--stage", "7", "--stop-stage", "7", *args, "--lm-model", "masked-it2",
                         "--lm-overrides", TINY_LM))
