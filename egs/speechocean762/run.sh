@@ -15,7 +15,9 @@
 #      forced alignments (alignments.ctm), ABX item files (phone.item, triphone.item)
 #   1  features for train and dev: 80 log-mel (fbank, the model input and target) and
 #      13 MFCC + deltas + delta-deltas (mfcc_dd, the ABX baseline), both with per-speaker
-#      CMVN, as the models are trained (the extraction recomputes the same from audio)
+#      CMVN, as the models are trained (the extraction recomputes the same from audio);
+#      with --nolifter-baseline true (the default) also mfcc_nolifter_dd, the same MFCC
+#      without Kaldi's cepstral lifter (a stronger baseline on this corpus)
 #   2  train each of --models (conf/models.txt: a base pipeline, --train-config unless the
 #      line names one with @config=, and its overrides) with the settings in --train-opts
 #      (../conf/train_cpu.conf; ../conf/train_gpu.conf for --device cuda) into $exp/<model>/
@@ -24,7 +26,8 @@
 #      training MFCCs, applied to them ($exp/targets/); a second iteration (@targets=FIRST
 #      in conf/models.txt) predicts k-means labels of FIRST's tap ($exp/FIRST/targets/)
 #   3  units: k-means on MFCC with --unit-k clusters, fitted on train, applied to dev
-#      ($exp/kmeans-mfcc/units/dev, the units baseline); then dev units of each model's
+#      ($exp/kmeans-mfcc/units/dev, the units baseline; and $exp/kmeans-mfcc-nolifter on
+#      mfcc_nolifter_dd with --nolifter-baseline true); then dev units of each model's
 #      best.pt in $exp/<model>/units/dev/ with dense/ (the model's tap: @tap= in
 #      conf/models.txt, else --tap) and codes/ (frame-level codes). A model without codes
 #      of its own (a continuous bottleneck) gets units from k-means (--unit-k) on its
@@ -34,7 +37,8 @@
 #      the frames toward their centroids and shrinks the within-cluster (largely speaker)
 #      scatter: dense/ holds the mapped tap and the units come from k-means refitted on the
 #      mapped training frames ($exp/<model>/kmeans-readout.pt; extract --readout --kmeans)
-#   4  ABX on the dev item files: MFCC ($exp/mfcc/abx/), k-means-on-MFCC codes and each
+#   4  ABX on the dev item files: MFCC ($exp/mfcc/abx/), k-means-on-MFCC codes (and the
+#      lifter-free MFCC, $exp/mfcc-nolifter/abx/, and its k-means codes) and each
 #      model's dense and codes ($exp/<model>/abx/); triphone items within context and
 #      phone items any context, within and across speakers
 #   5  probes (phone, speaker, gender, fbank from the frozen taps, on dev) and unit metrics
@@ -80,6 +84,7 @@ device=cpu           # torch device for training, extraction and probes (cpu, cu
 tap=projection       # model tap extracted as dense features (unless conf/models.txt sets @tap=)
 target_k=100         # k-means clusters of the MFCC targets of masked-prediction models
 unit_k=100           # k-means clusters of units from continuous taps, and of the k-means-on-MFCC baseline
+nolifter_baseline=true  # also MFCC without the cepstral lifter (mfcc-nolifter) and k-means on it (kmeans-mfcc-nolifter) as baselines
 readout=true         # continuous taps read through a centroid regression (kmeans regress; stage 3): dense = the mapped tap, units = k-means on it
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
 lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
@@ -98,6 +103,8 @@ lm_samples=3         # unit sequences sampled from scratch, and dev utterances c
 # data dirs $data/data/<set>: the models train on train, dev is extracted and scored
 models_conf=conf/models.txt
 sets_dir=$data/data
+extra_baselines=""
+if [ "$nolifter_baseline" = true ]; then extra_baselines="mfcc-nolifter:mfcc_nolifter_dd"; fi
 train_set=train
 eval_sets=dev
 start_model_recipe
@@ -122,6 +129,11 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
       log "stage 1: $type features of $split"
       compute_features $data/data/$split $feats/$split/$type $type $cmvn $nj features.$split.$type
     done
+    if [ "$nolifter_baseline" = true ]; then
+      log "stage 1: mfcc_nolifter_dd features of $split (Kaldi's MFCC without the cepstral lifter)"
+      compute_features $data/data/$split $feats/$split/mfcc_nolifter_dd mfcc_dd $cmvn $nj \
+        features.$split.mfcc_nolifter_dd frontend_config.cepstral_lifter=0
+    fi
   done
 fi
 

@@ -171,7 +171,7 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert "| kmeans-mfcc codes |" in results and "| masked codes |" in results and "| masked-it2 codes |" in results
     assert "## Quality: learned against the baselines" in results
     assert "| masked units / k-means on MFCC (K=6) |" in results and "| masked dense / MFCC |" in results
-    assert "nolifter" not in results and not (exp / "kmeans-mfcc-nolifter").exists()  # --nolifter-baseline false
+    assert "| mfcc-nolifter" not in results and not (exp / "kmeans-mfcc-nolifter").exists()  # --nolifter-baseline false
     # stage 7: the unit LM over masked-it2's k-means units (6 units, no audio decoder: no resynthesis)
     check_ok(run_recipe("speechocean762", "--stage", "7", "--stop-stage", "7", *args, "--lm-model", "masked-it2",
                         "--lm-overrides", TINY_LM))
