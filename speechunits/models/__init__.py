@@ -10,6 +10,7 @@
     vq.py             VQ-VAE bottleneck
     segmentation.py, piecewise.py   piecewise-constant VQ ("pcvq")
     jitter.py         time jitter (training only)
+    augment.py, masking.py, speaker_shift.py   input perturbations and span masking (training only)
     conditioning.py   conv k3 + upsampling + speaker embedding, SpeakerTable
     decoders.py       decoder interface + registry DECODERS
     wavenet.py        WaveNet decoder with incremental generation
