@@ -37,10 +37,10 @@
 #                 k-means-on-MFCC baseline (without --unit-k: no baseline, and a continuous
 #                 model has dense features only)
 #   extra_baselines
-#                 recipes with --unit-k only (optional): more feature baselines beside MFCC,
-#                 "NAME:TYPE ..." (features $feats/<set>/TYPE): each scored by ABX as the system
-#                 NAME's dense features and clustered like MFCC (k-means, --unit-k, on the
-#                 training set's) into the units system kmeans-NAME
+#                 optional: more feature baselines beside MFCC, "NAME:TYPE ..." (features
+#                 $feats/<set>/TYPE, made by the recipe's feature stage): each scored by ABX as
+#                 the system NAME's dense features and, with --unit-k, clustered like MFCC
+#                 (k-means on the training set's) into the units system kmeans-NAME
 #   readout       recipes with --unit-k and --readout only: true reads a model without codes
 #                 through a centroid regression (model_unit_opts)
 #
@@ -60,8 +60,17 @@ start_model_recipe() {
   models_conf=${models_conf:-../conf/models.txt}
   [ -n "$train_opts" ] || train_opts=$(default_train_opts "$device")
   conf_args "$train_opts" > /dev/null
-  local m
+  local m spec
   for m in $models; do model_overrides "$models_conf" "$m" > /dev/null; done
+  for spec in ${extra_baselines:-}; do
+    case $spec in
+      [!:]*:[!:]*) ;;
+      *) log "extra_baselines: '$spec' is not NAME:TYPE (a system name and a feature folder name)"; exit 1 ;;
+    esac
+  done
+  for m in $models; do
+    if is_baseline "$m"; then log "--models: $m is the name of a baseline system; rename the model"; exit 1; fi
+  done
 }
 
 # default_train_opts DEVICE: the shared training settings file for DEVICE (GPU or CPU budget).
@@ -165,6 +174,13 @@ kmeans_baseline_units() {
   for set in $eval_sets; do
     [ -f "$km/units/$set/units.jsonl" ] || todo+=("$set")
   done
+  for set in $train_set "${todo[@]}"; do
+    if [ ! -f "$feats/$set/$type/meta.json" ]; then
+      log "stage $stage_n: no $type features in $feats/$set for the $name baseline: run the recipe's feature" \
+        "stage (stage 1) first, or leave the baseline out"
+      return 1
+    fi
+  done
   if [ ${#todo[@]} = 0 ]; then
     log "stage $stage_n: k-means-on-$name units in $km, skipping"
     return 0
@@ -178,16 +194,24 @@ kmeans_baseline_units() {
   done
 }
 
-# baseline_systems: the baselines' system names in the order the summary lists them: mfcc,
-# then (with --unit-k) kmeans-mfcc and each of extra_baselines with its kmeans-NAME.
+# baseline_systems: the baselines' system names in the order the summary lists them: mfcc
+# and (with --unit-k) kmeans-mfcc, then each of extra_baselines (with --unit-k, and its
+# kmeans-NAME).
 baseline_systems() {
   local spec
-  echo mfcc
-  [ -n "${unit_k:-}" ] || return 0
-  echo kmeans-mfcc
+  echo mfcc ${unit_k:+kmeans-mfcc}
   for spec in ${extra_baselines:-}; do
-    echo "${spec%%:*}" "kmeans-${spec%%:*}"
+    echo "${spec%%:*}" ${unit_k:+"kmeans-${spec%%:*}"}
   done
+}
+
+# is_baseline NAME: true when NAME is one of baseline_systems.
+is_baseline() {
+  local b
+  for b in $(baseline_systems); do
+    [ "$b" = "$1" ] && return 0
+  done
+  return 1
 }
 
 # model_unit_opts MODEL: sets the array unit_opts to the extract options of MODEL's units and
@@ -303,13 +327,15 @@ abx_set() {
   if [ -n "${unit_k:-}" ]; then
     $suite codes "$dir" "$exp/kmeans-mfcc/units/$set/codes" "$exp/kmeans-mfcc/abx" --num-threads "$nj" \
       | sed "s/^/kmeans-mfcc /"
-    for spec in ${extra_baselines:-}; do
-      name=${spec%%:*}
-      $suite dense "$dir" "$feats/$set/${spec#*:}" "$exp/$name/abx" --num-threads "$nj" | sed "s/^/$name /"
+  fi
+  for spec in ${extra_baselines:-}; do
+    name=${spec%%:*}
+    $suite dense "$dir" "$feats/$set/${spec#*:}" "$exp/$name/abx" --num-threads "$nj" | sed "s/^/$name /"
+    if [ -n "${unit_k:-}" ]; then
       $suite codes "$dir" "$exp/kmeans-$name/units/$set/codes" "$exp/kmeans-$name/abx" --num-threads "$nj" \
         | sed "s/^/kmeans-$name /"
-    done
-  fi
+    fi
+  done
   for m in $models; do
     $suite dense "$dir" "$exp/$m/units/$set/dense" "$exp/$m/abx" --num-threads "$nj" | sed "s/^/$m /"
     if [ -d "$exp/$m/units/$set/codes" ]; then
@@ -328,8 +354,12 @@ stage_probes() {
     return 0
   fi
   if [ -n "${seed:-}" ]; then seed_opts=(--seed "$seed"); fi
-  for m in $(baseline_systems | tr ' ' '\n' | grep '^kmeans-') $models; do
-    if ! baseline_systems | tr ' ' '\n' | grep -qx -- "$m"; then
+  local units_baselines=()
+  for m in $(baseline_systems); do
+    case $m in kmeans-*) units_baselines+=("$m") ;; esac
+  done
+  for m in "${units_baselines[@]}" $models; do
+    if ! is_baseline "$m"; then
       if [ -f "$exp/$m/probes/probes.json" ]; then
         log "stage $stage_n: probes of $m done, skipping"
       else

@@ -160,4 +160,19 @@ def test_config_is_checked():
         tiny_masked_model(speaker_shift={"prob": 0.5}, speaker_conditioning=False, speakers=[])
     with pytest.raises(SpeechUnitsError, match=">= 2 speakers"):
         SpeakerShift(1, 4, 5, SpeakerShiftConfig(prob=0.5))
+    with pytest.raises(SpeechUnitsError, match="decoder: cluster"):
+        tiny_masked_model(speaker_shift={"prob": 0.5}, decoder="fbank", decoder_cfg={})
+    with pytest.raises(SpeechUnitsError, match="input_dim must be >= 2"):
+        tiny_masked_model(speaker_shift={"prob": 0.5}, input_dim=1)
     assert tiny_masked_model().speaker_shift is None
+
+
+def test_statistics_survive_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = tiny_masked_model(speaker_shift={"prob": 0.5}).train()
+    feats, lengths, target = torch.randn(2, 20, 16), torch.tensor([20, 15]), torch.randint(0, 6, (2, 20))
+    model(feats, lengths, torch.tensor([0, 1]), target, lengths)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    other = tiny_masked_model(speaker_shift={"prob": 0.5})
+    other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    assert other.speaker_shift.counts.sum() == 35 and torch.equal(other.speaker_shift.sums, model.speaker_shift.sums)
