@@ -174,6 +174,10 @@ kmeans_baseline_units() {
   for set in $eval_sets; do
     [ -f "$km/units/$set/units.jsonl" ] || todo+=("$set")
   done
+  if [ ${#todo[@]} = 0 ]; then
+    log "stage $stage_n: k-means-on-$name units in $km, skipping"
+    return 0
+  fi
   for set in $train_set "${todo[@]}"; do
     if [ ! -f "$feats/$set/$type/meta.json" ]; then
       log "stage $stage_n: no $type features in $feats/$set for the $name baseline: run the recipe's feature" \
@@ -181,10 +185,6 @@ kmeans_baseline_units() {
       return 1
     fi
   done
-  if [ ${#todo[@]} = 0 ]; then
-    log "stage $stage_n: k-means-on-$name units in $km, skipping"
-    return 0
-  fi
   log "stage $stage_n: k-means (K=$unit_k) on $type: a units baseline -> $km"
   $cmd "$exp/log/kmeans-$name.fit.log" speechunits kmeans fit "$feats/$train_set/$type" "$km/kmeans.pt" \
     --k "$unit_k" --seed "$seed" --device "$device" || return 1

@@ -195,3 +195,32 @@ def test_summarize_results_seeds_table_refuses_ratios_at_another_k(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "| m units: K=50, not the baseline's K=100 |" in out.stdout
     assert "mean / k-means on MFCC" not in out.stdout
+
+
+def _shared_stages(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`script` run in bash after sourcing the shared stage helpers (recipe_lib.sh,
+    model_stages.sh), with a stub start_recipe and the variables the stages read."""
+    prelude = (
+        f". {UTILS}/log.sh; . {UTILS}/recipe_lib.sh; . {UTILS}/model_stages.sh\n"
+        "start_recipe() { :; }\n"
+        f"exp={tmp_path}/exp feats={tmp_path}/feats train_set=train eval_sets=dev stage_n=3 seed=0 device=cpu\n"
+        f"cmd={UTILS}/run_local.sh models= train_opts={UTILS.parent}/conf/train_cpu.conf\n"
+    )
+    return subprocess.run(["bash", "-c", "set -euo pipefail\n" + prelude + script], capture_output=True, text=True)
+
+
+def test_shared_stages_list_check_and_refuse_extra_baselines(tmp_path):
+    out = _shared_stages('unit_k=100 extra_baselines="mfcc-nolifter:mfcc_nolifter_dd"; echo $(baseline_systems)', tmp_path)
+    assert out.stdout.split() == ["mfcc", "kmeans-mfcc", "mfcc-nolifter", "kmeans-mfcc-nolifter"], out.stderr
+    out = _shared_stages('unit_k= extra_baselines="x:y"; echo $(baseline_systems); is_baseline x && ! is_baseline kmeans-x', tmp_path)
+    assert out.returncode == 0 and out.stdout.split() == ["mfcc", "x"], out.stderr
+    # the k-means of a baseline whose features were never computed: named, and the stage fails
+    out = _shared_stages('unit_k=4 extra_baselines="b:btype"; kmeans_baseline_units b btype', tmp_path)
+    assert out.returncode != 0 and f"no btype features in {tmp_path}/feats/train for the b baseline" in out.stderr
+    for bad in ("nocolon", ":type", "name:"):
+        out = _shared_stages(f'unit_k=4 extra_baselines="{bad}"; start_model_recipe', tmp_path)
+        assert out.returncode != 0 and "is not NAME:TYPE" in out.stderr, bad
+    (tmp_path / "models.txt").write_text("kmeans-b model.jitter=0\n")
+    out = _shared_stages(f'unit_k=4 extra_baselines="b:t" models=kmeans-b models_conf={tmp_path}/models.txt; '
+                         "start_model_recipe", tmp_path)
+    assert out.returncode != 0 and "kmeans-b is the name of a baseline system" in out.stderr
