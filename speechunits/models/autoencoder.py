@@ -277,8 +277,9 @@ class SpeechAutoencoder(nn.Module):
         per_frame = self.decoder.target_rate * self.cfg.input_frame_shift  # target positions per input frame
         frame = torch.arange(n_frames, device=target.device, dtype=torch.float64)
         pos = torch.floor((frame + 0.5) * per_frame).long()
-        labels = target[:, pos.clamp(0, max(target.shape[1] - 1, 0))] if target.shape[1] else target.new_full((target.shape[0], n_frames), -1)
-        return labels.masked_fill((pos >= target.shape[1])[None, :], -1)
+        if target.shape[1] == 0:
+            return target.new_full((target.shape[0], n_frames), -1)
+        return target[:, pos.clamp_max(target.shape[1] - 1)].masked_fill((pos >= target.shape[1])[None, :], -1)
 
     def _decode(self, latents, lengths, speaker_ids, target, target_lengths):
         cond = self.conditioning(latents, lengths, speaker_ids)

@@ -102,7 +102,8 @@ class SpeakerShift(nn.Module):
     def shift(self, labels: Tensor, source: Tensor, target: Tensor, lengths: Tensor) -> Tensor:
         """labels (B, T) (< 0: none), source and target speakers (B,) -> (B, T, F) the
         smoothed per-frame move d[target, c_t] - d[source, c_t] (0 where there is no label)."""
-        delta = self.offsets(target) - self.offsets(source)  # (B, K, F)
+        both = self.offsets(torch.stack([target, source]))  # (2, B, K, F), the clusters' means computed once
+        delta = both[0] - both[1]  # (B, K, F)
         valid = length_mask(lengths, labels.shape[1]) & (labels >= 0)
         idx = labels.clamp_min(0)[..., None].expand(-1, -1, self.num_bins)
         moves = torch.gather(delta, 1, idx) * valid[..., None]  # (B, T, F)
