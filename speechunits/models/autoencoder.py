@@ -262,18 +262,20 @@ class SpeechAutoencoder(nn.Module):
         return torch.gather(upsampled, 1, idx[..., None].expand(-1, -1, upsampled.shape[2]))
 
     def _masked_targets(self, target: Tensor, mask: Tensor) -> Tensor:
-        """Labels (B, N) -> the same with every position whose centre lies in an unmasked
-        input frame set to IGNORE_LABEL (mask: (B, T) at the input rate)."""
+        """Labels (B, N) or (B, N, M) -> the same with every position whose centre lies in an
+        unmasked input frame set to IGNORE_LABEL (mask: (B, T) at the input rate)."""
         from speechunits.models.cluster_decoder import IGNORE_LABEL
 
         per_frame = self.decoder.target_rate * self.cfg.input_frame_shift  # target positions per input frame
         pos = torch.arange(target.shape[1], device=target.device, dtype=torch.float64)
         frame = torch.floor((pos + 0.5) / per_frame).long().clamp_(0, mask.shape[1] - 1)
-        return target.masked_fill(~mask[:, frame], IGNORE_LABEL)
+        unmasked = ~mask[:, frame]
+        return target.masked_fill(unmasked[..., None] if target.dim() == 3 else unmasked, IGNORE_LABEL)
 
     def _input_rate_labels(self, target: Tensor, n_frames: int) -> Tensor:
-        """Labels (B, N) at the decoder's rate -> (B, n_frames) the label of the position
-        under each input frame's centre (-1 past the labels' end)."""
+        """Labels (B, N) at the decoder's rate (or (B, N, M): the first set) -> (B, n_frames)
+        the label of the position under each input frame's centre (-1 past the labels' end)."""
+        target = target[..., 0] if target.dim() == 3 else target
         per_frame = self.decoder.target_rate * self.cfg.input_frame_shift  # target positions per input frame
         frame = torch.arange(n_frames, device=target.device, dtype=torch.float64)
         pos = torch.floor((frame + 0.5) * per_frame).long()

@@ -65,6 +65,8 @@ class DataConfig:
     dev_dir: str = ""  # dev data dir; empty: hold out dev_fraction of the training utterances
     dev_input_feats: str = ""
     dev_target_feats: str = ""
+    extra_target_feats: list[str] = field(default_factory=list)  # more label dirs, one per extra cluster-decoder head (decoder_cfg.extra_classes)
+    dev_extra_target_feats: list[str] = field(default_factory=list)  # the same for dev_dir
     dev_fraction: float = 0.05  # held-out fraction of training utterances when dev_dir is empty (0 = no dev)
     dev_max_utts: int = 200  # at most this many dev utterances are scored per evaluation
     input_features: dict = field(default_factory=dict)  # FeaturePipelineConfig as a dict (filled from meta.json)

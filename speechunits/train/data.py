@@ -207,6 +207,29 @@ class _LabelTarget(_FrameTarget):
         return np.repeat(x, self.repeat) if self.repeat > 1 else x
 
 
+class _LabelStack:
+    """Several label stores of the same frames read together: (T, M) labels, column 0 from
+    data.target_feats and one column per data.extra_target_feats entry (a cluster decoder
+    with decoder_cfg.extra_classes: one head per set), cut to the shortest set."""
+
+    kind = "labels"
+
+    def __init__(self, targets: Sequence[_LabelTarget], names: Sequence[str], tolerance: int):
+        self.targets, self.names, self.tolerance = list(targets), list(names), int(tolerance)
+
+    def has(self, utt: str) -> bool:
+        return all(t.has(utt) for t in self.targets)
+
+    def load(self, utt: str) -> np.ndarray:
+        columns = [t.load(utt) for t in self.targets]
+        sizes = [c.shape[0] for c in columns]
+        if max(sizes) - min(sizes) > self.tolerance:
+            listed = ", ".join(f"{name}: {n}" for name, n in zip(self.names, sizes))
+            raise SpeechUnitsError(f"utterance {utt}: the label sets differ in length ({listed}); they must label the same frames")
+        n = min(sizes)
+        return np.stack([c[:n] for c in columns], axis=1)
+
+
 # ----------------------------------------------------------------------------- crop sets
 class CropSet:
     """One split's utterances with their input features, target and speakers."""
@@ -286,7 +309,7 @@ class CropSet:
         N = max(p[1].shape[0] for p in pairs)
         feats = torch.zeros(B, T, self.input_dim)
         if self.target.kind == "labels":
-            target = torch.full((B, N), -1, dtype=torch.long)  # -1: padding, not scored
+            target = torch.full((B, N, *pairs[0][1].shape[1:]), -1, dtype=torch.long)  # -1: padding, not scored
         elif self.target.kind == "waveform":
             target = torch.zeros(B, N)
         else:
@@ -420,7 +443,9 @@ class TrainingData:
             hop = _hop(shift, rate, "the decoder's sample rate")
             train_tgt = _waveform_target(data_cfg.train_dir, data_cfg, rate)
         else:
-            train_tgt, hop = _frame_target(data_cfg.target_feats, model_cfg, "data.target_feats", data_cfg.cache, target_kind)
+            train_tgt, hop = _label_or_frame_target(
+                data_cfg.target_feats, data_cfg.extra_target_feats, model_cfg, "data.target_feats", data_cfg.cache, target_kind
+            )
 
         train_utts, lengths = _usable(train_dd.utts, train_in, train_tgt, stride, summary)
         if data_cfg.dev_dir:
@@ -433,7 +458,10 @@ class TrainingData:
             else:
                 if not data_cfg.dev_target_feats:
                     raise SpeechUnitsError("data.dev_dir is set: set data.dev_target_feats too (the decoder's target)")
-                dev_tgt, _ = _frame_target(data_cfg.dev_target_feats, model_cfg, "data.dev_target_feats", data_cfg.cache, target_kind)
+                dev_tgt, _ = _label_or_frame_target(
+                    data_cfg.dev_target_feats, data_cfg.dev_extra_target_feats, model_cfg, "data.dev_target_feats",
+                    data_cfg.cache, target_kind,
+                )
             dev_utts, dev_lengths = _usable(dev_dd.utts, dev_in, dev_tgt, stride, summary)
             dev_utt2spk = dev_dd.utt2spk
         else:
@@ -515,6 +543,30 @@ def _waveform_target(data_dir: str, data_cfg, rate: int) -> _WaveformTarget:
     config = AudioConfig(target_sr=rate, resample=data_cfg.resample, allow_pipes=data_cfg.allow_pipes)
     loader = AudioLoader.from_data_dir(data_dir, base_dir=data_cfg.base_dir or None, config=config)
     return _WaveformTarget(loader, rate, data_cfg.cache)
+
+
+def _label_or_frame_target(path: str, extra: Sequence[str], model_cfg, key: str, cache: bool, kind: str):
+    """The decoder's frame target from `path`, stacked with the extra label sets when there are
+    any (one per decoder_cfg.extra_classes entry) -> (target, target positions per input frame)."""
+    extra = list(extra or [])
+    heads = list(model_cfg.decoder_cfg.get("extra_classes") or [])
+    if (extra or heads) and kind != "labels":
+        raise SpeechUnitsError(f"extra label sets ({key.replace('target', 'extra_target')}) need a cluster decoder, not {model_cfg.decoder}")
+    if len(extra) != len(heads):
+        raise SpeechUnitsError(
+            f"{key.replace('target', 'extra_target')} lists {len(extra)} label dirs but decoder_cfg.extra_classes "
+            f"lists {len(heads)} heads: give one K per extra label set"
+        )
+    first, hop = _frame_target(path, model_cfg, key, cache, kind)
+    if not extra:
+        return first, hop
+    targets = [first]
+    for i, more in enumerate(extra):
+        target, more_hop = _frame_target(more, model_cfg, f"{key.replace('target', 'extra_target')}[{i}]", cache, kind)
+        if more_hop != hop:
+            raise SpeechUnitsError(f"{more}: labels at another rate than {path}'s once repeated to the decoder's rate")
+        targets.append(target)
+    return _LabelStack(targets, [path, *extra], LENGTH_TOLERANCE_FRAMES * hop), hop
 
 
 def _frame_target(path: str, model_cfg, key: str, cache: bool, kind: str = "frames") -> tuple[_FrameTarget, int]:

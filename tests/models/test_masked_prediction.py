@@ -68,6 +68,58 @@ def test_cluster_decoder_loss_is_cross_entropy_over_counted_positions():
     assert dec(cond, spk, nothing, lengths).loss.item() == 0.0
 
 
+def test_cluster_decoder_heads_each_score_their_label_set():
+    """extra_classes: the loss is the mean over heads of each head's cross-entropy on its own
+    column of labels; the main head's logits are the predictions; a single head takes (B, N)
+    or (B, N, 1) alike."""
+    torch.manual_seed(0)
+    dec = ClusterDecoder(ClusterDecoderConfig(num_classes=5, layers=1, channels=8, extra_classes=[3, 4]), cond_dim=6, speaker_dim=0)
+    cond, lengths = torch.randn(2, 9, 6), torch.tensor([9, 6])
+    target = torch.stack([torch.randint(0, k, (2, 9)) for k in (5, 3, 4)], dim=-1)
+    target[0, 2, 1] = IGNORE_LABEL
+    out = dec(cond, None, target, lengths)
+    heads = dec.all_logits(cond, None, lengths)
+    assert [h.shape[-1] for h in heads] == [5, 3, 4] and torch.equal(out.predictions, heads[0])
+    per_head = []
+    for m, logits in enumerate(heads):
+        counted = [(b, t) for b in range(2) for t in range(int(lengths[b])) if target[b, t, m] >= 0]
+        per_head.append(sum(-F.log_softmax(logits[b, t], -1)[target[b, t, m]] for b, t in counted) / len(counted))
+    assert out.loss.item() == pytest.approx(sum(per_head).item() / 3, rel=1e-5)
+    bad = target.clone()
+    bad[1, 0, 2] = 4
+    with pytest.raises(SpeechUnitsError, match=r"extra_classes\[1\]=4"):
+        dec(cond, None, bad, lengths)
+    with pytest.raises(SpeechUnitsError, match=r"\(B, N, 3\)"):
+        dec(cond, None, target[..., :2], lengths)
+    with pytest.raises(SpeechUnitsError, match="extra_classes must be >= 2"):
+        ClusterDecoderConfig(extra_classes=[1])
+    one = ClusterDecoder(ClusterDecoderConfig(num_classes=5, layers=1, channels=8), cond_dim=6, speaker_dim=0)
+    assert one(cond, None, target[..., :1], lengths).loss.item() == pytest.approx(one(cond, None, target[..., 0], lengths).loss.item())
+
+
+def test_masked_model_masks_every_label_set_alike():
+    """With two label sets only the positions inside masked input frames count, in both."""
+    cfg = model_config_from_dict(dict(
+        input_dim=4, encoder={"channels": 8, "layers": ["k3"]}, bottleneck="ae", bottleneck_cfg={"dim": 8}, jitter=0.0,
+        conditioning={"channels": 8}, masking={"prob": 0.2, "span": 3},
+        decoder="cluster", decoder_cfg={"num_classes": 6, "extra_classes": [4], "channels": 8, "layers": 1},
+        speaker_conditioning=False,
+    ))
+    torch.manual_seed(0)
+    model = SpeechAutoencoder(cfg).train()
+    feats = torch.randn(2, 16, 4)
+    target = torch.stack([torch.randint(0, 6, (2, 16)), torch.randint(0, 4, (2, 16))], dim=-1)
+    torch.manual_seed(3)
+    out = model(feats, None, None, target)
+    torch.manual_seed(3)  # the same draw again, through the model's parts by hand
+    masked, mask = model.masking(feats, None)
+    enc = model.encoder(masked, None)
+    cond = model.conditioning(model.bottleneck(enc.values, enc.lengths).latents, enc.lengths, None)
+    heads = model.decoder.all_logits(cond.upsampled, None)
+    per_head = [-F.log_softmax(h, -1).gather(-1, target[..., m : m + 1])[..., 0][mask].mean() for m, h in enumerate(heads)]
+    assert mask.any() and out.recon_loss.item() == pytest.approx((per_head[0] + per_head[1]).item() / 2, rel=1e-5)
+
+
 def _masked_model(label_shift=0.01, loss_on="masked"):
     cfg = model_config_from_dict(dict(
         input_dim=4,

@@ -31,3 +31,25 @@ def test_train_command_errors(corpus, tmp_path, capsys):
     assert main(["train", str(PIPELINES / "small.yaml"), "--exp-dir", exp, "--resume",
                  *tiny_overrides(PIPELINES / "small.yaml", corpus)]) == 1
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_train_command_with_several_label_sets(corpus, tmp_path, capsys):
+    """HuBERT's cluster ensembles through the CLI: a masked model with a second label set
+    trains, and its checkpoint restores the extra head."""
+    import numpy as np
+
+    from speechunits.data.featdir import FeatureDir
+    from speechunits.models.checkpoint import load_model
+
+    extra = FeatureDir(tmp_path / "extra")
+    for utt, T in corpus.frames.items():
+        extra.save(utt, np.arange(T, dtype=np.int64) % 3)
+    extra.write_meta(frame_shift=0.01)
+    exp = tmp_path / "exp"
+    argv = ["train", str(PIPELINES / "masked.yaml"), "--exp-dir", str(exp), "--device", "cpu", "--no-progress",
+            *tiny_overrides(PIPELINES / "masked.yaml", corpus), "train.max_steps=2",
+            f"data.extra_target_feats=[{extra.path}]", "model.decoder_cfg.extra_classes=[3]"]
+    assert main(argv) == 0, capsys.readouterr().err
+    loaded = load_model(exp / "last.pt")  # the heads come back with the checkpoint
+    assert loaded.model.decoder.heads == [loaded.model.decoder.cfg.num_classes, 3]
+    assert loaded.model.cfg.decoder_cfg["extra_classes"] == [3]

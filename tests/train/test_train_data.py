@@ -153,3 +153,46 @@ def test_coarser_labels_are_repeated_to_the_decoder_rate(tmp_path):
     odd.write_meta(frame_shift=0.015)
     with pytest.raises(SpeechUnitsError, match=r"0\.015 s.*0\.01 s.*whole multiple"):
         _data(tiny_config("masked", corpus, f"data.target_feats={odd.path}"))
+
+
+def test_extra_label_sets_are_stacked_one_column_per_head(tmp_path):
+    """data.extra_target_feats: each crop's target holds the main labels in column 0 and each
+    extra set's labels, at the same positions, in the next columns (a coarser set repeated to
+    the decoder's rate); a count that does not match decoder_cfg.extra_classes, and sets of
+    different lengths, are refused with the utterance or setting named."""
+    corpus = make_corpus(tmp_path / "c")
+    coarse, other = FeatureDir(tmp_path / "coarse"), FeatureDir(tmp_path / "other")
+    for utt, T in corpus.frames.items():
+        coarse.save(utt, np.arange((T + 1) // 2, dtype=np.int64))
+        other.save(utt, (np.arange(T, dtype=np.int64) * 7) % 11)
+    coarse.write_meta(frame_shift=0.02)
+    other.write_meta(frame_shift=0.01)
+    main = {u: FeatureDir(corpus.labels).load(u) for u in corpus.frames}
+    cfg = tiny_config("masked", corpus, "data.dev_fraction=0", f"data.extra_target_feats=[{coarse.path},{other.path}]",
+                      "model.decoder_cfg.extra_classes=[400,11]")
+    data = _data(cfg)
+    checked = 0
+    for plan in EpochSampler(len(data.train), 3, seed=1).epoch(0):
+        batch = data.train.batch(plan)
+        assert batch.target.shape[2] == 3
+        for b, (utt, start) in enumerate(zip(batch.utts, batch.starts)):
+            n = int(batch.target_lengths[b])
+            got = batch.target[b, :n]
+            assert got[:, 0].tolist() == main[utt][start : start + n].tolist()
+            assert got[:, 1].tolist() == [(start + i) // 2 for i in range(n)]
+            assert got[:, 2].tolist() == [((start + i) * 7) % 11 for i in range(n)]
+            assert (batch.target[b, n:] == -1).all()
+            checked += 1
+    assert checked == len(data.train)
+
+    with pytest.raises(SpeechUnitsError, match=r"data.extra_target_feats lists 2 label dirs but decoder_cfg.extra_classes lists 1"):
+        _data(tiny_config("masked", corpus, f"data.extra_target_feats=[{coarse.path},{other.path}]",
+                          "model.decoder_cfg.extra_classes=[11]"))
+    with pytest.raises(SpeechUnitsError, match="need a cluster decoder"):
+        _data(tiny_config("small", corpus, f"data.extra_target_feats=[{other.path}]"))
+    utt = sorted(corpus.frames)[0]
+    other.save(utt, np.zeros(corpus.frames[utt] + 9, dtype=np.int64))
+    data = _data(tiny_config("masked", corpus, "data.dev_fraction=0", "data.crop_seconds=5",
+                             f"data.extra_target_feats=[{other.path}]", "model.decoder_cfg.extra_classes=[11]"))
+    with pytest.raises(SpeechUnitsError, match=f"utterance {utt}: the label sets differ in length .*{other.path}: {corpus.frames[utt] + 9}"):
+        data.train.batch(EpochSampler(len(data.train), 8, shuffle=False).epoch(0)[0])
