@@ -299,8 +299,8 @@ class SpeechAutoencoder(nn.Module):
         target_lengths: Tensor | None = None,
     ) -> AutoencoderOutput:
         """feats: (B, T, F) (or (B, N) waveform), feat_lengths (B,), speaker_ids (B,) long,
-        target: (B, N) waveform in [-1, 1] (wavenet) or (B, T, F_out) frames (fbank),
-        target_lengths (B,) -> AutoencoderOutput."""
+        target: (B, N) waveform in [-1, 1] (wavenet), (B, T, F_out) frames (fbank), or (B, N) long
+        labels (cluster; (B, N, M) with M label sets, one per head), target_lengths (B,) -> AutoencoderOutput."""
         if target is None:
             raise SpeechUnitsError("forward needs the reconstruction target; use encode() for features only")
         batch = feats.shape[0]

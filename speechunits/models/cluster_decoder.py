@@ -48,6 +48,8 @@ class ClusterDecoderConfig:
     extra_classes: list[int] = field(default_factory=list)  # one more head per extra label set (data.extra_target_feats)
 
     def __post_init__(self):
+        if not isinstance(self.extra_classes, (list, tuple)):
+            raise SpeechUnitsError(f"cluster decoder extra_classes must be a list of K, e.g. [50,200], got {self.extra_classes!r}")
         self.extra_classes = [int(k) for k in self.extra_classes]
         if self.num_classes < 2 or any(k < 2 for k in self.extra_classes):
             raise SpeechUnitsError(
@@ -96,24 +98,28 @@ class ClusterDecoder(Decoder):
         heads = len(self.heads)
         labels = target[..., None] if target.dim() == 2 else target
         if labels.dim() != 3 or labels.shape[2] != heads or target.dtype not in (torch.int64, torch.int32):
-            want = "(B, N)" if heads == 1 else f"(B, N, {heads}) (one label set per head: data.target_feats, then data.extra_target_feats)"
+            hint = (
+                "data.target_feats must hold unit ids, e.g. kmeans apply's codes/" if heads == 1
+                else "set data.extra_target_feats: one label dir per decoder_cfg.extra_classes entry"
+            )
             raise SpeechUnitsError(
-                f"the cluster decoder predicts frame labels: the target must be {want} integers, got "
-                f"{tuple(target.shape)} {target.dtype} (data.target_feats must hold unit ids, e.g. kmeans apply's codes/)"
+                f"the cluster decoder predicts frame labels: the target must be {'(B, N)' if heads == 1 else f'(B, N, {heads})'} "
+                f"integers, got {tuple(target.shape)} {target.dtype} ({hint})"
             )
         lengths = as_lengths(target, target_lengths)
         logits = self.all_logits(cond, speaker, lengths)
         labels = labels.long().masked_fill(~length_mask(lengths, target.shape[1])[..., None], IGNORE_LABEL)
+        top = labels.amax(dim=(0, 1)).tolist() if labels.numel() else [IGNORE_LABEL] * heads  # one sync for all heads
+        for m, (k, largest) in enumerate(zip(self.heads, top)):
+            if largest >= k:
+                which = "num_classes" if m == 0 else f"extra_classes[{m - 1}]"
+                raise SpeechUnitsError(f"target label {largest} is out of range for decoder_cfg.{which}={k}")
         losses = []
         for m, (head, k) in enumerate(zip(logits, self.heads)):
-            y = labels[..., m]
-            if bool((y >= k).any()):
-                which = "num_classes" if m == 0 else f"extra_classes[{m - 1}]"
-                raise SpeechUnitsError(f"target label {int(y.max())} is out of range for decoder_cfg.{which}={k}")
-            if not bool((y != IGNORE_LABEL).any()):
+            if top[m] == IGNORE_LABEL:  # nothing counts in this head's column
                 losses.append(head.sum() * 0.0)  # keeps the graph (DDP) without a NaN
             else:
-                losses.append(F.cross_entropy(head.reshape(-1, k).float(), y.reshape(-1), ignore_index=IGNORE_LABEL))
+                losses.append(F.cross_entropy(head.reshape(-1, k).float(), labels[..., m].reshape(-1), ignore_index=IGNORE_LABEL))
         return DecoderOutput(loss=torch.stack(losses).mean(), predictions=logits[0], lengths=lengths)
 
     def generate(self, cond: Tensor, speaker: Tensor | None, lengths: Tensor, **options) -> Tensor:

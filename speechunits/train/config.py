@@ -78,6 +78,9 @@ class DataConfig:
     resample: bool = False  # resample audio at another rate to the decoder's rate (else an error)
 
     def __post_init__(self):
+        for key in ("extra_target_feats", "dev_extra_target_feats"):
+            if not isinstance(getattr(self, key), (list, tuple)):
+                raise ConfigError(f"data.{key} must be a list of label dirs, e.g. [exp/a/codes,exp/b/codes]")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ConfigError(f"data.dev_fraction must be in [0, 1), got {self.dev_fraction}")
         if self.crop_seconds <= 0:

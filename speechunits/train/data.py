@@ -86,8 +86,8 @@ class Batch:
     """A padded batch.
 
     feats: (B, T, D) float input features (zero padded), feat_lengths: (B,) long;
-    target: (B, N) waveform in [-1, 1], (B, T_t, F) frames or (B, T_t) long labels (-1 on
-    padding), target_lengths: (B,);
+    target: (B, N) waveform in [-1, 1], (B, T_t, F) frames, or (B, T_t) long labels ((B, T_t, M)
+    with M label sets: data.extra_target_feats; -1 on padding), target_lengths: (B,);
     speaker_ids: (B,) long rows of model.speakers (or None without speaker conditioning);
     utts: utterance ids; starts: first input frame of each crop.
     """
@@ -431,6 +431,7 @@ class TrainingData:
             )
         _import_decoder_modules()
         target_kind = DECODERS.get(model_cfg.decoder).target_kind
+        _check_extra_label_sets(data_cfg, model_cfg, target_kind)
         stride = model_cfg.encoder.total_stride
         shift = model_cfg.input_frame_shift
         crop = crop_frames(data_cfg.crop_seconds, shift, stride)
@@ -545,28 +546,36 @@ def _waveform_target(data_dir: str, data_cfg, rate: int) -> _WaveformTarget:
     return _WaveformTarget(loader, rate, data_cfg.cache)
 
 
-def _label_or_frame_target(path: str, extra: Sequence[str], model_cfg, key: str, cache: bool, kind: str):
-    """The decoder's frame target from `path`, stacked with the extra label sets when there are
-    any (one per decoder_cfg.extra_classes entry) -> (target, target positions per input frame)."""
-    extra = list(extra or [])
+def _check_extra_label_sets(data_cfg, model_cfg, target_kind: str) -> None:
+    """data.extra_target_feats (and its dev twin) against the decoder: a cluster decoder with
+    one decoder_cfg.extra_classes entry per dir, and dev dirs exactly when dev_dir is set."""
+    extra, dev_extra = list(data_cfg.extra_target_feats), list(data_cfg.dev_extra_target_feats)
     heads = list(model_cfg.decoder_cfg.get("extra_classes") or [])
-    if (extra or heads) and kind != "labels":
-        raise SpeechUnitsError(f"extra label sets ({key.replace('target', 'extra_target')}) need a cluster decoder, not {model_cfg.decoder}")
+    if (extra or dev_extra or heads) and target_kind != "labels":
+        raise SpeechUnitsError(f"extra label sets (data.extra_target_feats) need a cluster decoder, not {model_cfg.decoder}")
     if len(extra) != len(heads):
         raise SpeechUnitsError(
-            f"{key.replace('target', 'extra_target')} lists {len(extra)} label dirs but decoder_cfg.extra_classes "
-            f"lists {len(heads)} heads: give one K per extra label set"
+            f"data.extra_target_feats lists {len(extra)} label dir(s) but decoder_cfg.extra_classes "
+            f"lists {len(heads)} head(s): give one K per extra label set"
         )
+    if data_cfg.dev_dir and len(dev_extra) != len(extra):
+        raise SpeechUnitsError(
+            f"data.dev_dir is set: give data.dev_extra_target_feats one label dir per data.extra_target_feats entry "
+            f"({len(extra)}; found {len(dev_extra)})"
+        )
+    if dev_extra and not data_cfg.dev_dir:
+        raise SpeechUnitsError("data.dev_extra_target_feats is set without data.dev_dir (the dev utterances come from the training dirs)")
+
+
+def _label_or_frame_target(path: str, extra: Sequence[str], model_cfg, key: str, cache: bool, kind: str):
+    """The decoder's frame target from `path`, stacked with the extra label sets when there are
+    any (checked by _check_extra_label_sets) -> (target, target positions per input frame)."""
     first, hop = _frame_target(path, model_cfg, key, cache, kind)
     if not extra:
         return first, hop
-    targets = [first]
-    for i, more in enumerate(extra):
-        target, more_hop = _frame_target(more, model_cfg, f"{key.replace('target', 'extra_target')}[{i}]", cache, kind)
-        if more_hop != hop:
-            raise SpeechUnitsError(f"{more}: labels at another rate than {path}'s once repeated to the decoder's rate")
-        targets.append(target)
-    return _LabelStack(targets, [path, *extra], LENGTH_TOLERANCE_FRAMES * hop), hop
+    extra_key = key.replace("target", "extra_target")
+    more = [_frame_target(p, model_cfg, f"{extra_key}[{i}]", cache, kind)[0] for i, p in enumerate(extra)]
+    return _LabelStack([first, *more], [path, *extra], LENGTH_TOLERANCE_FRAMES * hop), hop
 
 
 def _frame_target(path: str, model_cfg, key: str, cache: bool, kind: str = "frames") -> tuple[_FrameTarget, int]:

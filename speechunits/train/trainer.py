@@ -227,7 +227,7 @@ class Trainer:
 
     def _read_checkpoint(self, path: Path) -> dict:
         ckpt = load_checkpoint(path)
-        if ckpt["config"].get("model") != to_dict(self.config.model):
+        if _model_config_dict(ckpt["config"].get("model")) != to_dict(self.config.model):
             raise SpeechUnitsError(
                 f"{path} was trained with a different model config than the one given; use another "
                 "--exp-dir, or --no-resume to start afresh in this one"
@@ -564,3 +564,14 @@ class _Run:
     saved_at: int | None = None
     evaluated_at: int | None = None
     window: _Window = field(default_factory=_Window)
+
+
+def _model_config_dict(saved) -> dict | None:
+    """A checkpoint's model config with the settings added since it was written at their
+    defaults, so that an older run resumes (None when it does not parse)."""
+    from speechunits.models.autoencoder import model_config_from_dict
+
+    try:
+        return to_dict(model_config_from_dict(saved or {}))
+    except SpeechUnitsError:
+        return None

@@ -93,6 +93,9 @@ def test_cluster_decoder_heads_each_score_their_label_set():
         dec(cond, None, target[..., :2], lengths)
     with pytest.raises(SpeechUnitsError, match="extra_classes must be >= 2"):
         ClusterDecoderConfig(extra_classes=[1])
+    lonely = target.clone()
+    lonely[..., 2] = IGNORE_LABEL  # nothing counts for the third head: it adds 0 to the mean
+    assert dec(cond, None, lonely, lengths).loss.item() == pytest.approx((per_head[0] + per_head[1]).item() / 3, rel=1e-5)
     one = ClusterDecoder(ClusterDecoderConfig(num_classes=5, layers=1, channels=8), cond_dim=6, speaker_dim=0)
     assert one(cond, None, target[..., :1], lengths).loss.item() == pytest.approx(one(cond, None, target[..., 0], lengths).loss.item())
 
@@ -118,6 +121,25 @@ def test_masked_model_masks_every_label_set_alike():
     heads = model.decoder.all_logits(cond.upsampled, None)
     per_head = [-F.log_softmax(h, -1).gather(-1, target[..., m : m + 1])[..., 0][mask].mean() for m, h in enumerate(heads)]
     assert mask.any() and out.recon_loss.item() == pytest.approx((per_head[0] + per_head[1]).item() / 2, rel=1e-5)
+
+
+def test_two_views_and_speaker_swap_take_several_label_sets():
+    """The invariance path duplicates (B, N, M) targets like (B, N) ones, and the speaker swap
+    reads its clusters from the first label set."""
+    cfg = model_config_from_dict(dict(
+        input_dim=4, encoder={"channels": 8, "layers": ["k3"]}, bottleneck="ae", bottleneck_cfg={"dim": 8}, jitter=0.0,
+        conditioning={"channels": 8, "speaker_dim": 2}, masking={"prob": 0.2, "span": 3},
+        warp={"max_log_factor": 0.2}, invariance={"weight": 1.0}, speaker_shift={"prob": 1.0}, speakers=["a", "b"],
+        decoder="cluster", decoder_cfg={"num_classes": 6, "extra_classes": [4], "channels": 8, "layers": 1},
+    ))
+    torch.manual_seed(0)
+    model = SpeechAutoencoder(cfg).train()
+    feats = torch.randn(2, 16, 4)
+    target = torch.stack([torch.randint(0, 6, (2, 16)), torch.randint(0, 4, (2, 16))], dim=-1)
+    assert torch.equal(model._input_rate_labels(target, 16), model._input_rate_labels(target[..., 0], 16))
+    out = model(feats, None, torch.tensor([0, 1]), target)
+    out.loss.backward()
+    assert math.isfinite(out.loss.item()) and out.predictions.shape == (2, 16, 6)  # the first view's
 
 
 def _masked_model(label_shift=0.01, loss_on="masked"):

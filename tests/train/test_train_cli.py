@@ -53,3 +53,21 @@ def test_train_command_with_several_label_sets(corpus, tmp_path, capsys):
     loaded = load_model(exp / "last.pt")  # the heads come back with the checkpoint
     assert loaded.model.decoder.heads == [loaded.model.decoder.cfg.num_classes, 3]
     assert loaded.model.cfg.decoder_cfg["extra_classes"] == [3]
+
+
+def test_a_run_from_before_a_new_model_setting_resumes(corpus, tmp_path, capsys):
+    """A checkpoint whose saved model config lacks a setting added since (here the cluster
+    decoder's extra_classes) resumes: the setting's default fills the gap."""
+    import torch
+
+    exp = tmp_path / "exp"
+    argv = ["train", str(PIPELINES / "masked.yaml"), "--exp-dir", str(exp), "--device", "cpu", "--no-progress",
+            *tiny_overrides(PIPELINES / "masked.yaml", corpus)]
+    assert main([*argv, "train.max_steps=2"]) == 0, capsys.readouterr().err
+    ckpt = torch.load(exp / "last.pt", weights_only=True)
+    del ckpt["config"]["model"]["decoder_cfg"]["extra_classes"]
+    torch.save(ckpt, exp / "last.pt")
+    assert main([*argv, "train.max_steps=3"]) == 0, capsys.readouterr().err
+    assert "step 3" in capsys.readouterr().out
+    assert main([*argv, "train.max_steps=4", "model.decoder_cfg.layers=1"]) == 1  # a real difference is still refused
+    assert "different model config" in capsys.readouterr().err

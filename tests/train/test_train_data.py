@@ -185,11 +185,36 @@ def test_extra_label_sets_are_stacked_one_column_per_head(tmp_path):
             checked += 1
     assert checked == len(data.train)
 
-    with pytest.raises(SpeechUnitsError, match=r"data.extra_target_feats lists 2 label dirs but decoder_cfg.extra_classes lists 1"):
+    with pytest.raises(SpeechUnitsError, match=r"data.extra_target_feats lists 2 label dir\(s\) but decoder_cfg.extra_classes lists 1 head"):
         _data(tiny_config("masked", corpus, f"data.extra_target_feats=[{coarse.path},{other.path}]",
                           "model.decoder_cfg.extra_classes=[11]"))
     with pytest.raises(SpeechUnitsError, match="need a cluster decoder"):
         _data(tiny_config("small", corpus, f"data.extra_target_feats=[{other.path}]"))
+    with pytest.raises(SpeechUnitsError, match="need a cluster decoder"):
+        _data(tiny_config("wavenet-small", corpus, f"data.extra_target_feats=[{other.path}]"))
+    with pytest.raises(SpeechUnitsError, match=r"must be a list of label dirs"):
+        _data(tiny_config("masked", corpus, f"data.extra_target_feats={other.path}", "model.decoder_cfg.extra_classes=[11]"))
+    with pytest.raises(SpeechUnitsError, match=r"extra_classes must be a list"):
+        _data(tiny_config("masked", corpus, f"data.extra_target_feats=[{other.path}]", "model.decoder_cfg.extra_classes=11"))
+    # a separate dev dir takes its own extra label dirs, one per training one
+    dev = make_corpus(tmp_path / "dev", durations=(0.5, 0.6), seed=1)
+    dev_other = FeatureDir(tmp_path / "dev_other")
+    for utt, T in dev.frames.items():
+        dev_other.save(utt, np.full(T, 4, dtype=np.int64))
+    dev_other.write_meta(frame_shift=0.01)
+    with_dev = [f"data.dev_dir={dev.data}", f"data.dev_input_feats={dev.inputs}", f"data.dev_target_feats={dev.labels}",
+                f"data.extra_target_feats=[{other.path}]", "model.decoder_cfg.extra_classes=[11]"]
+    with pytest.raises(SpeechUnitsError, match=r"data.dev_dir is set: give data.dev_extra_target_feats one label dir"):
+        _data(tiny_config("masked", corpus, *with_dev))
+    data = _data(tiny_config("masked", corpus, *with_dev, f"data.dev_extra_target_feats=[{dev_other.path}]"))
+    batch = data.dev.batch(EpochSampler(len(data.dev), 2, shuffle=False).epoch(0)[0])
+    for b, utt in enumerate(batch.utts):
+        n = int(batch.target_lengths[b])
+        assert (batch.target[b, :n, 1] == 4).all()
+        assert batch.target[b, :n, 0].tolist() == FeatureDir(dev.labels).load(utt)[batch.starts[b] : batch.starts[b] + n].tolist()
+    with pytest.raises(SpeechUnitsError, match="dev_extra_target_feats is set without data.dev_dir"):
+        _data(tiny_config("masked", corpus, f"data.extra_target_feats=[{other.path}]", "model.decoder_cfg.extra_classes=[11]",
+                          f"data.dev_extra_target_feats=[{dev_other.path}]"))
     utt = sorted(corpus.frames)[0]
     other.save(utt, np.zeros(corpus.frames[utt] + 9, dtype=np.int64))
     data = _data(tiny_config("masked", corpus, "data.dev_fraction=0", "data.crop_seconds=5",
