@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from speechunits.config import save_yaml, to_dict
+from speechunits.config import from_dict, save_yaml, to_dict
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import write_text
 from speechunits.train.checkpoint import load_checkpoint, save_checkpoint
@@ -227,12 +227,20 @@ class Trainer:
 
     def _read_checkpoint(self, path: Path) -> dict:
         ckpt = load_checkpoint(path)
-        if _model_config_dict(ckpt["config"].get("model")) != to_dict(self.config.model):
+        if self._saved_model_config(ckpt["config"].get("model")) != to_dict(self.config.model):
             raise SpeechUnitsError(
                 f"{path} was trained with a different model config than the one given; use another "
                 "--exp-dir, or --no-resume to start afresh in this one"
             )
         return ckpt
+
+    def _saved_model_config(self, saved) -> dict | None:
+        """A checkpoint's model config read as today's config class, so that settings added
+        since it was written take their defaults (None when it no longer parses)."""
+        try:
+            return to_dict(from_dict(type(self.config.model), saved or {}, where="model"))
+        except (KeyError, ValueError, TypeError, SpeechUnitsError):
+            return None
 
     def _build(self, ckpt: dict | None) -> None:
         """Model, optimiser, schedule and AMP (self.model, ...), with their state from ckpt when resuming."""
@@ -565,13 +573,3 @@ class _Run:
     evaluated_at: int | None = None
     window: _Window = field(default_factory=_Window)
 
-
-def _model_config_dict(saved) -> dict | None:
-    """A checkpoint's model config with the settings added since it was written at their
-    defaults, so that an older run resumes (None when it does not parse)."""
-    from speechunits.models.autoencoder import model_config_from_dict
-
-    try:
-        return to_dict(model_config_from_dict(saved or {}))
-    except SpeechUnitsError:
-        return None
