@@ -98,13 +98,13 @@ class ClusterDecoder(Decoder):
         heads = len(self.heads)
         labels = target[..., None] if target.dim() == 2 else target
         if labels.dim() != 3 or labels.shape[2] != heads or target.dtype not in (torch.int64, torch.int32):
-            hint = (
-                "data.target_feats must hold unit ids, e.g. kmeans apply's codes/" if heads == 1
-                else "set data.extra_target_feats: one label dir per decoder_cfg.extra_classes entry"
-            )
+            if heads == 1:
+                want, hint = "(B, N)", "data.target_feats must hold unit ids, e.g. kmeans apply's codes/"
+            else:
+                want, hint = f"(B, N, {heads})", "set data.extra_target_feats: one label dir per decoder_cfg.extra_classes entry"
             raise SpeechUnitsError(
-                f"the cluster decoder predicts frame labels: the target must be {'(B, N)' if heads == 1 else f'(B, N, {heads})'} "
-                f"integers, got {tuple(target.shape)} {target.dtype} ({hint})"
+                f"the cluster decoder predicts frame labels: the target must be {want} integers, got "
+                f"{tuple(target.shape)} {target.dtype} ({hint})"
             )
         lengths = as_lengths(target, target_lengths)
         logits = self.all_logits(cond, speaker, lengths)
