@@ -13,7 +13,14 @@ one-off, not part of the steady state). The first step is a warm-up and not time
 The paper-size model is slow on a CPU: by default it times 2 steps on 2 x 1 s
 crops (its own batch is 8 x 1 s); say so when quoting it.
 
+With --amp bf16 it times pipelines/small.yaml and pipelines/masked.yaml (the CPU model for
+real speech, 16 x 2 s crops as egs/speechocean762 trains it) twice, in float32 and under
+bfloat16 autocast (what train.cpu_amp=bf16 / train.amp=bf16 turn on), and prints the
+speed-up. On a CPU without AVX-512 BF16 or AMX bfloat16 is emulated and the ratio falls
+below 1.
+
     python benchmarks/training.py [--device cpu] [--threads 2] [--steps 10] [--paper-steps 2]
+    python benchmarks/training.py --amp bf16 [--threads 1] [--steps 10]
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def random_batch(cfg, model, batch_size: int, seconds: float, device) -> dict:
     n = latent * model.upsample_factor
     if model.decoder.target_kind == "waveform":
         target = torch.rand(batch_size, n, device=device) * 1.6 - 0.8
+    elif model.decoder.target_kind == "labels":
+        target = torch.randint(0, m.decoder_cfg["num_classes"], (batch_size, n), device=device)
     else:
         target = torch.randn(batch_size, n, m.decoder_cfg["out_dim"], device=device)
     return {
@@ -54,8 +63,9 @@ def random_batch(cfg, model, batch_size: int, seconds: float, device) -> dict:
 
 
 def time_steps(yaml_path: Path, steps: int, batch_size: int | None, seconds: float | None, device: str,
-               input_dim: int) -> dict:
-    """input_dim: the feature dims (training takes them from the features; random batches have none)."""
+               input_dim: int, amp: str = "none") -> dict:
+    """input_dim: the feature dims (training takes them from the features; random batches have none);
+    amp: none (float32) or bf16 (the forward pass under bfloat16 autocast, as the trainer runs it)."""
     cfg = load_experiment_config(yaml_path, [
         "model.speakers=[a, b, c, d]", f"model.input_dim={input_dim}",
         "model.bottleneck_cfg.codebook.init=random",
@@ -71,7 +81,8 @@ def time_steps(yaml_path: Path, steps: int, batch_size: int | None, seconds: flo
     params = [p for p in model.parameters() if p.requires_grad]
 
     def step():
-        out = model(**batch)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            out = model(**batch)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         opt.step()
@@ -88,6 +99,7 @@ def time_steps(yaml_path: Path, steps: int, batch_size: int | None, seconds: flo
     audio = batch_size * seconds
     return {
         "name": yaml_path.stem,
+        "amp": amp,
         "params_m": sum(p.numel() for p in params) / 1e6,
         "batch": f"{batch_size} x {seconds:g} s",
         "step_s": wall,
@@ -102,8 +114,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10, help="timed steps of small.yaml (default: %(default)s)")
     p.add_argument("--paper-steps", type=int, default=2, help="timed steps of wavenet-vq.yaml (default: %(default)s)")
     p.add_argument("--paper-batch", type=int, default=2, help="its batch size on CPU (default: %(default)s)")
+    p.add_argument("--amp", choices=["none", "bf16"], default="none",
+                   help="bf16: time small.yaml and masked.yaml in float32 and under bfloat16 autocast instead")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.amp != "none":
+        return compare_amp(args)
 
     runs = [
         time_steps(ROOT / "pipelines" / "small.yaml", args.steps, None, None, args.device, input_dim=80),
@@ -123,6 +139,19 @@ def main(argv=None) -> int:
     hours = 1.0 / slow
     print(f"at this speed one hour of speech takes {hours:.1f} h per epoch with wavenet-vq, "
           f"{1.0 / base * 60:.1f} min with small.yaml")
+    return 0
+
+
+def compare_amp(args) -> int:
+    """float32 against bfloat16 autocast, the same steps, batches and seed."""
+    print(f"training throughput on {args.device} ({args.threads} threads), float32 against {args.amp} autocast")
+    print(f"{'pipeline':<14} {'batch':>10} {'fp32 s/step':>12} {args.amp + ' s/step':>12} {'speed-up':>9}")
+    for name, input_dim, batch, seconds in [("small", 80, None, None), ("masked", 80, 16, 2.0)]:
+        yaml_path = ROOT / "pipelines" / f"{name}.yaml"
+        ref = time_steps(yaml_path, args.steps, batch, seconds, args.device, input_dim)
+        ours = time_steps(yaml_path, args.steps, batch, seconds, args.device, input_dim, amp=args.amp)
+        print(f"{name:<14} {ref['batch']:>10} {ref['step_s']:>12.3f} {ours['step_s']:>12.3f} "
+              f"{ref['step_s'] / ours['step_s']:>8.2f}x")
     return 0
 
 

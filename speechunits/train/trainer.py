@@ -252,9 +252,10 @@ class Trainer:
             seed_everything(tcfg.seed + 1_000_003 * ctx.rank)
         self._optimizer = build_optimizer(self.model, cfg.optim)
         self._scheduler = build_scheduler(self._optimizer, cfg.optim, tcfg.max_steps)
-        amp_on = device.type == "cuda" and tcfg.amp != "none"
-        amp_dtype = torch.float16 if tcfg.amp == "fp16" else torch.bfloat16
-        self._scaler = torch.amp.GradScaler(device.type, enabled=amp_on and tcfg.amp == "fp16")
+        amp = {"cuda": tcfg.amp, "cpu": tcfg.cpu_amp}.get(device.type, "none")
+        amp_on = amp != "none"
+        amp_dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+        self._scaler = torch.amp.GradScaler(device.type, enabled=amp_on and amp == "fp16")
         self._autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_on else nullcontext
         if ckpt is None:
             return
@@ -358,7 +359,7 @@ class Trainer:
         if not math.isfinite(run.train["loss"]):
             raise SpeechUnitsError(
                 f"training diverged: the loss is {run.train['loss']} at step {self.step}; lower "
-                "optim.lr, raise optim.warmup_steps, or use train.amp=none"
+                "optim.lr, raise optim.warmup_steps, or use train.amp=none (train.cpu_amp=none on a CPU)"
             )
         run.train.update(lr=self._scheduler.get_last_lr()[0], epoch=self.epoch,
                          audio_per_second=audio / max(now - window.t0, 1e-9))

@@ -54,6 +54,7 @@ def test_overrides_reach_every_section():
     [
         ("optim.lrr=1", "optim.lrr"),
         ("train.amp=fp8", "train.amp"),
+        ("train.cpu_amp=fp16", "train.cpu_amp"),
         ("model.encoder.chanels=3", "chanels"),
         ("lr=1", "start with a section"),
         ("optim.schedule=linear", "optim.schedule"),
