@@ -48,7 +48,7 @@ __all__ = [
 
 SCHEDULES = ("cosine", "exponential", "constant")
 AMP_MODES = ("none", "bf16", "fp16")
-CPU_AMP_MODES = ("none", "bf16")  # no fp16 autocast on a CPU
+CPU_AMP_MODES = ("none", "bf16", "auto")  # no fp16 autocast on a CPU; auto: bf16 where the CPU has it natively
 
 
 @dataclass
@@ -135,7 +135,7 @@ class TrainConfig:
     checkpoint_every: int = 5000  # EXP/checkpoints/step-N.pt (last.pt is written at the same time)
     keep_checkpoints: int = 5  # keep the K most recent step checkpoints (0 = keep all)
     amp: str = "bf16"  # autocast dtype on CUDA: none | bf16 | fp16 (fp16 uses a GradScaler)
-    cpu_amp: str = "none"  # autocast dtype on a CPU: none | bf16 (about 2x faster where the CPU has AVX-512 BF16 or AMX, slower where it has not)
+    cpu_amp: str = "none"  # autocast dtype on a CPU: none | bf16 (about 2x faster where the CPU has AVX-512 BF16 or AMX, slower where it has not) | auto (bf16 where it has them)
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on CUDA)
 
     def __post_init__(self):

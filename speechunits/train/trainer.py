@@ -252,7 +252,8 @@ class Trainer:
             seed_everything(tcfg.seed + 1_000_003 * ctx.rank)
         self._optimizer = build_optimizer(self.model, cfg.optim)
         self._scheduler = build_scheduler(self._optimizer, cfg.optim, tcfg.max_steps)
-        amp = {"cuda": tcfg.amp, "cpu": tcfg.cpu_amp}.get(device.type, "none")
+        amp = {"cuda": tcfg.amp, "cpu": resolve_cpu_amp(tcfg.cpu_amp)}.get(device.type, "none")
+        log.info("precision: %s", "float32" if amp == "none" else f"{amp} autocast on {device.type}")
         amp_on = amp != "none"
         amp_dtype = torch.float16 if amp == "fp16" else torch.bfloat16
         self._scaler = torch.amp.GradScaler(device.type, enabled=amp_on and amp == "fp16")
@@ -506,6 +507,19 @@ class Trainer:
         files = sorted((self.exp_dir / "checkpoints").glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
         for old in files[:-keep]:
             old.unlink(missing_ok=True)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX), where autocast pays."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu probes; absent: False
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def resolve_cpu_amp(mode: str) -> str:
+    """train.cpu_amp as the trainer applies it: auto becomes bf16 on a CPU with native bfloat16, else none."""
+    if mode == "auto":
+        return "bf16" if cpu_has_native_bf16() else "none"
+    return mode
 
 
 def _wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:

@@ -32,3 +32,14 @@ def test_cpu_amp_bf16_trains_close_to_float32(corpus, tmp_path):
     assert math.isfinite(a) and math.isfinite(b)
     assert a != b  # autocast really ran: bfloat16 rounding changes the losses
     assert abs(a - b) < 0.02 * a  # but only by the rounding (7 significant bits)
+
+
+def test_cpu_amp_auto_follows_the_cpu(corpus, tmp_path, monkeypatch):
+    import speechunits.train.trainer as trainer_module
+
+    assert trainer_module.resolve_cpu_amp("bf16") == "bf16" and trainer_module.resolve_cpu_amp("none") == "none"
+    for native, dtype in [(True, torch.bfloat16), (False, torch.float32)]:
+        monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda native=native: native)
+        assert trainer_module.resolve_cpu_amp("auto") == ("bf16" if native else "none")
+        trainer, result = _fit(corpus, tmp_path, f"auto-{native}", "auto")
+        assert _autocast_dtype(trainer) == dtype and math.isfinite(result.train["loss"])
