@@ -120,6 +120,10 @@ class KMeansFitCommand:
         p.add_argument("--seed", type=int, default=0, help="seed of the sample and of k-means++ (default: 0)")
         p.add_argument("--batch-frames", type=int, default=4096,
                        help="frames per distance computation (default: %(default)s)")
+        p.add_argument("--context", type=int, default=0, metavar="C",
+                       help="cluster each frame stacked with its C neighbours on either side (edges repeated); "
+                            "the model stacks the frames it labels alike (default: %(default)s; memory and time "
+                            "grow with 2C + 1)")
         _add_frame_source(p)
         _add_readout(p, "fit on")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -131,14 +135,15 @@ class KMeansFitCommand:
         cfg = KMeansConfig(k=args.k, max_frames=args.max_frames, init_frames=args.init_frames,
                            iterations=args.iterations, tol=args.tol, full_passes=args.full_passes,
                            min_cluster_size=args.min_cluster_size, seed=args.seed, batch_frames=args.batch_frames,
-                           device=args.device)
+                           device=args.device, context=args.context)
         features = _features(args.features, args.readout, args.frame_shift)
         result = fit_kmeans(features, cfg, utts=_utts(args.utts), frame_shift=args.frame_shift)
         info = result.model.info
         status = _fit_failures(result.report, args.allow_failures, "fit", args.model)
         counts = sorted(info["counts"])
         print(f"frames {info['frames']} from {info['utterances']} utterances, sample {info['sample_frames']}, "
-              f"dim {result.model.dim}, k {result.model.k}")
+              f"dim {result.model.dim}{f' ({2 * args.context + 1} stacked frames)' if args.context else ''}, "
+              f"k {result.model.k}")
         print(f"iterations {len(info['history'])} ({'converged' if info['converged'] else 'not converged'}), "
               f"re-seeded clusters {info['reseeded']}, {info['seconds']:.1f} s")
         print(f"inertia {info['inertia']:.6g} ({info['inertia_per_frame']:.6g} per frame)")

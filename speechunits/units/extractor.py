@@ -207,13 +207,12 @@ class UnitExtractor:
         self.kmeans = None
         if kmeans is not None:
             width = self.tap_dim
-            if kmeans.dim != width:
+            if kmeans.frame_dim != width:
                 raise SpeechUnitsError(
-                    f"the k-means model has {kmeans.dim}-dim centroids but the {tap} tap gives {width}-dim frames: "
+                    f"the k-means model's centroids take {kmeans.frame_dim}-dim frames but the {tap} tap gives {width}-dim frames: "
                     f"fit it on this model's {tap} features (speechunits extract --tap {tap}, then kmeans fit on dense/)"
                 )
-            self.kmeans = type(kmeans)(kmeans.centroids, kmeans.frame_shift, kmeans.feature_meta, kmeans.info,
-                                       device=self.device)
+            self.kmeans = kmeans.to(self.device)
             self.kmeans.segment_cost(kmeans_penalty)  # a bad penalty fails here, before any audio
         elif kmeans_penalty:
             raise SpeechUnitsError("a duration penalty applies to k-means units: give a k-means model too (--kmeans)")

@@ -364,3 +364,75 @@ def test_apply_with_a_duration_penalty(phone_problem, tmp_path):
     assert n_dp < n_plain
     assert json.loads((penalised / "kmeans.json").read_text())["penalty"] == 100.0
     assert main(["kmeans", "apply", str(model), str(store.path), str(penalised), "--dp-penalty", "1"]) == 1
+
+
+# ---- context: each frame stacked with its neighbours -------------------------------------
+
+def _stack_brute(x, c):
+    """Row t = x[t - c] .. x[t + c], indices clipped to the utterance: the definition, by loops."""
+    t = len(x)
+    return np.stack([np.concatenate([x[min(max(i + j, 0), t - 1)] for j in range(-c, c + 1)]) for i in range(t)])
+
+
+@pytest.mark.parametrize("c", [0, 1, 3])
+def test_stack_context_against_loops(rng, c):
+    from speechunits.units.kmeans.frames import stack_context
+
+    for t in (1, 2, 9):
+        x = rng.normal(size=(t, 3)).astype(np.float32)
+        assert np.array_equal(stack_context(x, c), _stack_brute(x, c))
+    with pytest.raises(SpeechUnitsError, match="context"):
+        stack_context(x, -1)
+
+
+def test_fit_with_context_is_a_fit_on_stacked_frames(tmp_path, rng):
+    """kmeans fit --context C equals a plain fit on features stacked per utterance beforehand (a
+    second implementation), and the model stacks the frames it labels itself: apply, predict,
+    distances and the CLI give the plain model's answers on the stacked frames."""
+    x = mixture(1200, dim=4, components=8)
+    arrays = split_utts(x, [300, 250, 350, 300])
+    stacked = {u: _stack_brute(a, 2) for u, a in arrays.items()}
+    store, ref_store = write_feats(tmp_path / "f", arrays), write_feats(tmp_path / "fs", stacked)
+    cfg = dict(k=6, seed=1, max_frames=800, init_frames=400)  # a sample, then a streamed last pass
+    ours = fit_kmeans(store.path, KMeansConfig(**cfg, context=2)).model
+    ref = fit_kmeans(ref_store.path, KMeansConfig(**cfg)).model
+    assert ours.context == 2 and ours.dim == 20 and ours.frame_dim == 4 and ref.context == 0
+    assert torch.equal(ours.centroids, ref.centroids)
+    assert ours.info["inertia"] == pytest.approx(ref.info["inertia"], rel=1e-6)
+    for utt, a in arrays.items():
+        assert np.array_equal(ours.predict(a), ref.predict(stacked[utt]))
+        np.testing.assert_allclose(ours.distances(a), ref.distances(stacked[utt]), rtol=1e-6)
+        assert ours.inertia(a) == pytest.approx(ref.inertia(stacked[utt]), rel=1e-6)
+    with pytest.raises(SpeechUnitsError, match=r"\(T, 4\)"):
+        ours.predict(stacked["spk0-u00"])  # already stacked frames are refused, not stacked twice
+    # saved and loaded, through the CLI
+    model, out = tmp_path / "km.pt", tmp_path / "units"
+    assert main(["kmeans", "fit", str(store.path), str(model), "--k", "6", "--seed", "1", "--max-frames", "800",
+                 "--init-frames", "400", "--context", "2"]) == 0
+    loaded = KMeans.load(model)
+    assert loaded.context == 2 and torch.equal(loaded.centroids, ref.centroids)
+    assert main(["kmeans", "apply", str(model), str(store.path), str(out)]) == 0
+    codes = open_feature_source(out / "codes")
+    for utt in arrays:
+        assert np.array_equal(codes.load(utt), ref.predict(stacked[utt]))
+    assert json.loads((out / "kmeans.json").read_text())["context"] == 2
+    # in memory: the frames are one sequence
+    mem = fit_frames(arrays["spk0-u00"], KMeansConfig(k=4, seed=0, context=1))
+    mem_ref = fit_frames(_stack_brute(arrays["spk0-u00"], 1), KMeansConfig(k=4, seed=0))
+    assert mem.context == 1 and torch.equal(mem.centroids, mem_ref.centroids)
+
+
+def test_context_models_are_refused_where_single_frames_are_needed(tmp_path, rng):
+    from speechunits.units.kmeans.regression import CentroidRegression, fit_regression
+
+    x = mixture(600, dim=4, components=6)
+    store = write_feats(tmp_path / "f", split_utts(x, [300, 300]))
+    km = fit_kmeans(store.path, KMeansConfig(k=5, context=1)).model
+    with pytest.raises(SpeechUnitsError, match="centroid regression maps single frames"):
+        fit_regression(store.path, km)
+    with pytest.raises(SpeechUnitsError, match="centroid regression maps single frames"):
+        CentroidRegression.fit(x, km)
+    with pytest.raises(SpeechUnitsError, match="context"):
+        KMeansConfig(context=-1)
+    with pytest.raises(SpeechUnitsError, match="context"):
+        KMeans(np.zeros((3, 10), np.float32), context=1)  # 10 dims are not 3 frames' worth

@@ -162,3 +162,10 @@ def test_kmeans_over_a_tap_gives_units_of_a_continuous_model(tap):
     np.testing.assert_allclose(u.dense, dense)
     with pytest.raises(SpeechUnitsError, match="centroids"):
         UnitExtractor(model, feats, tap=tap, kmeans=KMeans(np.zeros((4, 3), np.float32)))
+    # a model with context: each frame stacked with a neighbour on either side (edges repeated)
+    t = len(dense)
+    stacked = np.concatenate([dense[np.clip(np.arange(t) + j, 0, t - 1)] for j in (-1, 0, 1)], axis=1)
+    km3 = KMeans(stacked[rng.choice(t, 5, replace=False)] + 0.01, context=1)
+    u3 = UnitExtractor(model, feats, tap=tap, kmeans=km3)(signal(1.0, seed=3))
+    brute3 = ((stacked[:, None, :] - km3.centroids.numpy()[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(u3.frame_codes, brute3)

@@ -72,7 +72,7 @@ class _ApplyJob(UtteranceJob):
         return self.parts.has(utt) and self.codes_dir.has(utt) and (not self.dense or self.dense_dir.has(utt))
 
     def prepare(self, utt: str, report: BatchReport) -> np.ndarray:
-        return read_frames(self.source, utt, self.model.dim)
+        return read_frames(self.source, utt, self.model.frame_dim)
 
     def process(self, frames: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         return [(self.model.predict(x, penalty=self.penalty), self.model.distances(x) if self.dense else None)
@@ -112,6 +112,8 @@ def apply_kmeans(model: KMeans, features: str | os.PathLike | FeatureSource, out
                 "features": str(where), "frame_shift": shift, "dense": options.dense}
     if penalised:
         settings["penalty"] = options.penalty
+    if model.context:
+        settings["context"] = model.context
     if mapped_by:
         settings["readout"] = mapped_by
     keep_settings(out / SETTINGS_FILE, settings, "units")

@@ -23,8 +23,13 @@ Clusters left with fewer than `min_cluster_size` frames after an iteration (alwa
 the empty ones) are re-seeded on the frames farthest from their centroids; the
 re-seedings are counted per iteration in the model's info["history"].
 
+With `context` = c > 0 every utterance's frames are stacked with their c neighbours on
+either side before sampling (frames.stack_context), and the model records c so that it
+stacks the frames it labels the same way.
+
 Memory: the sample, max_frames x D float32 (4 bytes each, twice that while
-sampling), plus one (batch_frames, K) distance matrix.
+sampling; D = (2c + 1) x the features' dimension with context), plus one
+(batch_frames, K) distance matrix.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import torch
 from speechunits.batch import BatchReport
 from speechunits.data.featdir import FeatureSource
 from speechunits.errors import SpeechUnitsError
-from speechunits.units.kmeans.frames import open_features, read_frames, select_utts
+from speechunits.units.kmeans.frames import open_features, read_frames, select_utts, stack_context
 from speechunits.units.kmeans.lloyd import PassStats, kmeans_plus_plus
 from speechunits.units.kmeans.model import KMeans
 
@@ -58,7 +63,8 @@ class KMeansConfig:
     k-means++ runs on; iterations / tol: Lloyd iterations on the sample (at most; stop
     when the inertia falls by less than tol, relative); full_passes: Lloyd iterations
     streamed over every frame afterwards; min_cluster_size: smaller clusters are
-    re-seeded; batch_frames: frames per distance computation; device: torch device."""
+    re-seeded; batch_frames: frames per distance computation; device: torch device;
+    context: frames stacked on either side of each frame before clustering (0: none)."""
 
     k: int = 100
     max_frames: int = 500_000
@@ -70,6 +76,7 @@ class KMeansConfig:
     seed: int = 0
     batch_frames: int = 4096
     device: str = "cpu"
+    context: int = 0
 
     def __post_init__(self):
         for name in ("k", "max_frames", "init_frames", "batch_frames", "min_cluster_size"):
@@ -79,6 +86,8 @@ class KMeansConfig:
             raise SpeechUnitsError("k-means: iterations and full_passes must be >= 0")
         if self.tol < 0:
             raise SpeechUnitsError(f"k-means: tol must be >= 0, got {self.tol}")
+        if self.context < 0:
+            raise SpeechUnitsError(f"k-means: context must be >= 0 frames, got {self.context}")
 
 
 @dataclass
@@ -184,12 +193,14 @@ def _initial(x: torch.Tensor, cfg: KMeansConfig, rng: np.random.Generator, init)
 def fit_frames(frames, config: KMeansConfig | None = None, init=None) -> KMeans:
     """k-means on frames (N, D) in memory: k-means++ on `init_frames` of them drawn at
     random (or the given `init` centroids (K, D)), then Lloyd iterations on all of
-    them (max_frames and full_passes do not apply)."""
+    them (max_frames and full_passes do not apply). With config.context the frames are
+    one sequence, stacked with their neighbours (KMeans.fit on an utterance)."""
     cfg = config or KMeansConfig()
     start = time.perf_counter()
-    x = torch.as_tensor(np.asarray(frames, dtype=np.float32)).to(cfg.device)
+    x = np.asarray(frames, dtype=np.float32)
     if x.ndim != 2:
         raise SpeechUnitsError(f"k-means needs frames of shape (N, D), got {tuple(x.shape)}")
+    x = torch.as_tensor(stack_context(x, cfg.context)).to(cfg.device)
     if x.shape[0] < cfg.k:
         raise SpeechUnitsError(f"k-means: {x.shape[0]} frames for k={cfg.k} clusters")
     if not torch.isfinite(x).all():
@@ -202,7 +213,7 @@ def fit_frames(frames, config: KMeansConfig | None = None, init=None) -> KMeans:
     centroids, converged = _lloyd(run, centroids, cfg.iterations, cfg.tol, cfg.min_cluster_size, history, "sample")
     info = _summary(run(centroids), history, cfg, converged=converged, sample_frames=x.shape[0],
                     seconds=time.perf_counter() - start)
-    return KMeans(centroids, info=info, device=cfg.device)
+    return KMeans(centroids, info=info, device=cfg.device, context=cfg.context)
 
 
 @dataclass
@@ -212,17 +223,18 @@ class SampledFrames:
     frames: np.ndarray  # (n, D) float32, n <= max_frames
     utts: list[str]  # the utterances read
     total: int  # their frames
-    dim: int | None  # D (None when no utterance was read)
+    dim: int | None  # D of the features, before any context (None when no utterance was read)
     report: BatchReport  # failures: utterances left out, with the reason
 
 
 def sample_frames(features: str | os.PathLike | FeatureSource, max_frames: int, seed: int = 0,
                   utts: list[str] | None = None, frame_shift: float | None = None,
-                  dim: int | None = None) -> SampledFrames:
+                  dim: int | None = None, context: int = 0) -> SampledFrames:
     """One pass over a feature dir (or .scp, or any FeatureSource): a FrameSample of at most
     `max_frames` frames of `utts` (all when None), every frame checked (read_frames; `dim`,
-    else the store's meta.json feature_dim, else the first utterance's). Unreadable or
-    malformed utterances are left out and named in the report."""
+    else the store's meta.json feature_dim, else the first utterance's), each stacked with
+    `context` neighbours on either side. Unreadable or malformed utterances are left out and
+    named in the report."""
     source = open_features(features, frame_shift)
     names, missing = select_utts(source, utts)
     report = BatchReport(failures=dict(missing))
@@ -234,7 +246,7 @@ def sample_frames(features: str | os.PathLike | FeatureSource, max_frames: int, 
         with report.attempt(utt):
             x = read_frames(source, utt, dim)
             dim = x.shape[1]
-            sample.add(utt, x)
+            sample.add(utt, stack_context(x, context))
             total += x.shape[0]
             good.append(utt)
     return SampledFrames(source, sample.frames(), good, total, dim, report)
@@ -248,7 +260,7 @@ def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig
     all, or fewer frames than clusters, is an error."""
     cfg = config or KMeansConfig()
     start = time.perf_counter()
-    sampled = sample_frames(features, cfg.max_frames, cfg.seed, utts, frame_shift)
+    sampled = sample_frames(features, cfg.max_frames, cfg.seed, utts, frame_shift, context=cfg.context)
     source, frames, good, total, dim, report = (sampled.source, sampled.frames, sampled.utts, sampled.total,
                                                 sampled.dim, sampled.report)
     del sampled
@@ -276,7 +288,7 @@ def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig
 
         def run_all(c: torch.Tensor) -> PassStats:
             stats = PassStats(c, cfg.batch_frames)
-            for chunk in _chunks(source, good, dim, cfg.batch_frames):
+            for chunk in _chunks(source, good, dim, cfg.batch_frames, cfg.context):
                 stats.add(chunk.to(cfg.device))
             return stats
 
@@ -287,14 +299,15 @@ def fit_kmeans(features: str | os.PathLike | FeatureSource, config: KMeansConfig
     info = _summary(final, history, cfg, converged=converged, sample_frames=min(total, cfg.max_frames),
                     utterances=len(good), failed_utterances=len(report.failures), features=str(where),
                     seconds=time.perf_counter() - start)
-    return FitResult(KMeans(centroids, source.frame_shift, meta, info, device=cfg.device), report)
+    return FitResult(KMeans(centroids, source.frame_shift, meta, info, device=cfg.device, context=cfg.context), report)
 
 
-def _chunks(source: FeatureSource, utts: list[str], dim: int, batch_frames: int) -> Iterator[torch.Tensor]:
-    """The frames of `utts`, concatenated into tensors of about `batch_frames` rows."""
+def _chunks(source: FeatureSource, utts: list[str], dim: int, batch_frames: int,
+            context: int = 0) -> Iterator[torch.Tensor]:
+    """The frames of `utts` (with `context`), concatenated into tensors of about `batch_frames` rows."""
     held, n = [], 0
     for utt in utts:
-        x = read_frames(source, utt, dim)
+        x = stack_context(read_frames(source, utt, dim), context)
         held.append(x)
         n += x.shape[0]
         if n >= batch_frames:

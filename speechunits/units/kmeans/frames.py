@@ -15,7 +15,7 @@ import numpy as np
 from speechunits.data.featdir import FeatureSource, open_feature_source
 from speechunits.errors import DataFormatError, SpeechUnitsError
 
-__all__ = ["read_frames", "open_features", "utterance_list", "select_utts"]
+__all__ = ["read_frames", "open_features", "utterance_list", "select_utts", "stack_context"]
 
 
 def open_features(features: str | os.PathLike | FeatureSource, frame_shift: float | None = None) -> FeatureSource:
@@ -44,6 +44,19 @@ def read_frames(source: FeatureSource, utt: str, dim: int | None = None) -> np.n
         bad = int(np.flatnonzero(~np.isfinite(x).all(1))[0])
         raise SpeechUnitsError(f"{where}: non-finite values (NaN or inf), first at frame {bad}")
     return x
+
+
+def stack_context(x: np.ndarray, context: int) -> np.ndarray:
+    """Each frame with `context` neighbours on either side: (T, D) -> (T, (2 context + 1) D),
+    row t = [x[t - context], ..., x[t + context]] with the first and last frames repeated
+    beyond the edges (context 0: x itself)."""
+    if context < 0:
+        raise SpeechUnitsError(f"the k-means context must be >= 0 frames, got {context}")
+    if context == 0:
+        return x
+    t = x.shape[0]
+    index = np.clip(np.arange(t)[:, None] + np.arange(-context, context + 1)[None, :], 0, t - 1)
+    return x[index].reshape(t, -1)
 
 
 def utterance_list(path: str | os.PathLike) -> list[str]:

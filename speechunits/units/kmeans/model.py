@@ -6,10 +6,17 @@
     codes = model.predict(frames, penalty=1.0)                 # duration-penalised (DPDP)
     model.save("kmeans.pt"); KMeans.load("kmeans.pt")
 
+Context (`context` = c > 0, `kmeans fit --context`): the model clusters each frame
+stacked with its c neighbours on either side, [x_{t-c} .. x_{t+c}] (edges repeated;
+frames.stack_context), so its centroids are (K, (2c + 1) D); predict, distances, inertia
+and segment take an utterance's frames (T, D) and stack them themselves. Context makes
+the units follow the frames' trajectory rather than single frames: fewer flickers, more
+phone-like clusters.
+
 The file is a plain dict of tensors, numbers, strings and lists (torch.load with
 weights_only=True reads it): kind, version, centroids, k, dim, frame_shift,
 feature_meta (the feature dir's meta.json), info (the fit's report: config, inertia
-history, re-seeded clusters, cluster sizes, ...).
+history, re-seeded clusters, cluster sizes, ...), context.
 
 Duration-penalised units (`penalty` > 0; DPDP, Kamper 2022): instead of each frame's
 nearest centroid, the utterance is cut into segments with one centroid each, minimising
@@ -36,6 +43,7 @@ import torch
 
 from speechunits.errors import SpeechUnitsError
 from speechunits.fileio import save_torch
+from speechunits.units.kmeans.frames import stack_context
 from speechunits.units.kmeans.lloyd import assign, sq_distances
 
 if TYPE_CHECKING:
@@ -48,14 +56,19 @@ MODEL_VERSION = 1
 
 
 class KMeans:
-    """Centroids (K, D) float32 on a device, with the frame shift and feature meta of
-    the features they were fitted on, and the fit report (`info`)."""
+    """Centroids (K, (2 context + 1) D) float32 on a device, with the frame shift and
+    feature meta of the features they were fitted on, the fit report (`info`) and the
+    frames of context stacked on either side of a frame (module docstring)."""
 
     def __init__(self, centroids, frame_shift: float | None = None, feature_meta: dict | None = None,
-                 info: dict | None = None, device: str | torch.device = "cpu"):
+                 info: dict | None = None, device: str | torch.device = "cpu", context: int = 0):
         c = torch.as_tensor(np.asarray(centroids) if not isinstance(centroids, torch.Tensor) else centroids)
         if c.ndim != 2 or c.shape[0] < 1 or c.shape[1] < 1:
             raise SpeechUnitsError(f"k-means centroids must have shape (K, D), got {tuple(c.shape)}")
+        if context < 0 or c.shape[1] % (2 * context + 1):
+            raise SpeechUnitsError(f"k-means centroids of {c.shape[1]} dims cannot hold {context} frames of context "
+                                   "on either side")
+        self.context = int(context)
         self.centroids = c.to(device=device, dtype=torch.float32).contiguous()
         self.frame_shift = frame_shift
         self.feature_meta = dict(feature_meta or {})
@@ -67,7 +80,17 @@ class KMeans:
 
     @property
     def dim(self) -> int:
+        """The centroids' dimension: (2 context + 1) x frame_dim."""
         return int(self.centroids.shape[1])
+
+    @property
+    def frame_dim(self) -> int:
+        """The dimension of one input frame (dim without context)."""
+        return self.dim // (2 * self.context + 1)
+
+    def to(self, device: str | torch.device) -> "KMeans":
+        """The same model with its centroids on `device`."""
+        return type(self)(self.centroids, self.frame_shift, self.feature_meta, self.info, device, self.context)
 
     @property
     def device(self) -> torch.device:
@@ -86,13 +109,17 @@ class KMeans:
         return hashlib.sha1(self.centroids.cpu().numpy().tobytes()).hexdigest()[:16]
 
     def _frames(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x).to(device=self.device, dtype=torch.float32)
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise SpeechUnitsError(f"expected frames of shape (T, {self.dim}), got {tuple(x.shape)}")
-        return x
+        """An utterance's frames (T, frame_dim) -> (T, dim): checked, context stacked, on the device."""
+        shape = tuple(np.shape(x))
+        if len(shape) != 2 or shape[1] != self.frame_dim:
+            raise SpeechUnitsError(f"expected frames of shape (T, {self.frame_dim}), got {shape}")
+        if self.context and shape[0]:
+            x = stack_context(np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32),
+                              self.context)
+        return torch.as_tensor(x).to(device=self.device, dtype=torch.float32)
 
     def predict(self, x, batch_frames: int = 4096, penalty: float = 0.0) -> np.ndarray:
-        """Frames (T, D) -> the nearest centroid of each, (T,) int64 (ties: the lowest index);
+        """Frames (T, frame_dim) -> the nearest centroid of each, (T,) int64 (ties: the lowest index);
         with penalty > 0, the centroid of each frame's segment in the duration-penalised
         segmentation (module docstring)."""
         if self.segment_cost(penalty) > 0:
@@ -115,7 +142,7 @@ class KMeans:
         return float(penalty) * float(scale)
 
     def segment(self, x, penalty: float) -> np.ndarray:
-        """Frames (T, D) -> (T,) int64 codes, piecewise constant: the exact minimum of
+        """Frames (T, frame_dim) -> (T,) int64 codes, piecewise constant: the exact minimum of
         squared distances + segment_cost(penalty) per segment."""
         from speechunits.models.segmentation import dp_segment
 
@@ -128,11 +155,11 @@ class KMeans:
         return seg.codes[0].cpu().numpy().astype(np.int64)
 
     def distances(self, x) -> np.ndarray:
-        """Frames (T, D) -> squared Euclidean distances to every centroid, (T, K) float32."""
+        """Frames (T, frame_dim) -> squared Euclidean distances to every centroid, (T, K) float32."""
         return sq_distances(self._frames(x), self.centroids).cpu().numpy()
 
     def inertia(self, x, batch_frames: int = 4096) -> float:
-        """Sum over frames (T, D) of the squared distance to the nearest centroid."""
+        """Sum over frames (T, frame_dim) of the squared distance to the nearest centroid."""
         _, d = assign(self._frames(x), self.centroids, batch_frames)
         return float(d.double().sum())
 
@@ -146,6 +173,7 @@ class KMeans:
             "frame_shift": self.frame_shift,
             "feature_meta": self.feature_meta,
             "info": self.info,
+            "context": self.context,
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -165,4 +193,5 @@ class KMeans:
             raise SpeechUnitsError(f"{path}: not a k-means model (speechunits kmeans fit writes them)")
         if obj.get("version", 0) > MODEL_VERSION:
             raise SpeechUnitsError(f"{path}: k-means model version {obj['version']} is newer than this toolkit's")
-        return cls(obj["centroids"], obj.get("frame_shift"), obj.get("feature_meta"), obj.get("info"), device=device)
+        return cls(obj["centroids"], obj.get("frame_shift"), obj.get("feature_meta"), obj.get("info"), device=device,
+                   context=int(obj.get("context", 0)))

@@ -113,6 +113,7 @@ class CentroidRegression:
         (None for the first: its labels are the k-means model's own). Memory: the frames as
         float32 and one chunk in float64."""
         cfg = config or RegressionConfig()
+        _check_single_frames(kmeans)
         start = time.perf_counter()
         x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames).cpu().float()
         centroids32 = kmeans.centroids.cpu().float()
@@ -195,6 +196,13 @@ def _objective(x, wb, centroids, labels, lam, batch_frames) -> float:
     return total
 
 
+def _check_single_frames(kmeans) -> None:
+    """A centroid regression maps single frames onto centroids of single frames."""
+    if getattr(kmeans, "context", 0):
+        raise SpeechUnitsError(f"the k-means model stacks {kmeans.context} frames of context on either side, and a "
+                               "centroid regression maps single frames: fit it for a k-means model without --context")
+
+
 def fit_regression(features, kmeans, config: RegressionConfig | None = None, utts: list[str] | None = None,
                    frame_shift: float | None = None):
     """Centroid regression on a feature dir (or .scp) for a k-means model: a seeded sample of
@@ -204,6 +212,7 @@ def fit_regression(features, kmeans, config: RegressionConfig | None = None, utt
     from speechunits.units.kmeans.fit import sample_frames
 
     cfg = config or RegressionConfig()
+    _check_single_frames(kmeans)  # before reading any frame
     sampled = sample_frames(features, cfg.max_frames, cfg.seed, utts, frame_shift, dim=kmeans.dim)
     frames, report, good = sampled.frames, sampled.report, len(sampled.utts)
     if frames.shape[0] == 0:
