@@ -36,7 +36,10 @@
 #      training frames and centroids ($exp/<model>/readout.pt, kmeans regress), which pulls
 #      the frames toward their centroids and shrinks the within-cluster (largely speaker)
 #      scatter: dense/ holds the mapped tap and the units come from k-means refitted on the
-#      mapped training frames ($exp/<model>/kmeans-readout.pt; extract --readout --kmeans)
+#      mapped training frames ($exp/<model>/kmeans-readout.pt; extract --readout --kmeans);
+#      with --unit-context C > 0 (default 4) that k-means clusters each mapped frame stacked with
+#      its C neighbours on either side ($exp/<model>/kmeans-readout-cC.pt; kmeans fit --context):
+#      units that follow a stretch of the frame trajectory, more phone-like (EXPERIMENTS.md)
 #   4  ABX on the dev item files: MFCC ($exp/mfcc/abx/), k-means-on-MFCC codes (and the
 #      lifter-free MFCC, $exp/mfcc-nolifter/abx/, and its k-means codes) and each
 #      model's dense and codes ($exp/<model>/abx/); triphone items within context and
@@ -86,6 +89,8 @@ target_k=100         # k-means clusters of the MFCC targets of masked-prediction
 unit_k=100           # k-means clusters of units from continuous taps, and of the k-means-on-MFCC baseline
 nolifter_baseline=true  # also MFCC without the cepstral lifter (mfcc-nolifter) and k-means on it (kmeans-mfcc-nolifter) as baselines
 readout=true         # continuous taps read through a centroid regression (kmeans regress; stage 3): dense = the mapped tap, units = k-means on it
+unit_context=4       # units of continuous taps from k-means on each frame stacked with this many frames on either side (kmeans fit --context; 0: single frames)
+unit_context_frames=300000  # frames sampled for that k-means (memory: 4 x (2 x unit_context + 1) x D bytes each)
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
 lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
 lm_config=../../pipelines/lm/unit-lm-large.yaml  # unit-LM pipeline (a 2-layer causal transformer)

@@ -43,6 +43,10 @@
 #                 (k-means on the training set's) into the units system kmeans-NAME
 #   readout       recipes with --unit-k and --readout only: true reads a model without codes
 #                 through a centroid regression (model_unit_opts)
+#   unit_context, unit_context_frames
+#                 optional (default 0): k-means units of a model without codes from each frame
+#                 stacked with unit_context frames on either side (kmeans fit --context, fitted
+#                 on a sample of unit_context_frames frames), in kmeans[-readout]-cC.pt
 #
 # A line of the models file: `NAME [@config=PIPELINE] [@tap=TAP] [@targets=FIRST] key=value...`
 # (# comments): the base pipeline (default --train-config), the tap extracted as dense
@@ -223,10 +227,16 @@ model_unit_opts() {
   unit_opts=()
   if [ -z "${unit_k:-}" ] || has_codes "$exp/$1"; then return 0; fi
   if [ "${readout:-false}" = true ]; then
-    unit_opts=(--readout "$exp/$1/readout.pt" --kmeans "$exp/$1/kmeans-readout.pt")
+    unit_opts=(--readout "$exp/$1/readout.pt" --kmeans "$exp/$1/kmeans-readout$(context_suffix).pt")
   else
-    unit_opts=(--kmeans "$exp/$1/kmeans.pt")
+    unit_opts=(--kmeans "$exp/$1/kmeans$(context_suffix).pt")
   fi
+}
+
+# context_suffix: "-cC" for units with C frames of context on either side (--unit-context C > 0;
+# kmeans fit --context), else nothing: each setting has its own k-means file.
+context_suffix() {
+  if [ "${unit_context:-0}" -gt 0 ]; then echo "-c$unit_context"; fi
 }
 
 # readout_matches OUT: fails, naming what to remove, when the extract folder OUT exists made
@@ -245,7 +255,7 @@ readout_matches() {
   if ! python "$(dirname "${BASH_SOURCE[0]}")/readout_matches.py" "$out/extract.json" "$readout_file" \
       "$kmeans_file"; then
     log "remove $out and what was computed from it (ABX, unit metrics, the LM), or run with the" \
-      "--readout setting it was made with"
+      "--readout and --unit-context settings it was made with"
     return 1
   fi
 }
@@ -270,7 +280,8 @@ stage_units() {
     if [ ${#unit_opts[@]} -gt 0 ] && [ "${readout:-false}" = true ]; then mapped=true; fi
     if [ ${#unit_opts[@]} -gt 0 ]; then
       dense=$exp/$m/units/$train_set/dense
-      if [ ! -f "$exp/$m/kmeans.pt" ] || { [ $mapped = true ] && [ ! -f "$exp/$m/kmeans-readout.pt" ]; }; then
+      if [ ! -f "$exp/$m/kmeans.pt" ] || [ ! -f "${unit_opts[-1]}" ] \
+        || { [ $mapped = true ] && [ ! -f "$exp/$m/kmeans-readout.pt" ]; }; then
         extract_units "$exp/$m" "$sets_dir/$train_set" "$exp/$m/units/$train_set" "$nj" "extract.$m.$train_set" \
           --tap "$mtap" --device "$device" || return 1
       fi
@@ -283,12 +294,19 @@ stage_units() {
         log "stage $stage_n: $m: centroid regression of its $mtap tap onto its k-means centroids, then" \
           "k-means (K=$unit_k) on the mapped training frames"
         if [ ! -f "$exp/$m/readout.pt" ]; then  # a new read-out: the k-means of the old one goes too
-          rm -f "$exp/$m/kmeans-readout.pt"
+          rm -f "$exp/$m"/kmeans-readout.pt "$exp/$m"/kmeans-readout-c*.pt
           $cmd "$exp/log/readout.$m.log" speechunits kmeans regress "$dense" "$exp/$m/kmeans.pt" \
             "$exp/$m/readout.pt" --seed "$seed" || return 1
         fi
         $cmd "$exp/log/kmeans-readout.$m.log" speechunits kmeans fit "$dense" "$exp/$m/kmeans-readout.pt" \
           --readout "$exp/$m/readout.pt" --k "$unit_k" --seed "$seed" --device "$device" || return 1
+      fi
+      if [ "${unit_context:-0}" -gt 0 ] && [ ! -f "${unit_opts[-1]}" ]; then
+        log "stage $stage_n: $m: k-means (K=$unit_k) on its $([ $mapped = true ] && echo "mapped ")training" \
+          "frames, each with $unit_context frames of context on either side -> ${unit_opts[-1]}"
+        $cmd "$exp/log/kmeans-context.$m.log" speechunits kmeans fit "$dense" "${unit_opts[-1]}" \
+          $([ $mapped = true ] && echo "--readout $exp/$m/readout.pt") --context "$unit_context" \
+          --max-frames "${unit_context_frames:-300000}" --k "$unit_k" --seed "$seed" --device "$device" || return 1
       fi
     fi
     for set in $eval_sets; do

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -154,12 +155,12 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert sorted(p.stem for p in (exp / "masked" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     assert sorted(p.stem for p in (exp / "kmeans-mfcc" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     # --readout true (the default): the centroid regression of the projection and k-means refitted on
-    # the mapped training frames; dev dense/ holds mapped frames, whose nearest refitted centroids are
-    # the units
+    # the mapped training frames, each frame stacked with 4 on either side (--unit-context 4, the
+    # default); dev dense/ holds mapped frames, whose nearest refitted centroids (stacked) are the units
     reg = CentroidRegression.load(exp / "masked" / "readout.pt")
-    km = KMeans.load(exp / "masked" / "kmeans-readout.pt")
+    km = KMeans.load(exp / "masked" / "kmeans-readout-c4.pt")
     assert extract["readout"]["id"] == reg.model_id() and extract["kmeans"]["id"] == km.model_id()
-    assert km.feature_meta["readout"]["id"] == reg.model_id() and km.k == 6
+    assert km.feature_meta["readout"]["id"] == reg.model_id() and km.k == 6 and km.context == 4
     units = read_units(exp / "masked" / "units" / "dev")
     dense = open_feature_source(exp / "masked" / "units" / "dev" / "dense")
     for utt in dev.utts:
@@ -185,6 +186,20 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *args, "--readout", "false")
     assert bad.returncode != 0
     assert "extracted with the read-out" in bad.stderr + bad.stdout and "remove" in bad.stderr + bad.stdout
+    # --unit-context 1: units from k-means on each mapped frame stacked with a neighbour on either
+    # side (kmeans-readout-c1.pt); the folder made with another context is refused until removed
+    ctx = [*args, "--models", "masked", "--unit-context", "1"]
+    bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *ctx)
+    assert bad.returncode != 0 and "--unit-context" in bad.stderr + bad.stdout
+    shutil.rmtree(exp / "masked" / "units" / "dev")
+    check_ok(run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *ctx))
+    km1 = KMeans.load(exp / "masked" / "kmeans-readout-c1.pt")
+    assert km1.context == 1 and km1.dim == 3 * km.dim // 9 and km1.feature_meta["readout"]["id"] == reg.model_id()
+    units = read_units(exp / "masked" / "units" / "dev")
+    dense = open_feature_source(exp / "masked" / "units" / "dev" / "dense")
+    assert json.loads((exp / "masked" / "units" / "dev" / "extract.json").read_text())["kmeans"]["id"] == km1.model_id()
+    for utt in dev.utts:
+        assert np.array_equal(np.repeat(units[utt].units, units[utt].durations), km1.predict(np.asarray(dense.load(utt))))
 
 
 TINY_LM = ("model.dim=16 model.heads=2 model.ff_dim=32 model.max_len=16 data.crop_tokens=16 data.batch_size=4 "
