@@ -90,7 +90,7 @@ unit_k=100           # k-means clusters of units from continuous taps, and of th
 nolifter_baseline=true  # also MFCC without the cepstral lifter (mfcc-nolifter) and k-means on it (kmeans-mfcc-nolifter) as baselines
 readout=true         # continuous taps read through a centroid regression (kmeans regress; stage 3): dense = the mapped tap, units = k-means on it
 unit_context=4       # units of continuous taps from k-means on each frame stacked with this many frames on either side (kmeans fit --context; 0: single frames)
-unit_context_frames=300000  # frames sampled for that k-means (memory: 4 x (2 x unit_context + 1) x D bytes each)
+unit_context_frames=300000  # frames sampled for that k-means (4 x (2 x unit_context + 1) x D bytes each; the sampling peaks at about 5x that)
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
 lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
 lm_config=../../pipelines/lm/unit-lm-large.yaml  # unit-LM pipeline (a 2-layer causal transformer)

@@ -122,8 +122,9 @@ class KMeansFitCommand:
                        help="frames per distance computation (default: %(default)s)")
         p.add_argument("--context", type=int, default=0, metavar="C",
                        help="cluster each frame stacked with its C neighbours on either side (edges repeated); "
-                            "the model stacks the frames it labels alike (default: %(default)s; memory and time "
-                            "grow with 2C + 1)")
+                            "the model stacks the frames it labels alike (default: %(default)s; the sample's memory, "
+                            "about 5 x --max-frames x 4 x (2C + 1) x D bytes at its peak, and the time grow with "
+                            "2C + 1)")
         _add_frame_source(p)
         _add_readout(p, "fit on")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")

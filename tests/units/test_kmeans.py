@@ -403,6 +403,10 @@ def test_fit_with_context_is_a_fit_on_stacked_frames(tmp_path, rng):
         assert np.array_equal(ours.predict(a), ref.predict(stacked[utt]))
         np.testing.assert_allclose(ours.distances(a), ref.distances(stacked[utt]), rtol=1e-6)
         assert ours.inertia(a) == pytest.approx(ref.inertia(stacked[utt]), rel=1e-6)
+    empty = np.zeros((0, 4), np.float32)
+    assert ours.predict(empty).shape == (0,) and ours.distances(empty).shape == (0, 6)
+    grad = torch.from_numpy(arrays["spk0-u00"]).requires_grad_()
+    assert np.array_equal(ours.predict(grad.to(torch.bfloat16).float()), ours.predict(grad.detach().to(torch.bfloat16).float()))
     with pytest.raises(SpeechUnitsError, match=r"\(T, 4\)"):
         ours.predict(stacked["spk0-u00"])  # already stacked frames are refused, not stacked twice
     # saved and loaded, through the CLI

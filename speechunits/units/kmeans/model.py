@@ -113,9 +113,10 @@ class KMeans:
         shape = tuple(np.shape(x))
         if len(shape) != 2 or shape[1] != self.frame_dim:
             raise SpeechUnitsError(f"expected frames of shape (T, {self.frame_dim}), got {shape}")
-        if self.context and shape[0]:
-            x = stack_context(np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32),
-                              self.context)
+        if self.context:
+            if isinstance(x, torch.Tensor):
+                x = x.detach().cpu().float()
+            x = stack_context(np.asarray(x, dtype=np.float32), self.context) if shape[0] else np.zeros((0, self.dim))
         return torch.as_tensor(x).to(device=self.device, dtype=torch.float32)
 
     def predict(self, x, batch_frames: int = 4096, penalty: float = 0.0) -> np.ndarray:
