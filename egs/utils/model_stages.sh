@@ -75,6 +75,13 @@ start_model_recipe() {
   for m in $models; do
     if is_baseline "$m"; then log "--models: $m is the name of a baseline system; rename the model"; exit 1; fi
   done
+  local value
+  for value in "${unit_context-0}" "${unit_context_frames-1}"; do
+    case $value in
+      '' | *[!0-9]*) log "--unit-context and --unit-context-frames take whole numbers, got" \
+        "'${unit_context-}' and '${unit_context_frames-}'"; exit 1 ;;
+    esac
+  done
 }
 
 # default_train_opts DEVICE: the shared training settings file for DEVICE (GPU or CPU budget).
