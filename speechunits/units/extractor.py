@@ -209,7 +209,8 @@ class UnitExtractor:
             width = self.tap_dim
             if kmeans.frame_dim != width:
                 raise SpeechUnitsError(
-                    f"the k-means model's centroids take {kmeans.frame_dim}-dim frames but the {tap} tap gives {width}-dim frames: "
+                    f"the k-means model's centroids take {kmeans.frame_dim}-dim frames but the {tap} tap gives "
+                    f"{width}-dim frames: "
                     f"fit it on this model's {tap} features (speechunits extract --tap {tap}, then kmeans fit on dense/)"
                 )
             self.kmeans = kmeans.to(self.device)
