@@ -39,7 +39,10 @@
 #      mapped training frames ($exp/<model>/kmeans-readout.pt; extract --readout --kmeans);
 #      with --unit-context C > 0 (default 4) that k-means clusters each mapped frame stacked with
 #      its C neighbours on either side ($exp/<model>/kmeans-readout-cC.pt; kmeans fit --context):
-#      units that follow a stretch of the frame trajectory, more phone-like (EXPERIMENTS.md)
+#      units that follow a stretch of the frame trajectory, more phone-like (EXPERIMENTS.md);
+#      with --dense-deltas B > 0 (default 1) each model's dev dense/ also carries each frame's
+#      deltas, scaled per utterance to B times the frames' RMS (extract --deltas): the dynamic
+#      read-out, 1-2 points of ABX across speakers on the masked models (EXPERIMENTS.md)
 #   4  ABX on the dev item files: MFCC ($exp/mfcc/abx/), k-means-on-MFCC codes (and the
 #      lifter-free MFCC, $exp/mfcc-nolifter/abx/, and its k-means codes) and each
 #      model's dense and codes ($exp/<model>/abx/); triphone items within context and
@@ -91,6 +94,7 @@ nolifter_baseline=true  # also MFCC without the cepstral lifter (mfcc-nolifter) 
 readout=true         # continuous taps read through a centroid regression (kmeans regress; stage 3): dense = the mapped tap, units = k-means on it
 unit_context=4       # units of continuous taps from k-means on each frame stacked with this many frames on either side (kmeans fit --context; 0: single frames)
 unit_context_frames=300000  # frames sampled for that k-means (4 x (2 x unit_context + 1) x D bytes each; the sampling peaks at about 5x that)
+dense_deltas=1       # dev dense features carry each frame's deltas at this share of the frames' RMS (extract --deltas; 0: the tap alone)
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
 lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
 lm_config=../../pipelines/lm/unit-lm-large.yaml  # unit-LM pipeline (a 2-layer causal transformer)

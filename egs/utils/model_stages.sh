@@ -47,6 +47,9 @@
 #                 optional (default 0): k-means units of a model without codes from each frame
 #                 stacked with unit_context frames on either side (kmeans fit --context, fitted
 #                 on a sample of unit_context_frames frames), in kmeans[-readout]-cC.pt
+#   dense_deltas  optional (default 0): the eval sets' dense features of every model carry
+#                 each frame's deltas, scaled per utterance to this share of the frames' RMS
+#                 (extract --deltas; the units do not change)
 #
 # A line of the models file: `NAME [@config=PIPELINE] [@tap=TAP] [@targets=FIRST] key=value...`
 # (# comments): the base pipeline (default --train-config), the tap extracted as dense
@@ -82,6 +85,10 @@ start_model_recipe() {
         "'${unit_context-}' and '${unit_context_frames-}'"; exit 1 ;;
     esac
   done
+  if ! python -c 'import math, sys; v = float(sys.argv[1]); sys.exit(not (math.isfinite(v) and v >= 0))' \
+      "${dense_deltas-0}" 2> /dev/null; then
+    log "--dense-deltas takes a number >= 0, got '${dense_deltas-}'"; exit 1
+  fi
 }
 
 # default_train_opts DEVICE: the shared training settings file for DEVICE (GPU or CPU budget).
@@ -260,9 +267,9 @@ readout_matches() {
   done
   [ -f "$out/extract.json" ] || return 0
   if ! python "$(dirname "${BASH_SOURCE[0]}")/readout_matches.py" "$out/extract.json" "$readout_file" \
-      "$kmeans_file"; then
+      "$kmeans_file" "${dense_deltas:-0}"; then
     log "remove $out and what was computed from it (ABX, unit metrics, the LM), or run with the" \
-      "--readout and --unit-context settings it was made with"
+      "--readout, --unit-context and --dense-deltas settings it was made with"
     return 1
   fi
 }
@@ -320,7 +327,7 @@ stage_units() {
       log "stage $stage_n: $set units of $m ($mtap tap$([ $mapped = true ] && echo ", through its read-out"))"
       readout_matches "$exp/$m/units/$set" || return 1
       extract_units "$exp/$m" "$sets_dir/$set" "$exp/$m/units/$set" "$nj" "extract.$m.$set" --tap "$mtap" \
-        --device "$device" "${unit_opts[@]}" || return 1
+        --device "$device" "${unit_opts[@]}" --deltas "${dense_deltas:-0}" || return 1
     done
   done
 }

@@ -1,7 +1,8 @@
-"""readout_matches.py EXTRACT_JSON R.pt KM.pt: exit 1 (and say why) unless the extract folder of
-EXTRACT_JSON was made through the centroid regression R.pt (none when R.pt is "") and the
-k-means model KM.pt (none when KM.pt is ""). Used by utils/model_stages.sh before it keeps an
-existing folder as complete."""
+"""readout_matches.py EXTRACT_JSON R.pt KM.pt [DELTAS]: exit 1 (and say why) unless the extract
+folder of EXTRACT_JSON was made through the centroid regression R.pt (none when R.pt is ""), the
+k-means model KM.pt (none when KM.pt is "") and dense deltas of balance DELTAS (extract --deltas;
+none when 0, the default). Used by utils/model_stages.sh before it keeps an existing folder as
+complete."""
 
 import json
 import sys
@@ -34,6 +35,10 @@ def main() -> int:
         if have != want:
             problems.append(f"{'with the ' + kind + ' ' + have if have else 'without a ' + kind}, but this run's "
                             f"setting is {file + ' (' + want + ')' if want else 'none'}")
+    want = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    have = float((made.get("dense_deltas") or {}).get("balance", 0.0))
+    if have != want:
+        problems.append(f"with dense deltas of balance {have:g}, but this run's setting is {want:g} (--dense-deltas)")
     for problem in problems:
         print(f"{path}: extracted {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -34,6 +34,7 @@ class ExtractCommand:
       for k in 1 2 3; do sbatch ... speechunits extract M data/test OUT --job $k/3; done
       speechunits extract M data/test OUT                                # then assemble
       speechunits abx data/test/abx.item units/test/dense --speaker across
+      speechunits extract exp/masked data/test OUT --readout R.pt --kmeans KM.pt --deltas 1
     """
 
     def add_arguments(self, p):
@@ -51,6 +52,10 @@ class ExtractCommand:
         p.add_argument("--readout", metavar="R.pt",
                        help="map the tap's frames by this centroid regression (speechunits kmeans regress) before "
                             "writing dense/ and before --kmeans")
+        p.add_argument("--deltas", type=float, default=0.0, metavar="B",
+                       help="append to dense/ each frame's deltas (Kaldi's, +-2 frames), scaled per utterance "
+                            "so that their RMS is B times the frames' (after --readout; the units do not "
+                            "change; 0: none, the default; the speechocean762 recipe uses 1)")
         p.add_argument("--format", choices=["npy", "ark"], default="npy", help="dense store (default: %(default)s)")
         p.add_argument("--no-dedup", action="store_true", help="keep one unit per latent frame (durations all 1)")
         p.add_argument("--batch-size", type=int, default=16, help="utterances per batch (default: %(default)s)")
@@ -96,7 +101,7 @@ class ExtractCommand:
             build_extraction, str(path), args.input, device=args.device, tap=args.tap, input_features=features,
             dedup=not args.no_dedup, chunk_seconds=args.chunk_seconds, base_dir=args.base_dir,
             allow_pipes=args.allow_pipes, kmeans=args.kmeans, kmeans_penalty=args.dp_penalty,
-            readout=args.readout,
+            readout=args.readout, deltas=args.deltas,
         )
         options = ExtractOptions(format=args.format, batch_size=args.batch_size, model=str(path.resolve()),
                                  part=parse_part(args.job) if args.job else None)
@@ -122,7 +127,7 @@ class ExtractCommand:
 
 def build_extraction(model: str, input: str, *, device: str, tap: str, input_features, dedup: bool,
                      chunk_seconds: float, base_dir: str | None, allow_pipes: bool, kmeans: str | None = None,
-                     kmeans_penalty: float = 0.0, readout: str | None = None):
+                     kmeans_penalty: float = 0.0, readout: str | None = None, deltas: float = 0.0):
     """The extractor and the audio source of one `speechunits extract` (in each --nj process)."""
     from speechunits.units.extractor import UnitExtractor
     from speechunits.units.kmeans import KMeans
@@ -133,6 +138,7 @@ def build_extraction(model: str, input: str, *, device: str, tap: str, input_fea
                                               dedup=dedup, chunk_seconds=chunk_seconds,
                                               kmeans=KMeans.load(kmeans) if kmeans else None,
                                               kmeans_penalty=kmeans_penalty,
-                                              readout=CentroidRegression.load(readout) if readout else None)
+                                              readout=CentroidRegression.load(readout) if readout else None,
+                                              deltas=deltas)
     source = open_audio_source(input, sample_rate=extractor.sample_rate, base_dir=base_dir, allow_pipes=allow_pipes)
     return extractor, source

@@ -6,6 +6,10 @@ order i convolves order i-1 with it (so order 2 spans 2*window*2 + 1 frames).
 Each filter is applied to the *static* features, with frames before the start
 and after the end replaced by the first and last frame (edge replication). Near
 the edges this differs from iterating the order-1 delta, so we follow Kaldi.
+
+`balanced_deltas` appends order-1 deltas scaled per utterance to carry a set share
+of the energy: the dynamic read-out of a learned tap (`speechunits extract --deltas`),
+whose frames change slowly, so that plain deltas would weigh little in a distance.
 """
 
 from __future__ import annotations
@@ -90,3 +94,33 @@ def add_deltas(feats, order: int = 2, window: int = 2):
     x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)) if is_numpy else feats
     out = Deltas(DeltaConfig(order, window))(x.unsqueeze(0))[0]
     return out.numpy() if is_numpy else out
+
+
+MIN_DELTA_RATIO = 1e-5  # balanced_deltas: an RMS ratio of deltas to frames below this is rounding error
+
+
+def balanced_deltas(feats: np.ndarray, balance: float = 1.0, window: int = 2) -> np.ndarray:
+    """One utterance's frames with their order-1 deltas appended, the deltas scaled so that
+    their root-mean-square over the utterance is `balance` times the frames':
+    `(T, D) -> (T, 2 D)` float32, statics first.
+
+    The deltas are Kaldi's (the regression over +-window frames, edges replicated). The
+    scale is the utterance's own, so no statistics are fitted and any tap or feature scale
+    works; deltas under MIN_DELTA_RATIO of the frames' RMS (a constant or one-frame
+    utterance, where they are rounding error) are set to zero. On the
+    masked model's projection the deltas' RMS is about 0.14 of the frames', so plain
+    deltas (`add_deltas`) change an angular distance little; balance 1 weighs the two
+    halves equally (egs/speechocean762/EXPERIMENTS.md, fifteenth session)."""
+    if not (np.isfinite(balance) and balance >= 0):
+        raise ConfigError(f"the deltas' balance must be a number >= 0, got {balance}")
+    x = np.asarray(feats, dtype=np.float32)
+    if x.ndim != 2:
+        raise ConfigError(f"expected frames (T, D), got shape {x.shape}")
+    out = add_deltas(x, order=1, window=window)
+    d = x.shape[1]
+    static = float(np.square(out[:, :d], dtype=np.float64).sum())
+    dynamic = float(np.square(out[:, d:], dtype=np.float64).sum())
+    # deltas at the level of float32 rounding (a constant utterance) are zero, not noise to amplify
+    scale = balance * np.sqrt(static / dynamic) if dynamic > MIN_DELTA_RATIO**2 * static else 0.0
+    out[:, d:] *= np.float32(scale)
+    return out

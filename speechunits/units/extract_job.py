@@ -230,7 +230,7 @@ def extract_units(
                                                **extractor.describe()}, "an extraction")
     described = extractor.describe()
     meta = {"tap": extractor.tap, "model": options.model, "input_features": described["input_features"],
-            **({"readout": described["readout"]} if "readout" in described else {})}  # mapped frames say so
+            **{key: described[key] for key in ("readout", "dense_deltas") if key in described}}  # mapped frames say so
     layout.dense.write_meta(frame_shift=extractor.frame_shift, **meta)
     if extractor.discrete:
         layout.codes.write_meta(frame_shift=extractor.frame_shift, **{**meta, "tap": "codes"})

@@ -22,6 +22,7 @@ from recipe_fixtures import TINY_TRAIN, check_ok, run_recipe
 
 from speechunits.data.datadir import DataDir
 from speechunits.data.featdir import open_feature_source
+from speechunits.frontends.deltas import balanced_deltas
 from speechunits.units.formats import read_units
 from speechunits.units.kmeans import KMeans
 from speechunits.units.kmeans.regression import CentroidRegression
@@ -156,16 +157,14 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     assert sorted(p.stem for p in (exp / "kmeans-mfcc" / "units" / "dev" / "codes").glob("*.npy")) == dev.utts
     # --readout true (the default): the centroid regression of the projection and k-means refitted on
     # the mapped training frames, each frame stacked with 4 on either side (--unit-context 4, the
-    # default); dev dense/ holds mapped frames, whose nearest refitted centroids (stacked) are the units
+    # default); dev dense/ holds mapped frames, whose nearest refitted centroids (stacked) are the units,
+    # followed by their deltas balanced to the frames' RMS (--dense-deltas 1, the default)
     reg = CentroidRegression.load(exp / "masked" / "readout.pt")
     km = KMeans.load(exp / "masked" / "kmeans-readout-c4.pt")
     assert extract["readout"]["id"] == reg.model_id() and extract["kmeans"]["id"] == km.model_id()
+    assert extract["dense_deltas"] == {"balance": 1.0, "window": 2}
     assert km.feature_meta["readout"]["id"] == reg.model_id() and km.k == 6 and km.context == 4
-    units = read_units(exp / "masked" / "units" / "dev")
-    dense = open_feature_source(exp / "masked" / "units" / "dev" / "dense")
-    for utt in dev.utts:
-        codes = np.repeat(units[utt].units, units[utt].durations)
-        assert np.array_equal(codes, km.predict(np.asarray(dense.load(utt))))
+    check_mapped_units(exp / "masked" / "units" / "dev", km, dev.utts)
     for system, rep in (("kmeans-mfcc", "codes"), ("masked", "dense"), ("masked", "codes")):
         assert (exp / system / "abx" / f"{rep}.phone.across.json").is_file()
     results = (exp / "RESULTS.md").read_text()
@@ -186,20 +185,38 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *args, "--readout", "false")
     assert bad.returncode != 0
     assert "extracted with the read-out" in bad.stderr + bad.stdout and "remove" in bad.stderr + bad.stdout
+    # a folder made with other dense deltas is refused too
+    bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *args, "--models", "masked",
+                     "--dense-deltas", "0")
+    assert bad.returncode != 0 and "--dense-deltas" in bad.stderr + bad.stdout
     # --unit-context 1: units from k-means on each mapped frame stacked with a neighbour on either
     # side (kmeans-readout-c1.pt); the folder made with another context is refused until removed
-    ctx = [*args, "--models", "masked", "--unit-context", "1"]
+    ctx = [*args, "--models", "masked", "--unit-context", "1", "--dense-deltas", "0"]
     bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *ctx)
     assert bad.returncode != 0 and "--unit-context" in bad.stderr + bad.stdout
     shutil.rmtree(exp / "masked" / "units" / "dev")
     check_ok(run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *ctx))
     km1 = KMeans.load(exp / "masked" / "kmeans-readout-c1.pt")
     assert km1.context == 1 and km1.dim == 3 * km.dim // 9 and km1.feature_meta["readout"]["id"] == reg.model_id()
-    units = read_units(exp / "masked" / "units" / "dev")
-    dense = open_feature_source(exp / "masked" / "units" / "dev" / "dense")
-    assert json.loads((exp / "masked" / "units" / "dev" / "extract.json").read_text())["kmeans"]["id"] == km1.model_id()
-    for utt in dev.utts:
-        assert np.array_equal(np.repeat(units[utt].units, units[utt].durations), km1.predict(np.asarray(dense.load(utt))))
+    extract = json.loads((exp / "masked" / "units" / "dev" / "extract.json").read_text())
+    assert extract["kmeans"]["id"] == km1.model_id() and "dense_deltas" not in extract  # --dense-deltas 0
+    check_mapped_units(exp / "masked" / "units" / "dev", km1, dev.utts)
+
+
+def check_mapped_units(out: Path, km: KMeans, utts: list[str]) -> None:
+    """OUT's units are the nearest centroids of km over the mapped frames in dense/, which may be
+    followed by their balanced deltas (extract --deltas)."""
+    extract = json.loads((out / "extract.json").read_text())
+    balance = (extract.get("dense_deltas") or {}).get("balance", 0.0)
+    units = read_units(out)
+    dense = open_feature_source(out / "dense")
+    for utt in utts:
+        frames = np.asarray(dense.load(utt))
+        mapped = frames[:, : km.frame_dim]
+        assert frames.shape[1] == (2 if balance else 1) * km.frame_dim
+        if balance:
+            np.testing.assert_allclose(frames, balanced_deltas(mapped, balance), rtol=1e-5, atol=1e-6)
+        assert np.array_equal(np.repeat(units[utt].units, units[utt].durations), km.predict(mapped))
 
 
 TINY_LM = ("model.dim=16 model.heads=2 model.ff_dim=32 model.max_len=16 data.crop_tokens=16 data.batch_size=4 "

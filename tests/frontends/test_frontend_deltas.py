@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from speechunits.errors import ConfigError
 from speechunits.frontends import DeltaConfig, Deltas, add_deltas
+from speechunits.frontends.deltas import balanced_deltas
 
 
 def kaldi_scales(order, window):
@@ -71,3 +73,31 @@ def test_constant_features_have_zero_deltas():
     out = add_deltas(np.full((12, 2), 3.5, dtype=np.float32))
     np.testing.assert_allclose(out[:, 2:], 0, atol=1e-6)
     np.testing.assert_allclose(out[:, :2], 3.5)
+
+
+@pytest.mark.parametrize("balance,window", [(1.0, 2), (0.5, 2), (2.0, 3)])
+def test_balanced_deltas_are_kaldi_deltas_rescaled_to_the_balance(balance, window, rng):
+    """The deltas half is Kaldi's order-1 deltas times one factor per utterance, chosen so
+    that its root-mean-square is `balance` times the frames' (checked by brute force)."""
+    feats = (rng.standard_normal((37, 6)) * 3 + 5).astype(np.float32)
+    out = balanced_deltas(feats, balance, window)
+    kaldi = kaldi_deltas(feats, 1, window)
+    assert out.shape == (37, 12) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :6], feats)
+    rms = lambda x: np.sqrt(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
+    np.testing.assert_allclose(rms(out[:, 6:]), balance * rms(feats), rtol=1e-5)
+    np.testing.assert_allclose(out[:, 6:], kaldi[:, 6:] * balance * rms(feats) / rms(kaldi[:, 6:]), rtol=1e-4, atol=1e-5)
+    # the scale is the utterance's own: scaling the input scales both halves alike
+    np.testing.assert_allclose(balanced_deltas(feats * 10, balance, window), out * 10, rtol=1e-4, atol=1e-4)
+
+
+def test_balanced_deltas_edge_cases():
+    np.testing.assert_array_equal(balanced_deltas(np.full((5, 3), 2.0, np.float32))[:, 3:], 0)  # constant: no deltas
+    assert balanced_deltas(np.zeros((0, 4), np.float32)).shape == (0, 8)
+    np.testing.assert_array_equal(balanced_deltas(np.ones((1, 2), np.float32)), [[1, 1, 0, 0]])
+    assert not balanced_deltas(np.arange(8, dtype=np.float32).reshape(4, 2), 0.0)[:, 2:].any()  # balance 0
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="balance"):
+            balanced_deltas(np.ones((3, 2), np.float32), bad)
+    with pytest.raises(ConfigError, match=r"\(T, D\)"):
+        balanced_deltas(np.ones(3, np.float32))

@@ -296,3 +296,40 @@ def test_lm_eval_extracts_kmeans_units_of_a_continuous_model(tmp_path):
     assert json.loads((out_dp / "spoken_lm.json").read_text())["dp_penalty"] == 1.5
     assert main(["lm", "eval", str(tmp_path / "ng.json"), str(tmp_path / "sets"), str(tmp_path / "no"),
                  "--extractor", str(ckpt), "--tap", "projection"]) == 1  # a continuous model without --kmeans
+
+
+def test_dense_deltas_through_the_cli(tmp_path, capsys):
+    """extract --deltas B: dense/ is each utterance's plain tap with its balanced deltas
+    (balanced_deltas, itself checked against Kaldi's deltas), through a read-out too; the
+    units are those without deltas; the setting is recorded, and a folder made with
+    another balance is refused."""
+    from speechunits.frontends.deltas import balanced_deltas
+    from speechunits.units.kmeans.regression import CentroidRegression
+
+    model, feats = tiny_model("ae")
+    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
+    data = make_data_dir(tmp_path, {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()})
+    plain = tmp_path / "plain"
+    assert main(["extract", str(ckpt), str(data), str(plain), "--tap", "projection"]) == 0
+    km, reg = tmp_path / "km.pt", tmp_path / "r.pt"
+    assert main(["kmeans", "fit", str(plain / "dense"), str(km), "--k", "4"]) == 0
+    assert main(["kmeans", "regress", str(plain / "dense"), str(km), str(reg), "--iterations", "2"]) == 0
+    common = ["--tap", "projection", "--readout", str(reg), "--kmeans", str(km)]
+    base, out = tmp_path / "mapped", tmp_path / "deltas"
+    assert main(["extract", str(ckpt), str(data), str(base), *common]) == 0
+    assert main(["extract", str(ckpt), str(data), str(out), *common, "--deltas", "0.7"]) == 0
+    src, got = open_feature_source(plain / "dense"), open_feature_source(out / "dense")
+    mapping = CentroidRegression.load(reg)
+    for utt in UTTS:
+        want = balanced_deltas(mapping(np.asarray(src.load(utt))), 0.7, 2)
+        assert np.asarray(got.load(utt)).shape == (want.shape[0], 2 * model.bottleneck.dim)
+        np.testing.assert_allclose(np.asarray(got.load(utt)), want, rtol=1e-4, atol=1e-5)
+    assert (out / "units.txt").read_text() == (base / "units.txt").read_text()
+    for place in (out / "extract.json", out / "dense" / "meta.json"):
+        assert json.loads(place.read_text())["dense_deltas"] == {"balance": 0.7, "window": 2}
+    assert "dense_deltas" not in json.loads((base / "extract.json").read_text())
+    capsys.readouterr()
+    assert main(["extract", str(ckpt), str(data), str(out), *common, "--deltas", "1"]) != 0
+    assert "dense_deltas" in capsys.readouterr().err
+    assert main(["extract", str(ckpt), str(data), str(tmp_path / "bad"), "--tap", "projection", "--deltas", "-1"]) != 0
+    assert "must be a number >= 0" in capsys.readouterr().err
