@@ -26,13 +26,21 @@ from speechunits.errors import ConfigError, UnknownNameError
 C = TypeVar("C")
 
 
+OMIT_IF_DEFAULT = {"omit_if_default": True}  # field metadata: see to_dict
+
+
 def to_dict(cfg) -> dict:
-    """A dataclass (possibly nested) as a plain dict of built-in types."""
+    """A dataclass (possibly nested) as a plain dict of built-in types. A field declared with
+    `field(default=..., metadata=OMIT_IF_DEFAULT)` is left out while it holds its default: a
+    setting added after records were written, so that those records (extract.json, a feature
+    dir's meta.json) still equal what the same settings give now; from_dict fills it back."""
     if not dataclasses.is_dataclass(cfg):
         raise TypeError(f"expected a dataclass instance, got {type(cfg).__name__}")
     out = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
+        if f.metadata.get("omit_if_default") and value == f.default:
+            continue
         if dataclasses.is_dataclass(value):
             value = to_dict(value)
         elif isinstance(value, tuple):

@@ -84,3 +84,25 @@ def test_atomic_files_get_umask_permissions(tmp_path):
         f.write("x")
     mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
     assert mode(tmp_path / "f.txt") == mode(tmp_path / "plain.txt")
+
+
+def test_a_field_marked_omit_if_default_is_left_out_of_records_at_its_default():
+    """A setting added after records were written (OMIT_IF_DEFAULT) is absent from to_dict while it
+    holds its default, so older records still compare equal (keep_settings), and from_dict fills it."""
+    from speechunits.config import OMIT_IF_DEFAULT
+    from speechunits.frontends.pipeline import FeaturePipelineConfig, feature_preset
+
+    @dataclasses.dataclass
+    class Cfg:
+        a: int = 1
+        added: float = dataclasses.field(default=0.0, metadata=OMIT_IF_DEFAULT)
+
+    assert to_dict(Cfg()) == {"a": 1}
+    assert to_dict(Cfg(added=2.5)) == {"a": 1, "added": 2.5}
+    assert from_dict(Cfg, {"a": 3}) == Cfg(3, 0.0) and from_dict(Cfg, to_dict(Cfg(added=2.5))) == Cfg(added=2.5)
+    # a feature pipeline recorded before delta_balance existed equals today's record of the same settings
+    before = {"frontend": "mfcc", "frontend_config": {}, "deltas": 2, "delta_window": 2, "cmvn": "speaker",
+              "norm_vars": False}
+    assert to_dict(feature_preset("mfcc_dd", ["cmvn=speaker"])) == before
+    assert to_dict(from_dict(FeaturePipelineConfig, before)) == before
+    assert to_dict(feature_preset("mfcc_dd", ["delta_balance=1"]))["delta_balance"] == 1.0

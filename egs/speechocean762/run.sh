@@ -17,7 +17,10 @@
 #      13 MFCC + deltas + delta-deltas (mfcc_dd, the ABX baseline), both with per-speaker
 #      CMVN, as the models are trained (the extraction recomputes the same from audio);
 #      with --nolifter-baseline true (the default) also mfcc_nolifter_dd, the same MFCC
-#      without Kaldi's cepstral lifter (a stronger baseline on this corpus)
+#      without Kaldi's cepstral lifter (a stronger baseline on this corpus); with
+#      --balanced-baseline true (the default) also mfcc_dd_bal, the MFCC + d + dd with their
+#      deltas scaled per utterance to the statics' RMS (delta_balance=1: the baseline given
+#      the models' --dense-deltas read-out)
 #   2  train each of --models (conf/models.txt: a base pipeline, --train-config unless the
 #      line names one with @config=, and its overrides) with the settings in --train-opts
 #      (../conf/train_cpu.conf; ../conf/train_gpu.conf for --device cuda) into $exp/<model>/
@@ -91,6 +94,7 @@ tap=projection       # model tap extracted as dense features (unless conf/models
 target_k=100         # k-means clusters of the MFCC targets of masked-prediction models
 unit_k=100           # k-means clusters of units from continuous taps, and of the k-means-on-MFCC baseline
 nolifter_baseline=true  # also MFCC without the cepstral lifter (mfcc-nolifter) and k-means on it (kmeans-mfcc-nolifter) as baselines
+balanced_baseline=true  # also MFCC + d + dd with balanced deltas (mfcc-bal; delta_balance=1) and k-means on it (kmeans-mfcc-bal) as baselines
 readout=true         # continuous taps read through a centroid regression (kmeans regress; stage 3): dense = the mapped tap, units = k-means on it
 unit_context=4       # units of continuous taps from k-means on each frame stacked with this many frames on either side (kmeans fit --context; 0: single frames)
 unit_context_frames=300000  # frames sampled for that k-means (4 x (2 x unit_context + 1) x D bytes each; the sampling peaks at about 5x that)
@@ -114,6 +118,7 @@ models_conf=conf/models.txt
 sets_dir=$data/data
 extra_baselines=""
 if [ "$nolifter_baseline" = true ]; then extra_baselines="mfcc-nolifter:mfcc_nolifter_dd"; fi
+if [ "$balanced_baseline" = true ]; then extra_baselines="$extra_baselines mfcc-bal:mfcc_dd_bal"; fi
 train_set=train
 eval_sets=dev
 start_model_recipe
@@ -142,6 +147,11 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
       log "stage 1: mfcc_nolifter_dd features of $split (Kaldi's MFCC without the cepstral lifter)"
       compute_features $data/data/$split $feats/$split/mfcc_nolifter_dd mfcc_dd $cmvn $nj \
         features.$split.mfcc_nolifter_dd frontend_config.cepstral_lifter=0
+    fi
+    if [ "$balanced_baseline" = true ]; then
+      log "stage 1: mfcc_dd_bal features of $split (MFCC + d + dd, the deltas at the statics' RMS)"
+      compute_features $data/data/$split $feats/$split/mfcc_dd_bal mfcc_dd $cmvn $nj \
+        features.$split.mfcc_dd_bal delta_balance=1
     fi
   done
 fi

@@ -14,6 +14,7 @@ whose frames change slowly, so that plain deltas would weigh little in a distanc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,29 @@ def add_deltas(feats, order: int = 2, window: int = 2):
     return out.numpy() if is_numpy else out
 
 
-MIN_DELTA_RATIO = 1e-5  # balanced_deltas: an RMS ratio of deltas to frames below this is rounding error
+MIN_DELTA_RATIO = 1e-5  # an RMS ratio of deltas to statics below this is rounding error (set to zero)
+
+
+def rebalance_deltas(feats: torch.Tensor, static_dim: int, balance: float,
+                     lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Scale the delta dims of `feats: (B, T, D * (order + 1))` (statics first, as `Deltas`
+    gives them), all orders by one factor per utterance, so that their RMS over the valid
+    frames is `balance` times the statics'; in place, returned. Deltas under MIN_DELTA_RATIO
+    of the statics' RMS (a constant or one-frame utterance: rounding error) become zero."""
+    if not (math.isfinite(balance) and balance >= 0):
+        raise ConfigError(f"the deltas' balance must be a number >= 0, got {balance}")
+    b, t, _ = feats.shape
+    valid = torch.ones(b, t, 1, dtype=torch.float64, device=feats.device)
+    if lengths is not None:
+        valid = (torch.arange(t, device=feats.device)[None, :] < lengths.to(feats.device)[:, None]).double()[..., None]
+    dynamic_dim = max(feats.shape[-1] - static_dim, 1)
+    static = (feats[..., :static_dim].double().square() * valid).sum(dim=(1, 2)) / static_dim  # mean squares
+    dynamic = (feats[..., static_dim:].double().square() * valid).sum(dim=(1, 2)) / dynamic_dim
+    ok = dynamic > MIN_DELTA_RATIO**2 * static
+    scale = torch.where(ok, balance * torch.sqrt(static / torch.where(ok, dynamic, torch.ones_like(dynamic))),
+                        torch.zeros_like(static))
+    feats[..., static_dim:] *= scale.to(feats.dtype)[:, None, None]
+    return feats
 
 
 def balanced_deltas(feats: np.ndarray, balance: float = 1.0, window: int = 2) -> np.ndarray:
@@ -105,22 +128,13 @@ def balanced_deltas(feats: np.ndarray, balance: float = 1.0, window: int = 2) ->
     `(T, D) -> (T, 2 D)` float32, statics first.
 
     The deltas are Kaldi's (the regression over +-window frames, edges replicated). The
-    scale is the utterance's own, so no statistics are fitted and any tap or feature scale
-    works; deltas under MIN_DELTA_RATIO of the frames' RMS (a constant or one-frame
-    utterance, where they are rounding error) are set to zero. On the
-    masked model's projection the deltas' RMS is about 0.14 of the frames', so plain
-    deltas (`add_deltas`) change an angular distance little; balance 1 weighs the two
-    halves equally (egs/speechocean762/EXPERIMENTS.md, fifteenth session)."""
-    if not (np.isfinite(balance) and balance >= 0):
-        raise ConfigError(f"the deltas' balance must be a number >= 0, got {balance}")
+    scale is the utterance's own (`rebalance_deltas`), so no statistics are fitted and any
+    tap or feature scale works. On the masked model's projection the deltas' RMS is about
+    0.14 of the frames', so plain deltas (`add_deltas`) change an angular distance little;
+    balance 1 weighs the two halves equally (egs/speechocean762/EXPERIMENTS.md, fifteenth
+    session). Feature types get the same through `FeaturePipelineConfig.delta_balance`."""
     x = np.asarray(feats, dtype=np.float32)
     if x.ndim != 2:
         raise ConfigError(f"expected frames (T, D), got shape {x.shape}")
-    out = add_deltas(x, order=1, window=window)
-    d = x.shape[1]
-    static = float(np.square(out[:, :d], dtype=np.float64).sum())
-    dynamic = float(np.square(out[:, d:], dtype=np.float64).sum())
-    # deltas at the level of float32 rounding (a constant utterance) are zero, not noise to amplify
-    scale = balance * np.sqrt(static / dynamic) if dynamic > MIN_DELTA_RATIO**2 * static else 0.0
-    out[:, d:] *= np.float32(scale)
-    return out
+    out = Deltas(DeltaConfig(1, window))(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(0))
+    return rebalance_deltas(out, x.shape[1], balance)[0].numpy()

@@ -13,6 +13,7 @@ CMVN needs all of a speaker's utterances, so it is two passes:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -20,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from speechunits.config import apply_overrides, from_dict, to_dict
+from speechunits.config import OMIT_IF_DEFAULT, apply_overrides, from_dict, to_dict
 from speechunits.frontends.base import Features, build_frontend, compute_one
 from speechunits.frontends.cmvn import CmvnStats, speaker_cmvn_stats, utterance_cmvn
-from speechunits.frontends.deltas import DeltaConfig, Deltas
+from speechunits.frontends.deltas import DeltaConfig, Deltas, rebalance_deltas
 from speechunits.registry import Registry
 from speechunits.errors import ConfigError
 
@@ -34,12 +35,15 @@ CMVN_MODES = ("none", "utterance", "speaker")
 class FeaturePipelineConfig:
     """frontend: a FRONTENDS name; frontend_config: its config as a dict (defaults if empty);
     deltas: 0 none, 1 deltas, 2 deltas + delta-deltas (Kaldi add-deltas), over delta_window
-    frames each side; cmvn: none | utterance | speaker; norm_vars: also normalise variances."""
+    frames each side; delta_balance: when > 0, the deltas (all orders by one factor) scaled per
+    utterance so that their RMS is this times the statics' (deltas.rebalance_deltas; 0: Kaldi's
+    unscaled deltas); cmvn: none | utterance | speaker; norm_vars: also normalise variances."""
 
     frontend: str = "mfcc"
     frontend_config: dict = field(default_factory=dict)
     deltas: int = 0
     delta_window: int = 2
+    delta_balance: float = field(default=0.0, metadata=OMIT_IF_DEFAULT)  # left out of records while 0
     cmvn: str = "none"
     norm_vars: bool = False
 
@@ -48,6 +52,10 @@ class FeaturePipelineConfig:
             raise ConfigError(f"cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
         if self.deltas < 0:
             raise ConfigError(f"deltas (the delta order) must be >= 0, got {self.deltas}")
+        if not (math.isfinite(self.delta_balance) and self.delta_balance >= 0):
+            raise ConfigError(f"delta_balance must be a number >= 0, got {self.delta_balance}")
+        if self.delta_balance and not self.deltas:
+            raise ConfigError("delta_balance scales the deltas: set deltas (the delta order) too")
 
 
 def pipeline_config_from_dict(data: Mapping | None, where: str = "feature pipeline") -> FeaturePipelineConfig | None:
@@ -141,7 +149,10 @@ class FeaturePipeline(nn.Module):
         elif self.config.cmvn == "utterance":
             feats = utterance_cmvn(feats, static.lengths, self.config.norm_vars)
         if self.deltas is not None:
+            statics = feats.shape[-1]
             feats = self.deltas(feats, static.lengths)
+            if self.config.delta_balance:
+                feats = rebalance_deltas(feats, statics, self.config.delta_balance, static.lengths)
         return Features(feats, static.lengths, static.frame_shift)
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> Features:

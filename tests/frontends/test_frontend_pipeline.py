@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from speechunits.config import from_dict, to_dict
+from speechunits.frontends.deltas import balanced_deltas
 from speechunits.frontends import (
     FEATURE_PRESETS,
     FRONTENDS,
@@ -101,3 +103,32 @@ def test_speaker_cmvn_second_pass_in_kaldi_order(speech, rng):
     # a pipeline without speaker CMVN has no second pass
     with pytest.raises(ValueError, match="second pass"):
         statics_pipe.normalize_speakers(first, utt2spk)
+
+
+def test_delta_balance_scales_each_utterance_deltas_to_a_share_of_the_statics(speech):
+    """delta_balance: the deltas of `mfcc_dd` (both orders by one factor) scaled per utterance so
+    that their RMS is the balance times the statics' (brute force on the unscaled features); in a
+    padded batch each utterance's own valid frames set its factor; order 1 equals balanced_deltas."""
+    plain = FeaturePipeline.from_preset("mfcc_dd")
+    pipe = FeaturePipeline.from_preset("mfcc_dd", ["delta_balance=0.8"])
+    rms = lambda x: np.sqrt(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
+    clips = [speech, speech[:5000] * 3]
+    for x in clips:
+        ref, got = plain.compute(x), pipe.compute(x)
+        np.testing.assert_allclose(got[:, :13], ref[:, :13], atol=1e-6)
+        factor = 0.8 * rms(ref[:, :13]) / rms(ref[:, 13:])
+        np.testing.assert_allclose(got[:, 13:], ref[:, 13:] * factor, rtol=1e-4, atol=1e-4)
+    padded = torch.zeros(2, len(clips[0]))
+    for i, x in enumerate(clips):
+        padded[i, : len(x)] = torch.from_numpy(x)
+    batch = pipe(padded, torch.tensor([len(x) for x in clips]))
+    for i, x in enumerate(clips):
+        n = int(batch.lengths[i])
+        np.testing.assert_allclose(batch.feats[i, :n].numpy(), pipe.compute(x), rtol=1e-4, atol=1e-4)
+    one = FeaturePipeline.from_preset("mfcc", ["deltas=1", "delta_balance=1"])
+    np.testing.assert_allclose(one.compute(speech), balanced_deltas(Mfcc(MfccConfig()).compute(speech), 1.0),
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="delta_balance"):
+        FeaturePipelineConfig(deltas=2, delta_balance=-1)
+    with pytest.raises(ValueError, match="set deltas"):
+        FeaturePipelineConfig(delta_balance=1)
