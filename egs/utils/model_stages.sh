@@ -253,12 +253,13 @@ context_suffix() {
   if [ "${unit_context:-0}" -gt 0 ]; then echo "-c$unit_context"; fi
 }
 
-# readout_matches OUT: fails, naming what to remove, when the extract folder OUT exists made
-# with another read-out or k-means model than unit_opts gives (a read-out when it gives none,
-# or older files): extract_units would keep it as complete, and the figures computed from it
-# would not be this setting's.
+# readout_matches OUT [DELTAS]: fails, naming what to remove, when the extract folder OUT exists
+# made with another read-out or k-means model than unit_opts gives (a read-out when it gives
+# none, or older files), or with dense deltas other than DELTAS (default: --dense-deltas):
+# extract_units would keep it as complete, and the figures computed from it would not be this
+# setting's.
 readout_matches() {
-  local out=$1 readout_file="" kmeans_file="" i
+  local out=$1 deltas=${2:-${dense_deltas:-0}} readout_file="" kmeans_file="" i
   for ((i = 0; i < ${#unit_opts[@]}; i++)); do
     case ${unit_opts[i]} in
       --readout) readout_file=${unit_opts[i + 1]} ;;
@@ -267,7 +268,7 @@ readout_matches() {
   done
   [ -f "$out/extract.json" ] || return 0
   if ! python "$(dirname "${BASH_SOURCE[0]}")/readout_matches.py" "$out/extract.json" "$readout_file" \
-      "$kmeans_file" "${dense_deltas:-0}"; then
+      "$kmeans_file" "$deltas"; then
     log "remove $out and what was computed from it (ABX, unit metrics, the LM), or run with the" \
       "--readout, --unit-context and --dense-deltas settings it was made with"
     return 1
@@ -467,7 +468,7 @@ stage_lm() {
   model_unit_opts "$m"  # the units of stage_units: the same k-means (and read-out)
   log "stage $stage_n: unit LM over $m's units ($vocab units) -> $lm"
   readout_matches "$exp/$m/units/$set" || return 1  # what the LM is scored on, and its training units
-  readout_matches "$lm/units_train" || return 1
+  readout_matches "$lm/units_train" 0 || return 1  # extracted without dense deltas
   extract_units "$exp/$m" "$sets_dir/$train_set" "$lm/units_train" "$nj" "extract.$m.lm_$train_set" --tap "$mtap" \
     --device "$device" "${unit_opts[@]}" || return 1
   if train_finished "$lm/transformer"; then

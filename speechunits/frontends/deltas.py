@@ -100,14 +100,24 @@ def add_deltas(feats, order: int = 2, window: int = 2):
 MIN_DELTA_RATIO = 1e-5  # an RMS ratio of deltas to statics below this is rounding error (set to zero)
 
 
+def check_balance(balance: float, what: str = "the deltas' balance") -> float:
+    """`balance` as a float, or ConfigError naming `what` unless it is a finite number >= 0."""
+    try:
+        value = float(balance)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{what} must be a number >= 0, got {balance}")
+    return value
+
+
 def rebalance_deltas(feats: torch.Tensor, static_dim: int, balance: float,
                      lengths: torch.Tensor | None = None) -> torch.Tensor:
     """Scale the delta dims of `feats: (B, T, D * (order + 1))` (statics first, as `Deltas`
     gives them), all orders by one factor per utterance, so that their RMS over the valid
     frames is `balance` times the statics'; in place, returned. Deltas under MIN_DELTA_RATIO
     of the statics' RMS (a constant or one-frame utterance: rounding error) become zero."""
-    if not (math.isfinite(balance) and balance >= 0):
-        raise ConfigError(f"the deltas' balance must be a number >= 0, got {balance}")
+    check_balance(balance)
     b, t, _ = feats.shape
     valid = torch.ones(b, t, 1, dtype=torch.float64, device=feats.device)
     if lengths is not None:
@@ -118,7 +128,8 @@ def rebalance_deltas(feats: torch.Tensor, static_dim: int, balance: float,
     ok = dynamic > MIN_DELTA_RATIO**2 * static
     scale = torch.where(ok, balance * torch.sqrt(static / torch.where(ok, dynamic, torch.ones_like(dynamic))),
                         torch.zeros_like(static))
-    feats[..., static_dim:] *= scale.to(feats.dtype)[:, None, None]
+    scaled = feats[..., static_dim:].float() * scale.float()[:, None, None]  # float32: a half scale may overflow
+    feats[..., static_dim:] = scaled.to(feats.dtype)
     return feats
 
 

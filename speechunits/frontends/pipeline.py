@@ -13,7 +13,6 @@ CMVN needs all of a speaker's utterances, so it is two passes:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -24,7 +23,7 @@ from torch import nn
 from speechunits.config import OMIT_IF_DEFAULT, apply_overrides, from_dict, to_dict
 from speechunits.frontends.base import Features, build_frontend, compute_one
 from speechunits.frontends.cmvn import CmvnStats, speaker_cmvn_stats, utterance_cmvn
-from speechunits.frontends.deltas import DeltaConfig, Deltas, rebalance_deltas
+from speechunits.frontends.deltas import DeltaConfig, Deltas, check_balance, rebalance_deltas
 from speechunits.registry import Registry
 from speechunits.errors import ConfigError
 
@@ -52,8 +51,7 @@ class FeaturePipelineConfig:
             raise ConfigError(f"cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
         if self.deltas < 0:
             raise ConfigError(f"deltas (the delta order) must be >= 0, got {self.deltas}")
-        if not (math.isfinite(self.delta_balance) and self.delta_balance >= 0):
-            raise ConfigError(f"delta_balance must be a number >= 0, got {self.delta_balance}")
+        check_balance(self.delta_balance, "delta_balance")
         if self.delta_balance and not self.deltas:
             raise ConfigError("delta_balance scales the deltas: set deltas (the delta order) too")
 

@@ -232,8 +232,9 @@ def extract_units(
     meta = {"tap": extractor.tap, "model": options.model, "input_features": described["input_features"],
             **{key: described[key] for key in ("readout", "dense_deltas") if key in described}}  # mapped frames say so
     layout.dense.write_meta(frame_shift=extractor.frame_shift, **meta)
-    if extractor.discrete:
-        layout.codes.write_meta(frame_shift=extractor.frame_shift, **{**meta, "tap": "codes"})
+    if extractor.discrete:  # the codes are those of the frames before any deltas
+        codes_meta = {key: value for key, value in meta.items() if key != "dense_deltas"}
+        layout.codes.write_meta(frame_shift=extractor.frame_shift, **{**codes_meta, "tap": "codes"})
     write_text(layout.out / "frame_shift", f"{extractor.frame_shift!r}\n")
 
     utts = source.utts()

@@ -60,7 +60,7 @@ from torch import Tensor
 from speechunits.errors import SpeechUnitsError
 from speechunits.frontends.base import Features
 from speechunits.frontends.cmvn import CmvnStats
-from speechunits.frontends.deltas import balanced_deltas
+from speechunits.frontends.deltas import balanced_deltas, check_balance
 from speechunits.frontends.pipeline import FeaturePipeline, FeaturePipelineConfig
 from speechunits.models.autoencoder import TAP_NAMES, SpeechAutoencoder
 from speechunits.units.chunking import encode_chunked
@@ -240,10 +240,7 @@ class UnitExtractor:
         if self.kmeans is not None:
             check_pairing(self.kmeans, None if readout is None else readout.describe())
         self.readout = readout
-        if not (np.isfinite(deltas) and deltas >= 0):
-            raise SpeechUnitsError(f"deltas (the balance of the dense features' deltas) must be a number >= 0, "
-                                   f"got {deltas}")
-        self.deltas = float(deltas)
+        self.deltas = check_balance(deltas, "deltas (the balance of the dense features' deltas)")
         self.step: int | None = None  # training step, when loaded from a checkpoint
         self.experiment_config: dict | None = None  # the run's experiment config (plain data), from a checkpoint
         self._warned_cmvn = False

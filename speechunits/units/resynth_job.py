@@ -68,9 +68,14 @@ def load_unit_inputs(path: str | os.PathLike, continuous: bool = False) -> dict[
             f"{folder}: a continuous bottleneck is decoded from its latents: give a `speechunits extract` output "
             "folder made with --tap bottleneck"
         )
-    tap = json.loads(settings.read_text()).get("tap")
+    made = json.loads(settings.read_text())
+    tap = made.get("tap")
     if tap != "bottleneck":
         raise SpeechUnitsError(f"{folder}: extracted from the {tap!r} tap; decoding needs --tap bottleneck")
+    for key, option in (("readout", "--readout"), ("dense_deltas", "--deltas")):
+        if made.get(key):
+            raise SpeechUnitsError(f"{folder}: extracted with {option}, so dense/ is not the latents the decoder "
+                                   f"takes; extract again without it")
     dense = folder / "dense"
     source = open_feature_source(dense / "feats.scp" if (dense / "feats.scp").is_file() else dense)
     return {u: source.load(u) for u in source.utts()}

@@ -178,6 +178,10 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     lm = exp / "masked-it2" / "lm"
     check_unit_lm(lm, vocab=6, train_utts=train.utts, dev_utts=dev.utts)
     assert not (lm / "samples" / "wav").exists()
+    # a rerun resumes: the LM's training units (no dense deltas) are kept as complete
+    rerun = check_ok(run_recipe("speechocean762", "--stage", "7", "--stop-stage", "7", *args, "--lm-model",
+                                "masked-it2", "--lm-overrides", TINY_LM))
+    assert "finished training, skipping" in rerun
     it2_readout = CentroidRegression.load(exp / "masked-it2" / "readout.pt").model_id()
     assert json.loads((lm / "units_train" / "extract.json").read_text())["readout"]["id"] == it2_readout
     # folders made with the read-out are not kept as complete under --readout false: the run stops and
@@ -188,7 +192,7 @@ def test_masked_model_targets_units_and_quality_table(so_run):
     # a folder made with other dense deltas is refused too
     bad = run_recipe("speechocean762", "--stage", "3", "--stop-stage", "3", *args, "--models", "masked",
                      "--dense-deltas", "0")
-    assert bad.returncode != 0 and "--dense-deltas" in bad.stderr + bad.stdout
+    assert bad.returncode != 0 and "with dense deltas of balance 1, but this run's setting is 0" in bad.stderr + bad.stdout
     # --unit-context 1: units from k-means on each mapped frame stacked with a neighbour on either
     # side (kmeans-readout-c1.pt); the folder made with another context is refused until removed
     ctx = [*args, "--models", "masked", "--unit-context", "1", "--dense-deltas", "0"]

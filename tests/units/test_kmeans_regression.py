@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from units_fixtures import make_data_dir, save_tiny_checkpoint, signal, tiny_model
+from units_fixtures import readout_setup
 
 from speechunits.cli import main
 from speechunits.data.featdir import open_feature_source
@@ -107,14 +107,8 @@ UTTS = {"spk_a-1": ("spk_a", 0.8, 1), "spk_a-2": ("spk_a", 1.3, 2), "spk_b-1": (
 def test_regress_then_extract_readout_through_the_cli(tmp_path, capsys):
     """kmeans regress on a model's dense/ -> extract --readout: dense/ is the map of the plain
     tap, and --kmeans units are the nearest centroids of the mapped frames."""
-    model, feats = tiny_model("ae")
-    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
-    data = make_data_dir(tmp_path, {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()})
-    plain = tmp_path / "plain"
-    assert main(["extract", str(ckpt), str(data), str(plain), "--tap", "projection"]) == 0
-    km_path, reg_path = tmp_path / "km.pt", tmp_path / "r.pt"
-    assert main(["kmeans", "fit", str(plain / "dense"), str(km_path), "--k", "5"]) == 0
-    assert main(["kmeans", "regress", str(plain / "dense"), str(km_path), str(reg_path), "--iterations", "3"]) == 0
+    setup = readout_setup(tmp_path, UTTS, k=5, iterations=3)
+    ckpt, data, plain, km_path, reg_path = setup.ckpt, setup.data, setup.plain, setup.kmeans, setup.readout
     assert "fit 3: objective" in capsys.readouterr().out
     reg, km = CentroidRegression.load(reg_path), KMeans.load(km_path)
     out = tmp_path / "mapped"

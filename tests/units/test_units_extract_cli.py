@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from units_fixtures import make_data_dir, save_tiny_checkpoint, signal, tiny_model, write_wav
+from units_fixtures import make_data_dir, readout_setup, save_tiny_checkpoint, signal, tiny_model, write_wav
 
 from speechunits.cli import main
 from speechunits.data.featdir import open_feature_source
@@ -306,14 +306,8 @@ def test_dense_deltas_through_the_cli(tmp_path, capsys):
     from speechunits.frontends.deltas import balanced_deltas
     from speechunits.units.kmeans.regression import CentroidRegression
 
-    model, feats = tiny_model("ae")
-    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
-    data = make_data_dir(tmp_path, {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in UTTS.items()})
-    plain = tmp_path / "plain"
-    assert main(["extract", str(ckpt), str(data), str(plain), "--tap", "projection"]) == 0
-    km, reg = tmp_path / "km.pt", tmp_path / "r.pt"
-    assert main(["kmeans", "fit", str(plain / "dense"), str(km), "--k", "4"]) == 0
-    assert main(["kmeans", "regress", str(plain / "dense"), str(km), str(reg), "--iterations", "2"]) == 0
+    setup = readout_setup(tmp_path, UTTS, k=4, iterations=2)
+    model, ckpt, data, plain, km, reg = setup.model, setup.ckpt, setup.data, setup.plain, setup.kmeans, setup.readout
     common = ["--tap", "projection", "--readout", str(reg), "--kmeans", str(km)]
     base, out = tmp_path / "mapped", tmp_path / "deltas"
     assert main(["extract", str(ckpt), str(data), str(base), *common]) == 0
@@ -328,6 +322,7 @@ def test_dense_deltas_through_the_cli(tmp_path, capsys):
     for place in (out / "extract.json", out / "dense" / "meta.json"):
         assert json.loads(place.read_text())["dense_deltas"] == {"balance": 0.7, "window": 2}
     assert "dense_deltas" not in json.loads((base / "extract.json").read_text())
+    assert "dense_deltas" not in json.loads((out / "codes" / "meta.json").read_text())  # codes: no deltas
     capsys.readouterr()
     assert main(["extract", str(ckpt), str(data), str(out), *common, "--deltas", "1"]) != 0
     assert "dense_deltas" in capsys.readouterr().err

@@ -186,3 +186,8 @@ def test_continuous_bottleneck_extract_and_resynth(extracted, tmp_path, capsys):
     assert main(["extract", str(ckpt), str(data), str(ext2), "--tap", "encoder"]) == 0
     assert main(["resynth", str(ckpt), str(ext2), str(tmp_path / "wav2"), "--speaker", "spk_b"]) == 1
     assert "--tap bottleneck" in capsys.readouterr().err
+    # latents extracted with balanced deltas appended are not latents the decoder takes
+    ext3 = tmp_path / "ext3"
+    assert main(["extract", str(ckpt), str(data), str(ext3), "--deltas", "1"]) == 0
+    assert main(["resynth", str(ckpt), str(ext3), str(tmp_path / "wav3"), "--speaker", "spk_b"]) == 1
+    assert "extracted with --deltas" in capsys.readouterr().err

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,31 @@ def make_data_dir(root: Path, utts: dict[str, tuple[str, np.ndarray]], sr: int =
         spk2utt.setdefault(utts[utt][0], []).append(utt)
     (data / "spk2utt").write_text("".join(f"{s} {' '.join(v)}\n" for s, v in sorted(spk2utt.items())))
     return data
+
+
+@dataclass
+class ReadoutSetup:
+    """A tiny continuous (ae) model's checkpoint, a data dir, its plain projection extracted
+    (plain/dense), k-means on it and the centroid regression onto those centroids."""
+
+    model: SpeechAutoencoder
+    ckpt: Path
+    data: Path
+    plain: Path
+    kmeans: Path
+    readout: Path
+
+
+def readout_setup(tmp_path: Path, utts: dict[str, tuple[str, float, int]], k: int, iterations: int) -> ReadoutSetup:
+    """extract --tap projection, kmeans fit (k), kmeans regress (iterations) through the CLI, for
+    utterances {utt: (speaker, seconds, seed)}."""
+    from speechunits.cli import main
+
+    model, feats = tiny_model("ae")
+    ckpt = save_tiny_checkpoint(tmp_path / "ae.pt", model, feats)
+    data = make_data_dir(tmp_path, {u: (spk, signal(sec, seed)) for u, (spk, sec, seed) in utts.items()})
+    plain, km, reg = tmp_path / "plain", tmp_path / "km.pt", tmp_path / "r.pt"
+    assert main(["extract", str(ckpt), str(data), str(plain), "--tap", "projection"]) == 0
+    assert main(["kmeans", "fit", str(plain / "dense"), str(km), "--k", str(k)]) == 0
+    assert main(["kmeans", "regress", str(plain / "dense"), str(km), str(reg), "--iterations", str(iterations)]) == 0
+    return ReadoutSetup(model, ckpt, data, plain, km, reg)
