@@ -27,8 +27,8 @@ run-length coded like VQ codes. This is how the masked-prediction model
 Read-outs of the tap. `readout=` (a centroid regression, `speechunits kmeans
 regress`) maps each frame before anything else; `deltas=B` appends to `dense` each
 frame's deltas, scaled per utterance to B times the frames' RMS (the dynamic
-read-out: on speechocean762 it lowers the masked model's across-speaker ABX by
-1-2 points). The units are computed before the deltas are appended.
+read-out: on speechocean762 it lowers the masked models' across-speaker ABX by
+0.8-2 points). The units are computed before the deltas are appended.
 
 Per-speaker CMVN (input features with cmvn=speaker) needs the statistics of all of
 a speaker's utterances, which a lone waveform cannot give: pass the speaker's
