@@ -100,7 +100,7 @@ unit_context=4       # units of continuous taps from k-means on each frame stack
 unit_context_frames=300000  # frames sampled for that k-means (4 x (2 x unit_context + 1) x D bytes each; the sampling peaks at about 5x that)
 dense_deltas=1       # dev dense features carry each frame's deltas at this share of the frames' RMS (extract --deltas; 0: the tap alone)
 probe_opts="--max-frames 10000 --max-test-frames 10000"  # extra options of speechunits probe
-lm_model=masked-it2  # the model whose units the unit LM of stage 7 models
+lm_model=masked      # the model whose units the unit LM of stage 7 models (the default model)
 lm_config=../../pipelines/lm/unit-lm-large.yaml  # unit-LM pipeline (a 2-layer causal transformer)
 lm_overrides="model.dropout=0.2"  # key=value overrides of the unit LM
 lm_orders="3 4"      # orders of the Kneser-Ney n-gram baselines
