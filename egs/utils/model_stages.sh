@@ -85,7 +85,7 @@ start_model_recipe() {
         "'${unit_context-}' and '${unit_context_frames-}'"; exit 1 ;;
     esac
   done
-  if ! python -c 'import math, sys; v = float(sys.argv[1]); sys.exit(not (math.isfinite(v) and v >= 0))' \
+  if ! python -c 'import sys; from speechunits.frontends.deltas import check_balance; check_balance(sys.argv[1])' \
       "${dense_deltas-0}" 2> /dev/null; then
     log "--dense-deltas takes a number >= 0, got '${dense_deltas-}'"; exit 1
   fi

@@ -147,5 +147,5 @@ def balanced_deltas(feats: np.ndarray, balance: float = 1.0, window: int = 2) ->
     x = np.asarray(feats, dtype=np.float32)
     if x.ndim != 2:
         raise ConfigError(f"expected frames (T, D), got shape {x.shape}")
-    out = Deltas(DeltaConfig(1, window))(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(0))
-    return rebalance_deltas(out, x.shape[1], balance)[0].numpy()
+    out = add_deltas(torch.from_numpy(np.ascontiguousarray(x)), order=1, window=window)
+    return rebalance_deltas(out.unsqueeze(0), x.shape[1], balance)[0].numpy()
